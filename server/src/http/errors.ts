@@ -1,0 +1,62 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import { errorStatus, type ErrorBody, type ErrorCode } from '@roster/shared';
+import type { Logger } from '../logger.ts';
+
+/** The one error type services and routes throw; `errorResponse` turns it into the JSON body. */
+export class AppError extends Error {
+  readonly status: ContentfulStatusCode;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fields?: Record<string, string>,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.status = errorStatus[code] as ContentfulStatusCode;
+  }
+}
+
+/** Maps a zod failure to `validation_failed` with one message per offending field. */
+export function validationError(error: z.ZodError): AppError {
+  const fields: Record<string, string> = {};
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) fields[key] ??= 'Unknown field';
+      continue;
+    }
+    const key = issue.path.length > 0 ? issue.path.join('.') : '_';
+    fields[key] ??= issue.message;
+  }
+  return new AppError('validation_failed', 'Some fields are invalid', fields);
+}
+
+export function errorResponse(c: Context, error: unknown, log: Logger): Response {
+  const appError = toAppError(error);
+  if (appError.code === 'internal') log.error({ err: error, path: c.req.path }, 'unhandled error');
+  const body: ErrorBody = { error: { code: appError.code, message: appError.message } };
+  if (appError.fields) body.error.fields = appError.fields;
+  return c.json(body, appError.status, appError.headers);
+}
+
+function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof z.ZodError) return validationError(error);
+  if (error instanceof HTTPException && error.status === 413) {
+    return new AppError('payload_too_large', 'The request body is larger than 1 MiB');
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new AppError('unavailable', 'The database is unavailable; try again shortly');
+  }
+  return new AppError('internal', 'Something went wrong on the server');
+}
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    typeof code === 'string' &&
+    ['ECONNREFUSED', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03'].includes(code)
+  );
+}

@@ -1,0 +1,15 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: undefined,
+    // Belt and braces: nothing that could carry a secret is ever written, even if logged by mistake.
+    redact: {
+      paths: ['password', '*.password', 'token', '*.token', 'cookie', '*.cookie', 'authorization', '*.authorization'],
+      censor: '[redacted]',
+    },
+  });
+}

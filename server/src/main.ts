@@ -1,0 +1,48 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { openDatabase } from './runtime.ts';
+import { startServer } from './server.ts';
+import { issueSetupToken } from './services/setup.ts';
+
+const webRoot = fileURLToPath(new URL('../../web/build/', import.meta.url));
+
+async function main() {
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL);
+  const database = await openDatabase(config, log);
+  const server = await startServer({ config, sql: database.sql, log, webRoot });
+  const publicUrl = config.ROSTER_ORIGIN?.[0] ?? server.url;
+
+  const lines = [``, `  Roster is running at ${publicUrl}`];
+  lines.push(database.embedded ? `  Database: embedded PostgreSQL in ${path.resolve(config.ROSTER_DATA_DIR, 'pg')}` : `  Database: DATABASE_URL`);
+  const setupToken = await issueSetupToken(database.sql);
+  if (setupToken) {
+    lines.push(
+      ``,
+      `  No user exists yet. Create the first admin here (this link works once):`,
+      `    ${publicUrl}/setup?token=${setupToken}`,
+      `  or from a shell:`,
+      `    npm run roster -- create-admin --username admin --email admin@example.com --password '…'`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n\n');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await server.close();
+    await database.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Roster could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

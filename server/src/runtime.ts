@@ -1,0 +1,40 @@
+import type { Sql } from 'postgres';
+import { runMigrations } from '../../db/migrate.ts';
+import type { Config } from './config.ts';
+import { connect, startEmbeddedPostgres, type EmbeddedDatabase } from './database.ts';
+import type { Logger } from './logger.ts';
+
+export interface Database {
+  sql: Sql;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to `DATABASE_URL`, or starts the embedded PostgreSQL when it is unset, and brings the
+ * schema up to date (unless told not to). Shared by the server and the CLI so both see the same database.
+ */
+export async function openDatabase(config: Config, log: Logger, options = { migrate: true }): Promise<Database> {
+  const embedded = config.DATABASE_URL ? null : await startEmbeddedPostgres(config.ROSTER_DATA_DIR, log);
+  const db = database(connect(config.DATABASE_URL ?? embedded!.url), embedded);
+  if (!options.migrate) return db;
+  try {
+    const applied = await runMigrations(db.sql);
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+function database(sql: Sql, embedded: EmbeddedDatabase | null): Database {
+  return {
+    sql,
+    embedded: embedded !== null,
+    close: async () => {
+      await sql.end({ timeout: 5 });
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import type { Sql } from 'postgres';
+import type { SetupRequest, User } from '@roster/shared';
+import { sha256Hex } from '../auth/tokens.ts';
+import { AppError } from '../http/errors.ts';
+import { insertUser } from './users.ts';
+
+// The first admin is created with a one-time token printed in the server's console: whoever can
+// read that console owns the installation. Tokens are stored hashed and die with the first user.
+
+export async function needsSetup(sql: Sql): Promise<boolean> {
+  const [row] = await sql`SELECT NOT EXISTS (SELECT 1 FROM users) AS empty`;
+  return row!.empty as boolean;
+}
+
+/** A fresh setup token while no user exists, otherwise null. Each start prints its own. */
+export async function issueSetupToken(sql: Sql): Promise<string | null> {
+  if (!(await needsSetup(sql))) return null;
+  const token = randomBytes(24).toString('base64url');
+  await sql`INSERT INTO setup_tokens (hash) VALUES (${sha256Hex(token)})`;
+  return token;
+}
+
+export async function completeSetup(sql: Sql, request: SetupRequest, ip: string | null): Promise<User> {
+  return sql.begin(async (tx) => {
+    // Serialise setups: two requests racing with valid tokens must not both create an admin.
+    await tx`LOCK TABLE setup_tokens IN EXCLUSIVE MODE`;
+    const [existing] = await tx`SELECT 1 FROM users LIMIT 1`;
+    if (existing) throw new AppError('forbidden', 'Roster is already set up; sign in instead');
+    const [valid] = await tx`SELECT 1 FROM setup_tokens WHERE hash = ${sha256Hex(request.token)}`;
+    if (!valid) throw new AppError('forbidden', 'The setup token is wrong; use the link printed when Roster started');
+    await tx`DELETE FROM setup_tokens`;
+    const { token: _token, password, ...profile } = request;
+    return insertUser(tx, { id: null, label: 'setup', ip }, { ...profile, role: 'admin', password });
+  });
+}

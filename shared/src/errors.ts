@@ -1,0 +1,29 @@
+/** Every error code the API answers with, and the HTTP status it always travels with. */
+export const errorStatus = {
+  validation_failed: 400,
+  invalid_credentials: 401,
+  unauthenticated: 401,
+  forbidden: 403,
+  registration_closed: 403,
+  not_found: 404,
+  username_taken: 409,
+  email_taken: 409,
+  version_conflict: 409,
+  last_admin: 409,
+  self_action: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export interface ErrorBody {
+  error: {
+    code: ErrorCode;
+    message: string;
+    /** Field name → what is wrong with it, for `validation_failed` and the `*_taken` codes. */
+    fields?: Record<string, string>;
+  };
+}

@@ -1,0 +1,125 @@
+import { io, type Socket } from 'socket.io-client';
+import type { ErrorBody, User } from '@roster/shared';
+import { createUser, type NewUser } from '../../server/src/services/users.ts';
+import { cliActor } from '../../server/src/services/events.ts';
+import type { TestServer } from './server.ts';
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** An HTTP client with its own cookie jar, sending the server's Origin unless told otherwise. */
+export class ApiClient {
+  cookie: string | undefined;
+
+  constructor(
+    readonly server: TestServer,
+    readonly defaults: { origin?: string | null; headers?: Record<string, string> } = {},
+  ) {}
+
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { headers?: Record<string, string>; rawBody?: string } = {},
+  ): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...this.defaults.headers, ...options.headers };
+    const origin = this.defaults.origin === undefined ? this.server.origin : this.defaults.origin;
+    if (origin !== null) headers.origin ??= origin;
+    if (this.cookie) headers.cookie = this.cookie;
+    if (body !== undefined || options.rawBody !== undefined) headers['content-type'] ??= 'application/json';
+    const response = await fetch(this.server.url + path, {
+      method,
+      headers,
+      body: options.rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
+    });
+    this.keepCookie(response.headers.getSetCookie());
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, headers: response.headers, body: parsed as T };
+  }
+
+  get = <T = any>(path: string) => this.request<T>('GET', path);
+  post = <T = any>(path: string, body?: unknown) => this.request<T>('POST', path, body);
+
+  async signIn(login: string, password: string): Promise<User> {
+    const response = await this.post<{ user: User } & ErrorBody>('/api/v1/auth/login', { login, password });
+    if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body.user;
+  }
+
+  /** The raw session token from the cookie jar. */
+  get sessionToken(): string | undefined {
+    return this.cookie?.match(/roster_session=([^;]+)/)?.[1];
+  }
+
+  private keepCookie(setCookies: string[]) {
+    for (const header of setCookies) {
+      const [pair] = header.split(';');
+      const [name, value] = pair!.split('=');
+      if (name !== 'roster_session') continue;
+      const expired = /max-age=0/i.test(header) || value === '';
+      this.cookie = expired ? undefined : `roster_session=${value}`;
+    }
+  }
+}
+
+let counter = 0;
+
+/** Creates a user through the real service (as the CLI would) and returns it with its password. */
+export async function createTestUser(
+  server: TestServer,
+  overrides: Partial<NewUser> = {},
+): Promise<User & { password: string }> {
+  counter += 1;
+  const username = overrides.username ?? `user${counter}-${Math.random().toString(36).slice(2, 8)}`;
+  const input: NewUser = {
+    username,
+    display_name: `User ${counter}`,
+    email: `${username}@example.com`,
+    role: 'user',
+    password: 'correct horse battery',
+    ...overrides,
+  };
+  const user = await createUser(server.sql, cliActor, input);
+  return { ...user, password: input.password };
+}
+
+export async function signedInClient(server: TestServer, overrides: Partial<NewUser> = {}) {
+  const user = await createTestUser(server, overrides);
+  const client = new ApiClient(server);
+  await client.signIn(user.username, user.password);
+  return { client, user };
+}
+
+/** Opens a Socket.IO connection; resolves once connected, rejects with the handshake's refusal. */
+export function connectSocket(
+  server: TestServer,
+  options: { cookie?: string; origin?: string | null } = {},
+): Promise<Socket> {
+  const origin = options.origin === undefined ? server.origin : options.origin;
+  const headers: Record<string, string> = {};
+  if (origin !== null) headers.origin = origin;
+  if (options.cookie) headers.cookie = options.cookie;
+  const socket = io(server.url, {
+    path: '/socket.io',
+    transports: ['websocket'],
+    extraHeaders: headers,
+    reconnection: false,
+    forceNew: true,
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', (error) => {
+      socket.close();
+      reject(error);
+    });
+  });
+}

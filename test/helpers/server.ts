@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from '../../server/src/config.ts';
+import { connect, type Sql } from '../../server/src/database.ts';
+import { createLogger } from '../../server/src/logger.ts';
+import { startServer } from '../../server/src/server.ts';
+import { createTestDatabase } from './database.ts';
+
+export const webRoot = fileURLToPath(new URL('../../web/build/', import.meta.url));
+
+export interface TestServer {
+  url: string;
+  origin: string;
+  config: Config;
+  /** A direct connection to the server's database, for arranging and checking state. */
+  sql: Sql;
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+/** The real server on a random port against a fresh database (or the one given). */
+export async function startTestServer(
+  options: { env?: Record<string, string>; databaseUrl?: string; web?: boolean } = {},
+): Promise<TestServer> {
+  const databaseUrl = options.databaseUrl ?? (await createTestDatabase()).url;
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const serverSql = connect(databaseUrl);
+  const sql = connect(databaseUrl, { max: 2 });
+  const server = await startServer({
+    config,
+    sql: serverSql,
+    log: createLogger(config.LOG_LEVEL),
+    webRoot: options.web ? webRoot : undefined,
+  });
+  return {
+    url: server.url,
+    origin: server.origins[0]!,
+    config,
+    sql,
+    databaseUrl,
+    close: async () => {
+      await server.close();
+      await serverSql.end();
+      await sql.end();
+    },
+  };
+}
