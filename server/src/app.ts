@@ -14,7 +14,16 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 export function createApp(deps: Deps) {
   const api = new Hono<AppEnv>()
-    .use(bodyLimit({ maxSize: MAX_BODY_BYTES }))
+    .use(
+      bodyLimit({
+        maxSize: MAX_BODY_BYTES,
+        onError: (c) => {
+          // The rest of the body is never read, so the connection cannot carry another request.
+          c.header('Connection', 'close');
+          throw new AppError('payload_too_large', 'The request body is larger than 1 MiB');
+        },
+      }),
+    )
     .use(originCheck(deps))
     .use(sessionLoader(deps))
     .route('/setup', setupRoutes(deps))

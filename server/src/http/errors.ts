@@ -1,5 +1,4 @@
 import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { errorStatus, type ErrorBody, type ErrorCode } from '@roster/shared';
@@ -44,9 +43,6 @@ export function errorResponse(c: Context, error: unknown, log: Logger): Response
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof z.ZodError) return validationError(error);
-  if (error instanceof HTTPException && error.status === 413) {
-    return new AppError('payload_too_large', 'The request body is larger than 1 MiB');
-  }
   if (isDatabaseUnavailable(error)) {
     return new AppError('unavailable', 'The database is unavailable; try again shortly');
   }

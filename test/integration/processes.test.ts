@@ -1,0 +1,102 @@
+import { afterAll, describe, expect, test } from 'vitest';
+import { loadMigrations } from '../../db/migrate.ts';
+import { createTestDatabase } from '../helpers/database.ts';
+import { ApiClient } from '../helpers/clients.ts';
+import { runCli, spawnRoster, type RosterProcess } from '../helpers/processes.ts';
+import type { TestServer } from '../helpers/server.ts';
+
+const started: RosterProcess[] = [];
+afterAll(async () => {
+  for (const p of started) {
+    p.child.kill('SIGTERM');
+    await p.exited;
+  }
+});
+
+/** An ApiClient needs only the address and origin of a server. */
+function target(url: string, databaseUrl: string): TestServer {
+  return { url, origin: url, databaseUrl } as TestServer;
+}
+
+describe('real processes', () => {
+  test('two servers starting at once against one empty database both come up; migrations run once', async () => {
+    const { url: databaseUrl, sql } = await createTestDatabase({ empty: true });
+    const env = { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1' };
+    const servers = [spawnRoster('server/src/main.ts', [], env), spawnRoster('server/src/main.ts', [], env)];
+    started.push(...servers);
+    const urls = await Promise.all(servers.map(async (s) => (await s.waitFor(/running at (http:\S+)/))[1]!));
+    for (const url of urls) {
+      const ready = await new ApiClient(target(url, databaseUrl)).get('/readyz');
+      expect(ready.status).toBe(200);
+    }
+    const recorded = await sql`SELECT version FROM schema_migrations ORDER BY version`;
+    expect(recorded.map((r) => r.version)).toEqual((await loadMigrations()).map((m) => m.version));
+    // Both printed a setup link, and each link is a valid one-time token.
+    for (const server of servers) expect(server.output()).toMatch(/\/setup\?token=[\w-]{20,}/);
+    await sql.end();
+  });
+
+  test('SIGTERM stops a server cleanly', async () => {
+    const { url: databaseUrl, sql } = await createTestDatabase();
+    await sql.end();
+    const server = spawnRoster('server/src/main.ts', [], { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1' });
+    await server.waitFor(/running at/);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+});
+
+describe('command line', () => {
+  test('create-admin creates an admin who can sign in; bad input exits 1 and creates nothing', async () => {
+    const { url: databaseUrl, sql } = await createTestDatabase({ empty: true });
+    const env = { DATABASE_URL: databaseUrl };
+
+    const bad = await runCli(['create-admin', '--username', 'x', '--email', 'nope', '--password', 'short'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.output).toMatch(/username/);
+    expect(bad.output).toMatch(/email/);
+    expect(bad.output).toMatch(/password/i);
+
+    const ok = await runCli(['create-admin', '--username', 'Root.Admin', '--email', 'root@example.com', '--password', 'a long passphrase'], env);
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.output).toMatch(/Created admin root\.admin/);
+
+    const duplicate = await runCli(['create-admin', '--username', 'root.admin', '--email', 'other@example.com', '--password', 'a long passphrase'], env);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.output).toMatch(/username is taken/);
+
+    const [user] = await sql`SELECT role, status FROM users WHERE username = 'root.admin'`;
+    expect(user).toEqual({ role: 'admin', status: 'active' });
+    const [event] = await sql`SELECT actor_label, action FROM events WHERE target_label = 'root.admin'`;
+    expect(event).toEqual({ actor_label: 'cli', action: 'user.created' });
+
+    const listed = await runCli(['list-users'], env);
+    expect(listed.output).toMatch(/root\.admin\troot@example\.com\tadmin\tactive/);
+
+    const migrate = await runCli(['migrate'], env);
+    expect(migrate.code).toBe(0);
+    expect(migrate.output).toMatch(/up to date/);
+    await sql.end();
+  });
+
+  test('reset-password sets the password and ends the sessions', async () => {
+    const { url: databaseUrl, sql } = await createTestDatabase();
+    const env = { DATABASE_URL: databaseUrl };
+    await runCli(['create-admin', '--username', 'ops', '--email', 'ops@example.com', '--password', 'first passphrase'], env);
+    await sql`INSERT INTO sessions (id, user_id, expires_at) SELECT 'x', id, now() + interval '1 day' FROM users WHERE username = 'ops'`;
+    const reset = await runCli(['reset-password', '--login', 'ops@example.com', '--password', 'second passphrase'], env);
+    expect(reset.code, reset.output).toBe(0);
+    expect(await sql`SELECT 1 FROM sessions`).toHaveLength(0);
+    const actions = await sql`SELECT action FROM events WHERE actor_label = 'cli' ORDER BY id`;
+    expect(actions.map((e) => e.action)).toEqual(['user.created', 'user.password_reset', 'session.revoked']);
+    const unknown = await runCli(['reset-password', '--login', 'nobody', '--password', 'second passphrase'], env);
+    expect(unknown.code).toBe(1);
+    await sql.end();
+  });
+
+  test('an unknown command prints the usage and exits 2', async () => {
+    const result = await runCli(['frobnicate'], {});
+    expect(result.code).toBe(2);
+    expect(result.output).toMatch(/Usage: npm run roster/);
+  });
+});

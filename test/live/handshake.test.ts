@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { connectSocket, signedInClient } from '../helpers/clients.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe('Socket.IO handshake', () => {
+  test('a signed-in browser from the console origin connects', async () => {
+    const { client } = await signedInClient(server);
+    const socket = await connectSocket(server, { cookie: client.cookie });
+    expect(socket.connected).toBe(true);
+    socket.close();
+  });
+
+  test('is refused without a session', async () => {
+    await expect(connectSocket(server)).rejects.toThrow(/unauthenticated/);
+  });
+
+  test('is refused with a forged or ended session', async () => {
+    await expect(connectSocket(server, { cookie: 'roster_session=abcdefghijklmnopqrstuvwxyz234567' })).rejects.toThrow(
+      /unauthenticated/,
+    );
+    const { client } = await signedInClient(server);
+    const cookie = client.cookie;
+    await client.post('/api/v1/auth/logout');
+    await expect(connectSocket(server, { cookie })).rejects.toThrow(/unauthenticated/);
+  });
+
+  test('is refused from a foreign origin even with a valid session (cross-site websocket hijacking)', async () => {
+    const { client } = await signedInClient(server);
+    await expect(connectSocket(server, { cookie: client.cookie, origin: 'https://evil.example' })).rejects.toThrow();
+    await expect(connectSocket(server, { cookie: client.cookie, origin: null })).rejects.toThrow();
+  });
+});

@@ -1,0 +1,35 @@
+import type { ErrorBody, ErrorCode } from '@roster/shared';
+
+/** An error answered by the API, with its code and per-field messages for forms. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode | 'network',
+    message: string,
+    readonly fields: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Calls the Roster API with the session cookie; resolves with the JSON body or throws `ApiError`. */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'network', 'Roster cannot be reached. Check your connection and try again.');
+  }
+  if (response.status === 204) return undefined as T;
+  const payload = (await response.json().catch(() => null)) as (T & Partial<ErrorBody>) | null;
+  if (!response.ok) {
+    const error = payload?.error;
+    throw new ApiError(response.status, error?.code ?? 'internal', error?.message ?? `Request failed (${response.status})`, error?.fields);
+  }
+  return payload as T;
+}
