@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../../server/src/config.ts';
 import { connect, type Sql } from '../../server/src/database.ts';
-import { createLogger } from '../../server/src/logger.ts';
+import { createLogger, type Logger } from '../../server/src/logger.ts';
 import { startServer } from '../../server/src/server.ts';
 import { createTestDatabase } from './database.ts';
 
@@ -19,7 +19,7 @@ export interface TestServer {
 
 /** The real server on a random port against a fresh database (or the one given). */
 export async function startTestServer(
-  options: { env?: Record<string, string>; databaseUrl?: string; web?: boolean } = {},
+  options: { env?: Record<string, string>; databaseUrl?: string; web?: boolean; log?: Logger } = {},
 ): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase()).url;
   const config = loadConfig({
@@ -34,7 +34,7 @@ export async function startTestServer(
   const server = await startServer({
     config,
     sql: serverSql,
-    log: createLogger(config.LOG_LEVEL),
+    log: options.log ?? createLogger(config.LOG_LEVEL),
     webRoot: options.web ? webRoot : undefined,
   });
   return {

@@ -1,0 +1,79 @@
+import { mkdir } from 'node:fs/promises';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { issueSetupToken } from '../../server/src/services/setup.ts';
+import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const shots = 'test-results/screenshots';
+
+describe.skipIf(!chromiumPath)('console in Chromium: setup, sign-in, sign-out', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    await mkdir(shots, { recursive: true });
+    server = await startTestServer({ web: true });
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('without a token the setup page explains where to find the link', async () => {
+    await page.goto(`${server.url}/setup`);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/setup link printed/);
+  });
+
+  test('the setup link creates the first admin and lands on the console', async () => {
+    const token = await issueSetupToken(server.sql);
+    await page.goto(`${server.url}/setup?token=${token}`);
+    await page.getByLabel('Username').fill('grace');
+    await page.getByLabel('Display name').fill('Grace Hopper');
+    await page.getByLabel('Email').fill('grace@example.com');
+    await page.getByLabel('Password').fill('short');
+    await page.getByRole('button', { name: 'Create admin and sign in' }).click();
+    // The server's field error appears under the field, and nothing is created.
+    await expect.poll(() => page.getByText('Password must be at least 8 characters').count()).toBe(1);
+    await page.screenshot({ path: `${shots}/setup-error.png` });
+
+    await page.getByLabel('Password').fill('a long passphrase');
+    await page.getByLabel('Password').press('Enter');
+    await page.waitForURL(`${server.url}/`);
+    await expect.poll(() => page.getByTestId('me-username').textContent()).toBe('grace');
+    await page.screenshot({ path: `${shots}/home.png` });
+  });
+
+  test('sign out lands on the sign-in page with a message; the old session is gone', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/login\?reason=signed_out/);
+    await expect.poll(() => page.getByRole('status').first().textContent()).toMatch(/signed out/);
+    const me = await page.evaluate(() => fetch('/api/v1/auth/me').then((r) => r.status));
+    expect(me).toBe(401);
+  });
+
+  test('a wrong password shows the error; the right one signs in by email', async () => {
+    await page.getByLabel('Email or username').fill('grace@example.com');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/login or password is wrong/);
+    await page.screenshot({ path: `${shots}/login-error.png` });
+
+    await page.getByLabel('Password').fill('a long passphrase');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${server.url}/`);
+    await expect.poll(() => page.getByTestId('me-username').textContent()).toBe('grace');
+  });
+
+  test('a signed-out visitor to the console is sent to sign in', async () => {
+    const fresh = await browser.newPage();
+    await fresh.goto(`${server.url}/`);
+    await fresh.waitForURL(/\/login/);
+    await fresh.setViewportSize({ width: 390, height: 760 });
+    await fresh.screenshot({ path: `${shots}/login-mobile.png` });
+    await fresh.close();
+  });
+});
