@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { authRoutes } from './http/auth.ts';
+import { apiRoutes, type RouteKey } from '@roster/shared';
 import type { AppEnv, Deps } from './http/context.ts';
 import { AppError, errorResponse } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
-import { originCheck, requestLog, sessionLoader } from './http/middleware.ts';
-import { setupRoutes } from './http/setup.ts';
+import { authenticate, authorize, originCheck, requestLog } from './http/middleware.ts';
+import { openApiDocument } from './http/openapi.ts';
+import { routeHandlers } from './http/routes.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -25,17 +26,22 @@ export function createApp(deps: Deps) {
       }),
     )
     .use(originCheck(deps))
-    .use(sessionLoader(deps))
-    .route('/setup', setupRoutes(deps))
-    .route('/auth', authRoutes(deps))
-    .all('*', () => {
-      throw new AppError('not_found', 'No such API route');
-    });
+    .use(authenticate(deps));
 
-  const app = new Hono<AppEnv>()
-    .use(requestLog(deps))
-    .route('/', healthRoutes(deps))
-    .route('/api/v1', api);
+  const document = openApiDocument(deps.origins[0]!);
+  api.get('/openapi.json', (c) => c.json(document));
+
+  // Every route of the shared table, each behind its access rule.
+  const handlers = routeHandlers(deps);
+  for (const key of Object.keys(apiRoutes) as RouteKey[]) {
+    const [method, routePath] = key.split(' ') as [string, string];
+    api.on(method, routePath, authorize(apiRoutes[key].access), handlers[key]);
+  }
+  api.all('*', () => {
+    throw new AppError('not_found', 'No such API route');
+  });
+
+  const app = new Hono<AppEnv>().use(requestLog(deps)).route('/', healthRoutes(deps)).route('/api/v1', api);
   app.onError((error, c) => errorResponse(c, error, deps.log));
 
   if (deps.webRoot) serveWebConsole(app, deps.webRoot);

@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { displayNameSchema, emailSchema, passwordSchema, usernameSchema } from '@roster/shared';
 import { runMigrations } from '../../db/migrate.ts';
+import { checkPasswordPolicy } from './auth/password-policy.ts';
+import { AppError } from './http/errors.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
@@ -47,18 +49,20 @@ async function main(argv: string[]) {
           .object({
             username: usernameSchema,
             email: emailSchema,
-            password: passwordSchema(config.PASSWORD_MIN_LENGTH),
+            password: passwordSchema,
             display_name: displayNameSchema,
           })
           .parse({ ...values, display_name: values['display-name'] ?? values.username });
+        checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH);
         const user = await createUser(database.sql, cliActor, { ...input, role: 'admin' });
         process.stdout.write(`Created admin ${user.username} <${user.email}> (${user.id})\n`);
         return 0;
       }
       case 'reset-password': {
         const input = z
-          .object({ login: z.string().min(1), password: passwordSchema(config.PASSWORD_MIN_LENGTH) })
+          .object({ login: z.string().min(1), password: passwordSchema })
           .parse(values);
+        checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH);
         const user = await resetPasswordByLogin(database.sql, cliActor, input.login, input.password);
         process.stdout.write(`Password of ${user.username} reset; their sessions were ended\n`);
         return 0;
@@ -86,7 +90,9 @@ main(process.argv.slice(2)).then(
     const message =
       error instanceof z.ZodError
         ? error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')
-        : error instanceof Error
+        : error instanceof AppError && error.code === 'validation_failed' && error.fields
+          ? Object.entries(error.fields).map(([field, message]) => `${field}: ${message}`).join('\n')
+          : error instanceof Error
           ? error.message
           : String(error);
     process.stderr.write(`${message}\n`);

@@ -6,13 +6,14 @@ import { createApp } from './app.ts';
 import { verifyAgainstDummy } from './auth/passwords.ts';
 import { allowedOrigins, type Config } from './config.ts';
 import type { Deps } from './http/context.ts';
-import { createLiveServer } from './live/index.ts';
+import { LiveHub } from './live/hub.ts';
 import type { Logger } from './logger.ts';
 
 export interface RunningServer {
   url: string;
   port: number;
   origins: string[];
+  live: LiveHub;
   close(): Promise<void>;
 }
 
@@ -23,7 +24,7 @@ export async function startServer(options: {
   log: Logger;
   webRoot?: string;
 }): Promise<RunningServer> {
-  const { config } = options;
+  const { config, sql, log } = options;
   const httpServer: HttpServer = createServer();
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -32,22 +33,24 @@ export async function startServer(options: {
   // The default allowed origin is the server's own URL, so it is known only once the port is.
   const port = (httpServer.address() as AddressInfo).port;
   const origins = allowedOrigins(config, port);
-  const deps: Deps = {
-    ...options,
-    origins,
-    secureCookies: origins[0]!.startsWith('https:'),
-  };
-  httpServer.on('request', getRequestListener(createApp(deps).fetch));
-  const io = createLiveServer(httpServer, deps);
+  // Socket.IO wraps the request listeners present when it attaches and claims /socket.io for itself,
+  // so the app's listener must exist first; the app itself needs the hub, hence the late binding.
+  let handleRequest: ReturnType<typeof getRequestListener> | undefined;
+  httpServer.on('request', (req, res) => void handleRequest!(req, res));
+  const live = new LiveHub(httpServer, { sql, log, origins, idleMs: config.SESSION_IDLE_MINUTES * 60 * 1000 });
+  const deps: Deps = { ...options, origins, secureCookies: origins[0]!.startsWith('https:'), live };
+  handleRequest = getRequestListener(createApp(deps).fetch);
+  await live.start();
   await verifyAgainstDummy(''); // compute the timing-equaliser hash now, not during the first sign-in
 
   return {
     url: `http://localhost:${port}`,
     port,
     origins,
+    live,
     close: async () => {
       httpServer.closeIdleConnections();
-      await io.close(); // also closes the HTTP server
+      await live.close(); // closes the sockets and the HTTP server
     },
   };
 }

@@ -1,2 +1,5 @@
 export * from './errors.ts';
 export * from './schemas.ts';
+export * from './permissions.ts';
+export * from './api.ts';
+export * from './events.ts';

@@ -30,13 +30,14 @@ export const displayNameSchema = z
   .min(1, 'Display name is required')
   .max(100, 'Display name must be at most 100 characters');
 
-/** The minimum length is deployment configuration (`PASSWORD_MIN_LENGTH`), so the schema is built from it. */
-export function passwordSchema(minLength: number) {
-  return z
-    .string()
-    .min(minLength, `Password must be at least ${minLength} characters`)
-    .max(PASSWORD_MAX_LENGTH, `Password must be at most ${PASSWORD_MAX_LENGTH} characters`);
-}
+/**
+ * Shape only: the minimum length is deployment configuration (`PASSWORD_MIN_LENGTH`), checked by
+ * the server's password policy, which the console learns from `GET /setup`.
+ */
+export const passwordSchema = z
+  .string({ error: 'Password must be text' })
+  .min(1, 'Password is required')
+  .max(PASSWORD_MAX_LENGTH, `Password must be at most ${PASSWORD_MAX_LENGTH} characters`);
 
 export const loginRequestSchema = z.strictObject({
   login: z.string().trim().min(1, 'Enter your email or username').max(254),
@@ -44,16 +45,14 @@ export const loginRequestSchema = z.strictObject({
 });
 export type LoginRequest = z.infer<typeof loginRequestSchema>;
 
-export function setupRequestSchema(passwordMinLength: number) {
-  return z.strictObject({
-    token: z.string().min(1, 'The setup token is required').max(200),
-    username: usernameSchema,
-    display_name: displayNameSchema,
-    email: emailSchema,
-    password: passwordSchema(passwordMinLength),
-  });
-}
-export type SetupRequest = z.infer<ReturnType<typeof setupRequestSchema>>;
+export const setupRequestSchema = z.strictObject({
+  token: z.string().min(1, 'The setup token is required').max(200),
+  username: usernameSchema,
+  display_name: displayNameSchema,
+  email: emailSchema,
+  password: passwordSchema,
+});
+export type SetupRequest = z.infer<typeof setupRequestSchema>;
 
 export const setupStateSchema = z.object({
   needs_setup: z.boolean(),
@@ -90,3 +89,206 @@ export type Session = z.infer<typeof sessionSchema>;
 
 export const meResponseSchema = z.object({ user: userSchema, session: sessionSchema });
 export type MeResponse = z.infer<typeof meResponseSchema>;
+
+// ---- Users ----------------------------------------------------------------------------------
+
+export const userSorts = [
+  'username',
+  '-username',
+  'email',
+  '-email',
+  'created_at',
+  '-created_at',
+  'last_login_at',
+  '-last_login_at',
+] as const;
+export type UserSort = (typeof userSorts)[number];
+
+export const userListQuerySchema = z.strictObject({
+  q: z.string().trim().max(100, 'Search text must be at most 100 characters').optional(),
+  role: roleSchema.optional(),
+  status: userStatusSchema.optional(),
+  /** A field name, `-` in front for descending. Newest first by default. */
+  sort: z.enum(userSorts).default('-created_at'),
+  cursor: z.string().max(500).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export type UserListQuery = z.infer<typeof userListQuerySchema>;
+
+export const userListSchema = z.object({
+  items: z.array(userSchema),
+  next_cursor: z.string().nullable(),
+  total: z.number().int(),
+});
+export type UserList = z.infer<typeof userListSchema>;
+
+export const userStatsSchema = z.object({
+  total: z.number().int(),
+  active: z.number().int(),
+  inactive: z.number().int(),
+  admins: z.number().int(),
+  moderators: z.number().int(),
+  users: z.number().int(),
+  /** Users with at least one live connection now. */
+  online: z.number().int(),
+  /** Unexpired sessions. */
+  sessions: z.number().int(),
+});
+export type UserStats = z.infer<typeof userStatsSchema>;
+
+export const createUserSchema = z
+  .strictObject({
+    username: usernameSchema,
+    display_name: displayNameSchema,
+    email: emailSchema,
+    role: roleSchema.default('user'),
+    can_share_publicly: z.boolean().default(false),
+    password: passwordSchema.optional(),
+    generate_password: z.boolean().optional(),
+  })
+  .refine((u) => (u.password === undefined) === (u.generate_password === true), {
+    path: ['password'],
+    message: 'Give a password or set generate_password, not both',
+  });
+export type CreateUserRequest = z.infer<typeof createUserSchema>;
+
+export const createdUserSchema = z.object({ user: userSchema, generated_password: z.string().optional() });
+
+export const updateUserSchema = z
+  .strictObject({
+    /** The version the change is based on; a stale one is refused with `version_conflict`. */
+    version: z.number({ error: 'The version you read is required' }).int().min(1),
+    username: usernameSchema.optional(),
+    display_name: displayNameSchema.optional(),
+    email: emailSchema.optional(),
+    role: roleSchema.optional(),
+    status: userStatusSchema.optional(),
+    can_share_publicly: z.boolean().optional(),
+  })
+  .refine((u) => Object.keys(u).length > 1, { path: ['_'], message: 'Nothing to change' });
+export type UpdateUserRequest = z.infer<typeof updateUserSchema>;
+
+export const adminSetPasswordSchema = z.strictObject({
+  password: passwordSchema,
+  revoke_sessions: z.boolean().default(true),
+});
+
+export const bulkActions = ['activate', 'deactivate', 'delete', 'set_role'] as const;
+export const bulkRequestSchema = z
+  .strictObject({
+    ids: z.array(z.uuid('Every id must be a user id')).min(1, 'Select at least one user').max(500, 'At most 500 users at once'),
+    action: z.enum(bulkActions),
+    role: roleSchema.optional(),
+  })
+  .refine((b) => (b.action === 'set_role') === (b.role !== undefined), {
+    path: ['role'],
+    message: 'A role is needed for set_role, and only for it',
+  });
+export type BulkRequest = z.infer<typeof bulkRequestSchema>;
+
+export const bulkResultSchema = z.object({
+  results: z.array(
+    z.object({
+      id: z.string(),
+      ok: z.boolean(),
+      error: z.object({ code: z.string(), message: z.string() }).optional(),
+    }),
+  ),
+});
+export type BulkResult = z.infer<typeof bulkResultSchema>;
+
+// ---- Self-service -----------------------------------------------------------------------------
+
+export const updateMeSchema = z
+  .strictObject({
+    version: z.number().int().min(1).optional(),
+    display_name: displayNameSchema.optional(),
+    email: emailSchema.optional(),
+  })
+  .refine((u) => u.display_name !== undefined || u.email !== undefined, { path: ['_'], message: 'Nothing to change' });
+
+export const changePasswordSchema = z.strictObject({
+  current_password: passwordSchema,
+  new_password: passwordSchema,
+});
+
+export const registerRequestSchema = z.strictObject({
+  username: usernameSchema,
+  display_name: displayNameSchema,
+  email: emailSchema,
+  password: passwordSchema,
+});
+
+// ---- Sessions -----------------------------------------------------------------------------------
+
+export const sessionListQuerySchema = z.strictObject({ user_id: z.uuid().optional() });
+
+export const sessionEntrySchema = sessionSchema.extend({
+  user: z.object({ id: z.uuid(), username: z.string(), display_name: z.string() }),
+  /** A live connection of this session is open now. */
+  online: z.boolean(),
+  /** The session making the request. */
+  current: z.boolean(),
+});
+export type SessionEntry = z.infer<typeof sessionEntrySchema>;
+
+export const revokeUserSessionsQuerySchema = z.strictObject({
+  except_current: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+});
+
+// ---- API keys -----------------------------------------------------------------------------------
+
+export const API_KEY_PREFIX = 'rst_';
+
+export const apiKeySchema = z.object({
+  id: z.uuid(),
+  /** null for a system key (admin permissions, owned by no user). */
+  user_id: z.uuid().nullable(),
+  name: z.string(),
+  /** The first characters of the key, to recognise it. */
+  prefix: z.string(),
+  created_at: z.iso.datetime({ offset: true }),
+  last_used_at: z.iso.datetime({ offset: true }).nullable(),
+  expires_at: z.iso.datetime({ offset: true }).nullable(),
+});
+export type ApiKey = z.infer<typeof apiKeySchema>;
+
+export const createApiKeySchema = z.strictObject({
+  name: z.string().trim().min(1, 'Name is required').max(100, 'Name must be at most 100 characters'),
+  system: z.boolean().default(false),
+  expires_at: z.iso
+    .datetime({ offset: true, error: 'Expiry must be an ISO date-time' })
+    .refine((v) => Date.parse(v) > Date.now(), 'Expiry must be in the future')
+    .optional(),
+});
+
+export const createdApiKeySchema = z.object({ api_key: apiKeySchema, key: z.string() });
+
+// ---- Audit log ----------------------------------------------------------------------------------
+
+export const auditEventSchema = z.object({
+  seq: z.number().int(),
+  at: z.iso.datetime({ offset: true }),
+  action: z.string(),
+  actor: z.object({ id: z.string().nullable(), label: z.string().nullable() }),
+  target_type: z.string(),
+  target_id: z.string().nullable(),
+  target_label: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+  version: z.number().int().nullable(),
+  ip: z.string().nullable(),
+});
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+
+export const eventListQuerySchema = z.strictObject({
+  /** Page backwards: events older than this sequence number. */
+  before: z.coerce.number().int().min(1).optional(),
+  /** Only events newer than this sequence number. */
+  after: z.coerce.number().int().min(0).optional(),
+  actor_id: z.uuid().optional(),
+  target_id: z.string().max(100).optional(),
+  action: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const eventListSchema = z.object({ items: z.array(auditEventSchema), next_cursor: z.number().int().nullable() });

@@ -55,7 +55,9 @@ describe('command line', () => {
     expect(bad.code).toBe(1);
     expect(bad.output).toMatch(/username/);
     expect(bad.output).toMatch(/email/);
-    expect(bad.output).toMatch(/password/i);
+    const weak = await runCli(['create-admin', '--username', 'root', '--email', 'root@example.com', '--password', 'short'], env);
+    expect(weak.code).toBe(1);
+    expect(weak.output).toMatch(/password: Password must be at least 8 characters/);
 
     const ok = await runCli(['create-admin', '--username', 'Root.Admin', '--email', 'root@example.com', '--password', 'a long passphrase'], env);
     expect(ok.code, ok.output).toBe(0);

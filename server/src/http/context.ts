@@ -2,10 +2,12 @@ import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { z } from 'zod';
 import type { Sql } from 'postgres';
+import type { Principal } from '../auth/principal.ts';
 import type { Config } from '../config.ts';
+import type { LiveHub } from '../live/hub.ts';
 import type { Logger } from '../logger.ts';
-import type { ValidatedSession } from '../auth/sessions.ts';
 import type { Actor } from '../services/events.ts';
+import { passwordProblem } from '../auth/password-policy.ts';
 import { AppError, validationError } from './errors.ts';
 
 /** What every route can reach: built once per server, never a global. */
@@ -16,13 +18,14 @@ export interface Deps {
   origins: string[];
   /** Cookies get `Secure` when the console's public origin is HTTPS. */
   secureCookies: boolean;
+  live: LiveHub;
   /** Where the built web console lives; absent in servers that serve only the API. */
   webRoot?: string;
 }
 
 export interface AppEnv {
   Variables: {
-    auth: ValidatedSession | null;
+    principal: Principal | null;
   };
 }
 
@@ -36,19 +39,43 @@ export function clientIp(c: Context, trustProxy: boolean): string | null {
   return getConnInfo(c).remote.address ?? null;
 }
 
-export function requireAuth(c: AppContext): ValidatedSession {
-  const auth = c.get('auth');
-  if (!auth) throw new AppError('unauthenticated', 'Sign in to continue');
-  return auth;
+export function clientInfo(c: Context, deps: Deps) {
+  return { ip: clientIp(c, deps.config.TRUST_PROXY), userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null };
+}
+
+/** The principal of a route whose access rule already required one. */
+export function principalOf(c: AppContext): Principal {
+  const principal = c.get('principal');
+  if (!principal) throw new AppError('unauthenticated', 'Sign in to continue');
+  return principal;
+}
+
+/** The signed-in user of an `account` route. */
+export function accountOf(c: AppContext) {
+  const user = principalOf(c).user;
+  if (!user) throw new AppError('forbidden', 'A system API key has no account');
+  return user;
 }
 
 export function actorOf(c: AppContext, deps: Deps): Actor {
-  const user = c.get('auth')?.user;
-  return { id: user?.id ?? null, label: user?.username ?? 'anonymous', ip: clientIp(c, deps.config.TRUST_PROXY) };
+  const principal = c.get('principal');
+  return {
+    id: principal?.user?.id ?? null,
+    label: principal?.label ?? 'anonymous',
+    ip: clientIp(c, deps.config.TRUST_PROXY),
+  };
 }
 
-/** Reads the JSON body and validates it; malformed JSON and schema failures both become `validation_failed`. */
-export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+/**
+ * Reads the JSON body and validates it; malformed JSON and schema failures both become
+ * `validation_failed`. `passwords` names password fields to check against the configured policy
+ * too, so a form gets every field's message in one answer.
+ */
+export async function parseBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  passwords?: { fields: string[]; minLength: number },
+): Promise<z.infer<S>> {
   let body: unknown;
   try {
     body = await c.req.json();
@@ -56,6 +83,26 @@ export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Pro
     throw new AppError('validation_failed', 'The request body is not valid JSON');
   }
   const parsed = schema.safeParse(body);
+  const fields: Record<string, string> = parsed.success ? {} : { ...validationError(parsed.error).fields };
+  for (const field of passwords?.fields ?? []) {
+    const problem = passwordProblem((body as Record<string, unknown> | null)?.[field], passwords!.minLength);
+    if (problem) fields[field] ??= problem;
+  }
+  if (!parsed.success || Object.keys(fields).length > 0) throw new AppError('validation_failed', 'Some fields are invalid', fields);
+  return parsed.data;
+}
+
+export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
+  const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw validationError(parsed.error);
   return parsed.data;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A path id that cannot name a row is simply not found. */
+export function uuidParam(c: Context, name = 'id'): string {
+  const value = c.req.param(name) ?? '';
+  if (!UUID.test(value)) throw new AppError('not_found', 'Not found');
+  return value.toLowerCase();
 }

@@ -7,6 +7,8 @@ import type { Logger } from '../logger.ts';
 /** The one error type services and routes throw; `errorResponse` turns it into the JSON body. */
 export class AppError extends Error {
   readonly status: ContentfulStatusCode;
+  /** Top-level members of the error body besides `error` (e.g. `current` of a version conflict). */
+  extra?: Record<string, unknown>;
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -16,6 +18,13 @@ export class AppError extends Error {
     super(message);
     this.status = errorStatus[code] as ContentfulStatusCode;
   }
+}
+
+/** A stale `version`: the body carries the record as it is now, so the client can show what changed. */
+export function versionConflict(current: unknown): AppError {
+  const error = new AppError('version_conflict', 'Someone else changed this record; review their change');
+  error.extra = { current };
+  return error;
 }
 
 /** Maps a zod failure to `validation_failed` with one message per offending field. */
@@ -37,7 +46,7 @@ export function errorResponse(c: Context, error: unknown, log: Logger): Response
   if (appError.code === 'internal') log.error({ err: error, path: c.req.path }, 'unhandled error');
   const body: ErrorBody = { error: { code: appError.code, message: appError.message } };
   if (appError.fields) body.error.fields = appError.fields;
-  return c.json(body, appError.status, appError.headers);
+  return c.json({ ...body, ...appError.extra }, appError.status, appError.headers);
 }
 
 function toAppError(error: unknown): AppError {

@@ -1,4 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
+import { can, type Access } from '@roster/shared';
+import { validateApiKey } from '../auth/api-keys.ts';
+import { apiKeyPrincipal, sessionPrincipal } from '../auth/principal.ts';
 import { validateSessionToken } from '../auth/sessions.ts';
 import type { AppEnv, Deps } from './context.ts';
 import { AppError } from './errors.ts';
@@ -17,7 +20,7 @@ export function requestLog(deps: Deps): MiddlewareHandler<AppEnv> {
         path: c.req.path,
         status: c.res.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
-        user: c.get('auth')?.user.id,
+        user: c.get('principal')?.user?.id,
       },
       'request',
     );
@@ -26,12 +29,13 @@ export function requestLog(deps: Deps): MiddlewareHandler<AppEnv> {
 
 /**
  * CSRF defence: a state-changing request must come from an allowed origin. Browsers always send
- * `Origin` on such requests; programs authenticating with a bearer key are not exposed to CSRF.
+ * `Origin` on such requests; programs authenticating with a bearer key are not exposed to CSRF
+ * (the cookie is then ignored, see `authenticate`).
  */
 export function originCheck(deps: Deps): MiddlewareHandler<AppEnv> {
   const allowed = new Set(deps.origins);
   return async (c, next) => {
-    if (!SAFE_METHODS.has(c.req.method) && !c.req.header('authorization')?.startsWith('Bearer ')) {
+    if (!SAFE_METHODS.has(c.req.method) && !c.req.header('authorization')) {
       const origin = c.req.header('origin');
       if (!origin || !allowed.has(origin)) {
         throw new AppError('forbidden', 'Cross-origin request refused: the Origin header is missing or not allowed');
@@ -41,16 +45,45 @@ export function originCheck(deps: Deps): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Loads the session named by the cookie, if any; a dead cookie is cleared. Routes decide whether they need one. */
-export function sessionLoader(deps: Deps): MiddlewareHandler<AppEnv> {
-  const secure = deps.secureCookies;
+/**
+ * Establishes the principal: an `Authorization: Bearer` API key when the header is present (and
+ * then only it: a bad key is 401, never a fallback to the cookie), else the session cookie, else
+ * nobody. A dead cookie is cleared; a renewed session's cookie is sent again.
+ */
+export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
   const idleMs = deps.config.SESSION_IDLE_MINUTES * 60 * 1000;
   return async (c, next) => {
+    const authorization = c.req.header('authorization');
+    if (authorization !== undefined) {
+      const key = /^Bearer (\S+)$/.exec(authorization)?.[1];
+      const validated = key ? await validateApiKey(deps.sql, key) : null;
+      if (!validated) throw new AppError('unauthenticated', 'The API key is invalid, expired or revoked');
+      c.set('principal', apiKeyPrincipal(validated));
+      return next();
+    }
     const token = readSessionCookie(c);
-    const auth = token ? await validateSessionToken(deps.sql, token, idleMs) : null;
-    c.set('auth', auth);
-    if (token && !auth) clearSessionCookie(c, secure);
-    if (token && auth?.renewed) writeSessionCookie(c, token, auth.session.expires_at, secure);
+    const validated = token ? await validateSessionToken(deps.sql, token, idleMs) : null;
+    c.set('principal', validated ? sessionPrincipal(validated) : null);
+    if (token && !validated) clearSessionCookie(c, deps.secureCookies);
+    if (token && validated?.renewed) writeSessionCookie(c, token, validated.session.expires_at, deps.secureCookies);
+    await next();
+  };
+}
+
+/** Enforces a route's access rule from the shared route table. */
+export function authorize(access: Access): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (access !== 'public') {
+      const principal = c.get('principal');
+      if (!principal) throw new AppError('unauthenticated', 'Sign in to continue');
+      if (access === 'account' && !principal.user) throw new AppError('forbidden', 'A system API key has no account');
+      if (access === 'session' && principal.kind !== 'session') {
+        throw new AppError('forbidden', 'Only a browser session can do this; revoke an API key instead');
+      }
+      if (access !== 'signed_in' && access !== 'account' && access !== 'session' && !can(principal.role, access)) {
+        throw new AppError('forbidden', 'Your role does not allow this');
+      }
+    }
     await next();
   };
 }

@@ -1,6 +1,10 @@
 import type { Sql, TransactionSql } from 'postgres';
+import type { AuditEvent, EventAction } from '@roster/shared';
 
 export const EVENTS_CHANNEL = 'roster_events';
+// Held from an event's insert to its transaction's commit, so sequence numbers commit in order and
+// a client resuming "after N" can never miss an event numbered below N that committed later.
+const EVENT_ORDER_LOCK = 7_264_003;
 
 export interface Actor {
   id: string | null;
@@ -9,8 +13,8 @@ export interface Actor {
 }
 
 export interface NewEvent {
-  action: string;
-  targetType: string;
+  action: EventAction;
+  targetType: 'user' | 'session' | 'api_key';
   targetId: string | null;
   targetLabel: string | null;
   data?: Record<string, unknown>;
@@ -25,6 +29,7 @@ export const cliActor: Actor = { id: null, label: 'cli', ip: null };
  * the notification only on commit, so an event is announced if and only if its change is durable.
  */
 export async function recordEvent(tx: TransactionSql | Sql, actor: Actor, event: NewEvent): Promise<number> {
+  await tx`SELECT pg_advisory_xact_lock(${EVENT_ORDER_LOCK})`;
   const [row] = await tx<{ id: string }[]>`
     INSERT INTO events (actor_id, actor_label, action, target_type, target_id, target_label, data, version, ip)
     VALUES (${actor.id}, ${actor.label}, ${event.action}, ${event.targetType}, ${event.targetId},
@@ -32,4 +37,71 @@ export async function recordEvent(tx: TransactionSql | Sql, actor: Actor, event:
     RETURNING id`;
   await tx`SELECT pg_notify(${EVENTS_CHANNEL}, ${row!.id})`;
   return Number(row!.id);
+}
+
+export interface EventRow {
+  id: string;
+  at: Date;
+  actor_id: string | null;
+  actor_label: string | null;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  target_label: string | null;
+  data: Record<string, unknown>;
+  version: number | null;
+  ip: string | null;
+}
+
+export function toAuditEvent(row: EventRow): AuditEvent {
+  return {
+    seq: Number(row.id),
+    at: row.at.toISOString(),
+    action: row.action,
+    actor: { id: row.actor_id, label: row.actor_label },
+    target_type: row.target_type,
+    target_id: row.target_id,
+    target_label: row.target_label,
+    data: row.data,
+    version: row.version,
+    ip: row.ip,
+  };
+}
+
+/** The audit log, newest first, paged backwards with `before`. */
+export async function listEvents(
+  sql: Sql,
+  query: { before?: number; after?: number; actor_id?: string; target_id?: string; action?: string; limit: number },
+): Promise<{ items: AuditEvent[]; next_cursor: number | null }> {
+  const rows = await sql<EventRow[]>`
+    SELECT * FROM events
+    WHERE true
+      ${query.before !== undefined ? sql`AND id < ${query.before}` : sql``}
+      ${query.after !== undefined ? sql`AND id > ${query.after}` : sql``}
+      ${query.actor_id ? sql`AND actor_id = ${query.actor_id}` : sql``}
+      ${query.target_id ? sql`AND target_id = ${query.target_id}` : sql``}
+      ${query.action ? sql`AND action = ${query.action}` : sql``}
+    ORDER BY id DESC
+    LIMIT ${query.limit + 1}`;
+  const page = rows.slice(0, query.limit);
+  return {
+    items: page.map(toAuditEvent),
+    next_cursor: rows.length > query.limit ? Number(page.at(-1)!.id) : null,
+  };
+}
+
+/** Events after `after` up to `upTo`, oldest first; for a plain user only those about them. */
+export async function eventsSince(
+  sql: Sql,
+  after: number,
+  upTo: number,
+  limit: number,
+  onlyAboutUser: string | null,
+): Promise<EventRow[]> {
+  return sql<EventRow[]>`
+    SELECT * FROM events
+    WHERE id > ${after} AND id <= ${upTo}
+      ${onlyAboutUser ? sql`AND (target_id = ${onlyAboutUser} OR data->>'user_id' = ${onlyAboutUser})` : sql``}
+    ORDER BY id
+    LIMIT ${limit}`;
 }

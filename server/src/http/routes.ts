@@ -1,0 +1,153 @@
+import type { Handler } from 'hono';
+import { apiRoutes, type RouteKey, type SetupState } from '@roster/shared';
+import { changeOwnPassword, login, logout, register, startSession } from '../services/auth.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
+import { listEvents } from '../services/events.ts';
+import { listSessions, revokeAllSessions, revokeSession, toSessionDto } from '../services/sessions.ts';
+import { completeSetup, needsSetup } from '../services/setup.ts';
+import {
+  bulkUpdate,
+  createUserAsAdmin,
+  deleteUser,
+  exportUser,
+  getUser,
+  listUsers,
+  resetPassword,
+  updateOwnProfile,
+  updateUser,
+  userStats,
+} from '../services/users.ts';
+import {
+  accountOf,
+  actorOf,
+  clientInfo,
+  parseBody,
+  parseQuery,
+  principalOf,
+  uuidParam,
+  type AppEnv,
+  type Deps,
+} from './context.ts';
+import { AppError } from './errors.ts';
+import { clearSessionCookie, writeSessionCookie } from './session-cookie.ts';
+
+/** One handler per route of the shared route table; the compiler insists on exactly that set. */
+export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
+  const { sql, config, live } = deps;
+  const password = { fields: ['password'], minLength: config.PASSWORD_MIN_LENGTH };
+  const limits = {
+    maxPerAccount: config.LOGIN_MAX_FAILURES,
+    maxPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
+    windowMs: config.LOGIN_WINDOW_MINUTES * 60 * 1000,
+  };
+  return {
+    'GET /setup': async (c) => {
+      const state: SetupState = {
+        needs_setup: await needsSetup(sql),
+        registration_open: config.ALLOW_REGISTRATION,
+        password_min_length: config.PASSWORD_MIN_LENGTH,
+      };
+      return c.json(state);
+    },
+    'POST /setup': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /setup'].body, password);
+      const client = clientInfo(c, deps);
+      const admin = await completeSetup(sql, request, client.ip);
+      // The new admin is signed in at once: they just proved they hold the console's token.
+      const signedIn = await startSession(sql, admin, client);
+      writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, deps.secureCookies);
+      return c.json({ user: signedIn.user }, 201);
+    },
+    'POST /auth/login': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
+      const signedIn = await login(sql, request, clientInfo(c, deps), limits);
+      writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, deps.secureCookies);
+      return c.json({ user: signedIn.user });
+    },
+    'POST /auth/logout': async (c) => {
+      await logout(sql, actorOf(c, deps), principalOf(c));
+      clearSessionCookie(c, deps.secureCookies);
+      return c.body(null, 204);
+    },
+    'POST /auth/register': async (c) => {
+      if (!config.ALLOW_REGISTRATION) throw new AppError('registration_closed', 'Registration is closed; ask an administrator for an account');
+      const request = await parseBody(c, apiRoutes['POST /auth/register'].body, password);
+      const signedIn = await register(sql, request, clientInfo(c, deps));
+      writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, deps.secureCookies);
+      return c.json({ user: signedIn.user }, 201);
+    },
+    'GET /auth/me': async (c) => {
+      const principal = principalOf(c);
+      const user = await getUser(sql, accountOf(c).id);
+      return c.json({ user, session: principal.session ? toSessionDto(principal.session) : null });
+    },
+    'PATCH /me': async (c) => {
+      const request = await parseBody(c, apiRoutes['PATCH /me'].body);
+      const user = await updateOwnProfile(sql, actorOf(c, deps), accountOf(c).id, request);
+      return c.json({ user });
+    },
+    'PUT /me/password': async (c) => {
+      const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
+      accountOf(c);
+      await changeOwnPassword(sql, actorOf(c, deps), principalOf(c), request, limits);
+      return c.body(null, 204);
+    },
+    'GET /users': async (c) => c.json(await listUsers(sql, parseQuery(c, apiRoutes['GET /users'].query))),
+    'GET /users/stats': async (c) => c.json(await userStats(sql, await live.onlineUserCount())),
+    'POST /users': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /users'].body, password);
+      return c.json(await createUserAsAdmin(sql, actorOf(c, deps), request), 201);
+    },
+    'POST /users/bulk': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /users/bulk'].body);
+      return c.json(await bulkUpdate(sql, actorOf(c, deps), request));
+    },
+    'GET /users/:id': async (c) => c.json({ user: await getUser(sql, uuidParam(c)) }),
+    'PATCH /users/:id': async (c) => {
+      const id = uuidParam(c);
+      const request = await parseBody(c, apiRoutes['PATCH /users/:id'].body);
+      return c.json({ user: await updateUser(sql, actorOf(c, deps), id, request) });
+    },
+    'DELETE /users/:id': async (c) => {
+      await deleteUser(sql, actorOf(c, deps), uuidParam(c));
+      return c.body(null, 204);
+    },
+    'PUT /users/:id/password': async (c) => {
+      const id = uuidParam(c);
+      const request = await parseBody(c, apiRoutes['PUT /users/:id/password'].body, password);
+      return c.json({ user: await resetPassword(sql, actorOf(c, deps), id, request.password, request.revoke_sessions) });
+    },
+    'GET /users/:id/export': async (c) => {
+      const data = await exportUser(sql, uuidParam(c));
+      c.header('Content-Disposition', `attachment; filename="roster-user-${data.user.username}.json"`);
+      return c.json(data);
+    },
+    'DELETE /users/:id/sessions': async (c) => {
+      const id = uuidParam(c);
+      const { except_current } = parseQuery(c, apiRoutes['DELETE /users/:id/sessions'].query);
+      await revokeAllSessions(sql, actorOf(c, deps), principalOf(c), id, except_current);
+      return c.body(null, 204);
+    },
+    'GET /sessions': async (c) => {
+      const query = parseQuery(c, apiRoutes['GET /sessions'].query);
+      const items = await listSessions(sql, principalOf(c), { userId: query.user_id }, await live.onlineSessionIds());
+      return c.json({ items });
+    },
+    'DELETE /sessions/:id': async (c) => {
+      const id = c.req.param('id') ?? '';
+      if (!/^[0-9a-f]{64}$/.test(id)) throw new AppError('not_found', 'No such session');
+      await revokeSession(sql, actorOf(c, deps), principalOf(c), id);
+      return c.body(null, 204);
+    },
+    'GET /api-keys': async (c) => c.json({ items: await listApiKeys(sql, principalOf(c)) }),
+    'POST /api-keys': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /api-keys'].body);
+      return c.json(await createApiKey(sql, actorOf(c, deps), principalOf(c), request), 201);
+    },
+    'DELETE /api-keys/:id': async (c) => {
+      await revokeApiKey(sql, actorOf(c, deps), principalOf(c), uuidParam(c));
+      return c.body(null, 204);
+    },
+    'GET /events': async (c) => c.json(await listEvents(sql, parseQuery(c, apiRoutes['GET /events'].query))),
+  };
+}

@@ -1,0 +1,341 @@
+import type { Server as HttpServer } from 'node:http';
+import { parse as parseCookies } from 'hono/utils/cookie';
+import type { Sql } from 'postgres';
+import { Server, type Socket } from 'socket.io';
+import {
+  MAX_REPLAY,
+  presenceUpdateSchema,
+  resumeRequestSchema,
+  staffRoles,
+  type AuditEvent,
+  type ClientToServerEvents,
+  type Presence,
+  type PresenceUser,
+  type Role,
+  type ServerToClientEvents,
+  type SessionEndReason,
+} from '@roster/shared';
+import { SESSION_COOKIE, validateSessionToken, type SessionRow, type SessionUser } from '../auth/sessions.ts';
+import type { Logger } from '../logger.ts';
+import { EVENTS_CHANNEL, eventsSince, toAuditEvent, type EventRow } from '../services/events.ts';
+import { userStats } from '../services/users.ts';
+
+interface SocketData {
+  user: SessionUser;
+  session: SessionRow;
+  presence: { viewing: string | null; editing: string | null };
+  /** Highest sequence sent to this socket. */
+  delivered: number;
+  /** Live events held back while a resume replays older ones (null once the socket is live). */
+  pending: AuditEvent[] | null;
+}
+
+type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+const STAFF_ROOMS = staffRoles.map((role) => `role:${role}`);
+const isStaff = (role: Role) => (staffRoles as readonly Role[]).includes(role);
+// A socket that does not send `resume` this soon after connecting goes live from where it connected.
+const RESUME_GRACE_MS = 1500;
+// Stats and presence go out at most this often, however many changes arrive.
+const BROADCAST_INTERVAL_MS = 250;
+// How often open sockets are checked against their sessions (for expiry; revocations act at once).
+const SESSION_SWEEP_MS = 60_000;
+
+export interface LiveHubOptions {
+  sql: Sql;
+  log: Logger;
+  origins: string[];
+  idleMs: number;
+}
+
+/**
+ * The live channel: authenticates handshakes, fans the LISTEN/NOTIFY feed out to the sockets
+ * allowed to see each event, replays missed events on `resume`, ends the sockets of revoked
+ * sessions, and broadcasts stats and presence.
+ */
+export class LiveHub {
+  readonly io: LiveServer;
+  /** Highest event sequence this node has fanned out. */
+  private seq = 0;
+  private fanOutChain: Promise<void> = Promise.resolve();
+  private unlisten: (() => Promise<void>) | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private presenceTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    httpServer: HttpServer,
+    private readonly options: LiveHubOptions,
+  ) {
+    const allowed = new Set(options.origins);
+    this.io = new Server(httpServer, {
+      path: '/socket.io',
+      serveClient: false,
+      // Cross-site websocket hijacking: refuse foreign origins before any upgrade.
+      allowRequest: (req, callback) => {
+        const ok = Boolean(req.headers.origin && allowed.has(req.headers.origin));
+        callback(ok ? null : 'Origin not allowed', ok);
+      },
+    });
+    this.io.use((socket, next) => void this.authenticate(socket, next));
+    this.io.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  async start(): Promise<void> {
+    const [row] = await this.options.sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
+    this.seq = Number(row!.seq);
+    // `onlisten` runs on every (re)connection of the LISTEN connection: catch up on what was missed meanwhile.
+    const { unlisten } = await this.options.sql.listen(
+      EVENTS_CHANNEL,
+      () => this.scheduleFanOut(),
+      () => this.scheduleFanOut(),
+    );
+    this.unlisten = unlisten;
+    this.sweepTimer = setInterval(() => void this.sweepSessions(), SESSION_SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    for (const timer of [this.statsTimer, this.presenceTimer]) if (timer) clearTimeout(timer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.unlisten?.().catch(() => undefined);
+    await this.fanOutChain;
+    await this.io.close();
+  }
+
+  // ---- Handshake and connection ---------------------------------------------------------------
+
+  private async authenticate(socket: LiveSocket, next: (error?: Error) => void) {
+    const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+    const validated = token
+      ? await validateSessionToken(this.options.sql, token, this.options.idleMs).catch((error: unknown) => {
+          this.options.log.warn({ err: error }, 'socket session check failed');
+          return null;
+        })
+      : null;
+    if (!validated) return next(Object.assign(new Error('unauthenticated'), { data: { code: 'unauthenticated' } }));
+    socket.data.user = validated.user;
+    socket.data.session = validated.session;
+    socket.data.presence = { viewing: null, editing: null };
+    socket.data.delivered = this.seq;
+    socket.data.pending = [];
+    next();
+  }
+
+  private onConnection(socket: LiveSocket) {
+    const { user, session } = socket.data;
+    void socket.join([`user:${user.id}`, `role:${user.role}`, `session:${session.id}`]);
+    const grace = setTimeout(() => this.goLive(socket), RESUME_GRACE_MS);
+    socket.on('resume', (request, ack) => {
+      clearTimeout(grace);
+      void this.resume(socket, request, ack);
+    });
+    socket.on('presence', (update) => this.updatePresence(socket, update));
+    socket.on('disconnect', () => {
+      clearTimeout(grace);
+      this.schedulePresence();
+      this.scheduleStats();
+    });
+    this.schedulePresence();
+    this.scheduleStats();
+  }
+
+  // ---- Fan-out --------------------------------------------------------------------------------
+
+  /** Runs one catch-up after the current one: events are read and sent strictly in sequence order. */
+  private scheduleFanOut() {
+    this.fanOutChain = this.fanOutChain.then(() => this.fanOut()).catch((error: unknown) => {
+      this.options.log.error({ err: error }, 'live fan-out failed');
+    });
+  }
+
+  private async fanOut() {
+    for (;;) {
+      const rows = await eventsSince(this.options.sql, this.seq, Number.MAX_SAFE_INTEGER, 500, null);
+      if (rows.length === 0) return;
+      for (const row of rows) this.deliver(row);
+      this.seq = Number(rows.at(-1)!.id);
+    }
+  }
+
+  private deliver(row: EventRow) {
+    const event = toAuditEvent(row);
+    const recipients: string[] = [];
+    for (const socket of this.io.of('/').sockets.values()) {
+      if (!canSee(socket.data.user, event)) continue;
+      if (socket.data.pending) socket.data.pending.push(event);
+      else if (event.seq > socket.data.delivered) {
+        socket.data.delivered = event.seq;
+        recipients.push(socket.id);
+      }
+    }
+    // One broadcast, encoded once, to every socket that is live and allowed to see the event.
+    if (recipients.length > 0) this.io.to(recipients).emit('event', event);
+    this.applySideEffects(event);
+  }
+
+  private applySideEffects(event: AuditEvent) {
+    if (event.action === 'session.revoked' && event.target_id) {
+      this.endSession(event.target_id, (event.data.reason as SessionEndReason | undefined) ?? 'revoked');
+    }
+    if (event.action === 'user.updated' && event.target_id) {
+      const role = (event.data.changes as Record<string, { to: unknown }> | undefined)?.role?.to as Role | undefined;
+      if (role) this.moveToRole(event.target_id, role);
+    }
+    if (event.action.startsWith('user.') || event.action.startsWith('session.')) this.scheduleStats();
+  }
+
+  /** Tells a session's sockets why, then closes them. */
+  private endSession(sessionId: string, reason: SessionEndReason) {
+    const room = `session:${sessionId}`;
+    this.io.to(room).emit('session.ended', { reason });
+    this.io.in(room).disconnectSockets(true);
+  }
+
+  /** A role change applies to open connections at once: new rooms, new visibility. */
+  private moveToRole(userId: string, role: Role) {
+    for (const socket of this.io.of('/').sockets.values()) {
+      if (socket.data.user.id !== userId) continue;
+      void socket.leave(`role:${socket.data.user.role}`);
+      socket.data.user = { ...socket.data.user, role };
+      void socket.join(`role:${role}`);
+    }
+    this.schedulePresence();
+  }
+
+  // ---- Resume ---------------------------------------------------------------------------------
+
+  private async resume(
+    socket: LiveSocket,
+    request: unknown,
+    ack: ((result: { seq: number; replayed: number } | { error: string }) => void) | undefined,
+  ) {
+    const reply = typeof ack === 'function' ? ack : () => undefined;
+    const parsed = resumeRequestSchema.safeParse(request);
+    if (!parsed.success) return reply({ error: 'resume needs {after: a sequence number}' });
+    socket.data.pending ??= [];
+    try {
+      const upTo = this.seq;
+      const { user } = socket.data;
+      const rows = await eventsSince(this.options.sql, parsed.data.after, upTo, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
+      if (rows.length > MAX_REPLAY) {
+        // Too far behind to replay: the client refetches its lists and continues from here.
+        socket.data.delivered = upTo;
+        socket.emit('resync', { seq: upTo });
+        this.goLive(socket);
+        return reply({ seq: upTo, replayed: 0 });
+      }
+      const events = rows.map(toAuditEvent);
+      for (const event of events) socket.emit('event', event);
+      socket.data.delivered = Math.max(parsed.data.after, events.at(-1)?.seq ?? 0);
+      this.goLive(socket);
+      reply({ seq: socket.data.delivered, replayed: events.length });
+    } catch (error) {
+      this.options.log.error({ err: error }, 'resume failed');
+      this.goLive(socket);
+      reply({ error: 'resume failed; refetch' });
+    }
+  }
+
+  /** Sends what was held back during a replay (skipping what the replay already sent), then streams live. */
+  private goLive(socket: LiveSocket) {
+    const pending = socket.data.pending;
+    if (!pending) return;
+    socket.data.pending = null;
+    for (const event of pending) {
+      if (event.seq <= socket.data.delivered) continue;
+      socket.data.delivered = event.seq;
+      socket.emit('event', event);
+    }
+  }
+
+  // ---- Sessions, stats, presence ---------------------------------------------------------------
+
+  /** Ends sockets whose session expired or vanished without an event (revocations act immediately). */
+  private async sweepSessions() {
+    const sockets = [...this.io.of('/').sockets.values()];
+    if (sockets.length === 0) return;
+    const ids = [...new Set(sockets.map((s) => s.data.session.id))];
+    const alive = await this.options.sql<{ id: string }[]>`
+      SELECT id FROM sessions WHERE id = ANY(${ids}) AND expires_at > now()`.catch(() => null);
+    if (!alive) return;
+    const aliveIds = new Set(alive.map((r) => r.id));
+    for (const id of ids) if (!aliveIds.has(id)) this.endSession(id, 'expired');
+  }
+
+  async onlineUserCount(): Promise<number> {
+    const sockets = await this.io.fetchSockets();
+    return new Set(sockets.map((s) => s.data.user.id)).size;
+  }
+
+  async onlineSessionIds(): Promise<Set<string>> {
+    const sockets = await this.io.fetchSockets();
+    return new Set(sockets.map((s) => s.data.session.id));
+  }
+
+  private scheduleStats() {
+    this.statsTimer ??= setTimeout(() => {
+      this.statsTimer = null;
+      void this.broadcastStats();
+    }, BROADCAST_INTERVAL_MS);
+  }
+
+  private async broadcastStats() {
+    try {
+      const stats = await userStats(this.options.sql, await this.onlineUserCount());
+      this.io.to(STAFF_ROOMS).emit('stats', stats);
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'stats broadcast failed');
+    }
+  }
+
+  private updatePresence(socket: LiveSocket, update: unknown) {
+    if (!isStaff(socket.data.user.role)) return;
+    const parsed = presenceUpdateSchema.safeParse(update);
+    if (!parsed.success) return;
+    socket.data.presence = {
+      viewing: parsed.data.viewing === undefined ? socket.data.presence.viewing : parsed.data.viewing,
+      editing: parsed.data.editing === undefined ? socket.data.presence.editing : parsed.data.editing,
+    };
+    this.schedulePresence();
+  }
+
+  private schedulePresence() {
+    this.presenceTimer ??= setTimeout(() => {
+      this.presenceTimer = null;
+      void this.broadcastPresence();
+    }, BROADCAST_INTERVAL_MS / 5);
+  }
+
+  async presence(): Promise<Presence> {
+    const sockets = await this.io.in(STAFF_ROOMS).fetchSockets();
+    const online = new Map<string, PresenceUser>();
+    const viewing: Record<string, string[]> = {};
+    const editing: Record<string, string[]> = {};
+    const add = (map: Record<string, string[]>, target: string | null, who: string) => {
+      if (target && !(map[target] ??= []).includes(who)) map[target]!.push(who);
+    };
+    for (const { data } of sockets) {
+      const { id, username, display_name, role } = data.user;
+      online.set(id, { id, username, display_name, role });
+      add(viewing, data.presence.viewing, id);
+      add(editing, data.presence.editing, id);
+    }
+    return { online: [...online.values()], viewing, editing };
+  }
+
+  private async broadcastPresence() {
+    try {
+      this.io.to(STAFF_ROOMS).emit('presence', await this.presence());
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'presence broadcast failed');
+    }
+  }
+}
+
+/** Staff see every event; a plain user sees only events about their own account, sessions and keys. */
+function canSee(user: SessionUser, event: AuditEvent): boolean {
+  if (isStaff(user.role)) return true;
+  return event.target_id === user.id || event.data.user_id === user.id;
+}

@@ -1,0 +1,54 @@
+import type { z } from 'zod';
+import type { Capability } from './permissions.ts';
+import * as s from './schemas.ts';
+
+/**
+ * Who may call a route:
+ * - `public`: anyone, signed in or not;
+ * - `signed_in`: any session or API key (system keys included);
+ * - `account`: a principal that is a user account (a session, or a user's own API key; not a system key);
+ * - `session`: a browser session only;
+ * - a capability from the permission matrix.
+ * Routes whose rule is "own, or everyone's with a capability" are `signed_in` here and narrowed by the service.
+ */
+export type Access = 'public' | 'signed_in' | 'account' | 'session' | Capability;
+
+export interface RouteSpec {
+  access: Access;
+  summary: string;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  response?: z.ZodType;
+  /** The success status, when not 200. */
+  status?: 201 | 204;
+}
+
+/** Every route under `/api/v1`, keyed by `METHOD /path`. The server mounts exactly these, and the OpenAPI document lists them. */
+export const apiRoutes = {
+  'GET /setup': { access: 'public', summary: 'First-run state', response: s.setupStateSchema },
+  'POST /setup': { access: 'public', summary: 'Create the first admin with the setup token', body: s.setupRequestSchema, response: s.createdUserSchema, status: 201 },
+  'POST /auth/login': { access: 'public', summary: 'Sign in with username or email', body: s.loginRequestSchema, response: s.createdUserSchema },
+  'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204 },
+  'POST /auth/register': { access: 'public', summary: 'Self-registration (when ALLOW_REGISTRATION=true)', body: s.registerRequestSchema, response: s.createdUserSchema, status: 201 },
+  'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema },
+  'PATCH /me': { access: 'account', summary: 'Update own profile', body: s.updateMeSchema, response: s.createdUserSchema },
+  'PUT /me/password': { access: 'account', summary: 'Change own password; ends the other sessions', body: s.changePasswordSchema, status: 204 },
+  'GET /users': { access: 'users.read', summary: 'List and search users', query: s.userListQuerySchema, response: s.userListSchema },
+  'GET /users/stats': { access: 'users.read', summary: 'User statistics', response: s.userStatsSchema },
+  'POST /users': { access: 'users.write', summary: 'Create a user', body: s.createUserSchema, response: s.createdUserSchema, status: 201 },
+  'POST /users/bulk': { access: 'users.write', summary: 'Activate, deactivate, delete or change the role of many users', body: s.bulkRequestSchema, response: s.bulkResultSchema },
+  'GET /users/:id': { access: 'users.read', summary: 'Read a user', response: s.createdUserSchema },
+  'PATCH /users/:id': { access: 'users.write', summary: 'Update a user (optimistic concurrency on version)', body: s.updateUserSchema, response: s.createdUserSchema },
+  'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user and everything they own', status: 204 },
+  'PUT /users/:id/password': { access: 'users.write', summary: 'Set a user\'s password', body: s.adminSetPasswordSchema, response: s.createdUserSchema },
+  'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON' },
+  'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'End all sessions of a user (own, or anyone\'s for admins)', query: s.revokeUserSessionsQuerySchema, status: 204 },
+  'GET /sessions': { access: 'signed_in', summary: 'Active sessions (own, or everyone\'s for admins)', query: s.sessionListQuerySchema },
+  'DELETE /sessions/:id': { access: 'signed_in', summary: 'End a session (own, or anyone\'s for admins)', status: 204 },
+  'GET /api-keys': { access: 'signed_in', summary: 'Own API keys (admins: also system keys)' },
+  'POST /api-keys': { access: 'signed_in', summary: 'Create an API key; the key is shown once', body: s.createApiKeySchema, response: s.createdApiKeySchema, status: 201 },
+  'DELETE /api-keys/:id': { access: 'signed_in', summary: 'Revoke an API key', status: 204 },
+  'GET /events': { access: 'audit.read', summary: 'The audit log, newest first', query: s.eventListQuerySchema, response: s.eventListSchema },
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteKey = keyof typeof apiRoutes;
