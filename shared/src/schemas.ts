@@ -90,6 +90,11 @@ export type Session = z.infer<typeof sessionSchema>;
 export const meResponseSchema = z.object({ user: userSchema, session: sessionSchema });
 export type MeResponse = z.infer<typeof meResponseSchema>;
 
+/** Lets an object-level rule report alongside field errors (zod skips refinements once a field failed). */
+function isObjectPayload(payload: { value: unknown }): boolean {
+  return typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
+}
+
 // ---- Users ----------------------------------------------------------------------------------
 
 export const userSorts = [
@@ -149,6 +154,7 @@ export const createUserSchema = z
   .refine((u) => (u.password === undefined) === (u.generate_password === true), {
     path: ['password'],
     message: 'Give a password or set generate_password, not both',
+    when: isObjectPayload,
   });
 export type CreateUserRequest = z.infer<typeof createUserSchema>;
 
@@ -183,6 +189,7 @@ export const bulkRequestSchema = z
   .refine((b) => (b.action === 'set_role') === (b.role !== undefined), {
     path: ['role'],
     message: 'A role is needed for set_role, and only for it',
+    when: isObjectPayload,
   });
 export type BulkRequest = z.infer<typeof bulkRequestSchema>;
 

@@ -1,5 +1,13 @@
 import { io, type Socket } from 'socket.io-client';
-import type { ErrorBody, User } from '@roster/shared';
+import type {
+  AuditEvent,
+  ClientToServerEvents,
+  ErrorBody,
+  Presence,
+  ServerToClientEvents,
+  User,
+  UserStats,
+} from '@roster/shared';
 import { createUser, type NewUser } from '../../server/src/services/users.ts';
 import { cliActor } from '../../server/src/services/events.ts';
 import type { TestServer } from './server.ts';
@@ -48,6 +56,9 @@ export class ApiClient {
 
   get = <T = any>(path: string) => this.request<T>('GET', path);
   post = <T = any>(path: string, body?: unknown) => this.request<T>('POST', path, body);
+  patch = <T = any>(path: string, body?: unknown) => this.request<T>('PATCH', path, body);
+  put = <T = any>(path: string, body?: unknown) => this.request<T>('PUT', path, body);
+  delete = <T = any>(path: string) => this.request<T>('DELETE', path);
 
   async signIn(login: string, password: string): Promise<User> {
     const response = await this.post<{ user: User } & ErrorBody>('/api/v1/auth/login', { login, password });
@@ -99,20 +110,22 @@ export async function signedInClient(server: TestServer, overrides: Partial<NewU
   return { client, user };
 }
 
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
 /** Opens a Socket.IO connection; resolves once connected, rejects with the handshake's refusal. */
 export function connectSocket(
   server: TestServer,
-  options: { cookie?: string; origin?: string | null } = {},
-): Promise<Socket> {
+  options: { cookie?: string; origin?: string | null; reconnection?: boolean } = {},
+): Promise<ClientSocket> {
   const origin = options.origin === undefined ? server.origin : options.origin;
   const headers: Record<string, string> = {};
   if (origin !== null) headers.origin = origin;
   if (options.cookie) headers.cookie = options.cookie;
-  const socket = io(server.url, {
+  const socket: ClientSocket = io(server.url, {
     path: '/socket.io',
     transports: ['websocket'],
     extraHeaders: headers,
-    reconnection: false,
+    reconnection: options.reconnection ?? false,
     forceNew: true,
   });
   return new Promise((resolve, reject) => {
@@ -122,4 +135,94 @@ export function connectSocket(
       reject(error);
     });
   });
+}
+
+/**
+ * A live-channel client as the console runs it: resumes from the last sequence it saw on every
+ * connect, and records everything the server sends, in order.
+ */
+export class LiveClient {
+  readonly events: AuditEvent[] = [];
+  readonly stats: UserStats[] = [];
+  readonly presence: Presence[] = [];
+  ended: { reason: string } | null = null;
+  disconnectReason: string | null = null;
+  private waiters = new Set<() => void>();
+
+  private constructor(readonly socket: ClientSocket) {
+    socket.on('event', (event) => this.push(this.events, event));
+    socket.on('stats', (stats) => this.push(this.stats, stats));
+    socket.on('presence', (presence) => this.push(this.presence, presence));
+    socket.on('session.ended', (payload) => {
+      this.ended = payload;
+      this.notify();
+    });
+    socket.on('disconnect', (reason) => {
+      this.disconnectReason = reason;
+      this.notify();
+    });
+  }
+
+  static async connect(server: TestServer, cookie: string | undefined, after?: number): Promise<LiveClient> {
+    const client = new LiveClient(await connectSocket(server, { cookie }));
+    await client.resume(after ?? (await latestSeq(server)));
+    return client;
+  }
+
+  resume(after: number): Promise<{ seq: number; replayed: number }> {
+    return new Promise((resolve, reject) =>
+      this.socket.emit('resume', { after }, (result) => ('error' in result ? reject(new Error(result.error)) : resolve(result))),
+    );
+  }
+
+  get lastSeq(): number {
+    return this.events.at(-1)?.seq ?? 0;
+  }
+
+  /** Resolves once `check` returns a value other than undefined/false, re-checked on every message. */
+  until<T>(check: () => T | undefined | false, what = 'condition', timeoutMs = 5000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const attempt = () => {
+        const value = check();
+        if (value !== undefined && value !== false) {
+          clearTimeout(timer);
+          this.waiters.delete(attempt);
+          resolve(value as T);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(attempt);
+        reject(new Error(`timed out waiting for ${what}; got events ${JSON.stringify(this.events.map((e) => e.action))}`));
+      }, timeoutMs);
+      this.waiters.add(attempt);
+      attempt();
+    });
+  }
+
+  event(predicate: (event: AuditEvent) => boolean, what = 'event'): Promise<AuditEvent> {
+    return this.until(() => this.events.find(predicate), what);
+  }
+
+  disconnected(): Promise<string> {
+    return this.until(() => this.disconnectReason ?? undefined, 'disconnect');
+  }
+
+  close() {
+    this.socket.close();
+  }
+
+  private push<T>(list: T[], item: T) {
+    list.push(item);
+    this.notify();
+  }
+
+  private notify() {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
+
+/** The newest event sequence in the server's database. */
+export async function latestSeq(server: TestServer): Promise<number> {
+  const [row] = await server.sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
+  return Number(row!.seq);
 }

@@ -158,7 +158,7 @@ function decodeCursor(cursor: string): [string, string] {
 export async function listUsers(sql: Sql, query: UserListQuery): Promise<UserList> {
   const descending = query.sort.startsWith('-');
   const field = descending ? query.sort.slice(1) : query.sort;
-  // Sort keys travel through the cursor as text, so timestamps keep their microseconds.
+  // Sort keys travel through the cursor as text (and are bound as text), so timestamps keep their microseconds.
   const sortKey = {
     username: { expr: sql`username`, type: sql`citext` },
     email: { expr: sql`email`, type: sql`citext` },
@@ -175,8 +175,8 @@ export async function listUsers(sql: Sql, query: UserListQuery): Promise<UserLis
   if (query.cursor) {
     const [key, id] = decodeCursor(query.cursor);
     after = descending
-      ? sql`AND (${sortKey.expr}, id) < (${key}::${sortKey.type}, ${id}::uuid)`
-      : sql`AND (${sortKey.expr}, id) > (${key}::${sortKey.type}, ${id}::uuid)`;
+      ? sql`AND (${sortKey.expr}, id) < (${key}::text::${sortKey.type}, ${id}::text::uuid)`
+      : sql`AND (${sortKey.expr}, id) > (${key}::text::${sortKey.type}, ${id}::text::uuid)`;
   }
   const order = descending ? sql`${sortKey.expr} DESC, id DESC` : sql`${sortKey.expr} ASC, id ASC`;
 
