@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { apiRoutes } from '@roster/shared';
+import { ApiClient, signedInClient } from '../helpers/clients.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe('audit log', () => {
+  test('newest first, filterable by actor, target and action, paged with a cursor', async () => {
+    const { client: admin, user: adminUser } = await signedInClient(server, { role: 'admin' });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const created = await admin.post('/api/v1/users', { username: `audited${i}`, display_name: `A ${i}`, email: `audited${i}@example.com`, generate_password: true });
+      ids.push(created.body.user.id);
+    }
+    const byActor = await admin.get(`/api/v1/events?actor_id=${adminUser.id}&action=user.created&limit=2`);
+    expect(byActor.status).toBe(200);
+    expect(byActor.body.items.map((e: any) => e.target_label)).toEqual(['audited4', 'audited3']);
+    const page2 = await admin.get(`/api/v1/events?actor_id=${adminUser.id}&action=user.created&limit=2&before=${byActor.body.next_cursor}`);
+    expect(page2.body.items.map((e: any) => e.target_label)).toEqual(['audited2', 'audited1']);
+    const seqs = [...byActor.body.items, ...page2.body.items].map((e: any) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+
+    const byTarget = await admin.get(`/api/v1/events?target_id=${ids[0]}`);
+    expect(byTarget.body.items).toHaveLength(1);
+    expect(byTarget.body.items[0]).toMatchObject({ action: 'user.created', actor: { id: adminUser.id, label: adminUser.username } });
+    expect(byTarget.body.items[0].data.user.password_hash).toBeUndefined();
+  });
+
+  test('labels survive deletion of both actor and target', async () => {
+    const { client: root } = await signedInClient(server, { role: 'admin' });
+    const { client: actor, user: actorUser } = await signedInClient(server, { role: 'admin', username: 'temp-admin' });
+    const target = (await actor.post('/api/v1/users', { username: 'temp-target', display_name: 'T', email: 'temp-target@example.com', generate_password: true })).body.user;
+    await root.delete(`/api/v1/users/${target.id}`);
+    await root.delete(`/api/v1/users/${actorUser.id}`);
+    const events = (await root.get(`/api/v1/events?actor_id=${actorUser.id}&action=user.created`)).body.items;
+    expect(events[0]).toMatchObject({ actor: { label: 'temp-admin' }, target_label: 'temp-target' });
+  });
+
+  test('bad filters are 400', async () => {
+    const { client: admin } = await signedInClient(server, { role: 'admin' });
+    for (const query of ['actor_id=nope', 'before=-1', 'limit=500', 'after=x', 'colour=red']) {
+      expect((await admin.get(`/api/v1/events?${query}`)).status, query).toBe(400);
+    }
+  });
+});
+
+describe('OpenAPI', () => {
+  test('the document lists every route with its schemas', async () => {
+    const response = await new ApiClient(server).get('/api/v1/openapi.json');
+    expect(response.status).toBe(200);
+    expect(response.body.openapi).toBe('3.1.0');
+    const create = response.body.paths['/api/v1/users'].post;
+    expect(create['x-roster-access']).toBe('users.write');
+    const schema = create.requestBody.content['application/json'].schema;
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['username', 'email', 'role', 'password', 'generate_password']));
+    expect(schema.additionalProperties).toBe(false);
+    const list = response.body.paths['/api/v1/users'].get;
+    expect(list.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['q', 'role', 'status', 'sort', 'cursor', 'limit']));
+    expect(Object.keys(response.body.paths).length).toBe(new Set(Object.keys(apiRoutes).map((k) => k.split(' ')[1])).size);
+  });
+});
