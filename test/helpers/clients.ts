@@ -146,6 +146,8 @@ export class LiveClient {
   readonly stats: UserStats[] = [];
   readonly presence: Presence[] = [];
   ended: { reason: string } | null = null;
+  /** The sequence the last resume started from. */
+  since = 0;
   disconnectReason: string | null = null;
   private waiters = new Set<() => void>();
 
@@ -163,6 +165,7 @@ export class LiveClient {
     });
   }
 
+  /** Connects and resumes from `after` (default: the newest event now, i.e. only what comes next). */
   static async connect(server: TestServer, cookie: string | undefined, after?: number): Promise<LiveClient> {
     const client = new LiveClient(await connectSocket(server, { cookie }));
     await client.resume(after ?? (await latestSeq(server)));
@@ -170,13 +173,15 @@ export class LiveClient {
   }
 
   resume(after: number): Promise<{ seq: number; replayed: number }> {
+    this.since = after;
     return new Promise((resolve, reject) =>
       this.socket.emit('resume', { after }, (result) => ('error' in result ? reject(new Error(result.error)) : resolve(result))),
     );
   }
 
+  /** The highest sequence seen: the last event's, or where the last resume started. */
   get lastSeq(): number {
-    return this.events.at(-1)?.seq ?? 0;
+    return Math.max(this.since, this.events.at(-1)?.seq ?? 0);
   }
 
   /** Resolves once `check` returns a value other than undefined/false, re-checked on every message. */

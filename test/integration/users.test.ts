@@ -136,7 +136,7 @@ describe('read, list, search, sort, page', () => {
     expect(list.status).toBe(200);
     const created = list.body.items.map((u: User) => u.created_at);
     expect(created).toEqual([...created].sort().reverse());
-    const [{ n }] = await server.sql`SELECT count(*)::int AS n FROM users`;
+    const { n } = (await server.sql`SELECT count(*)::int AS n FROM users`)[0]!;
     expect(list.body.total).toBe(n);
   });
 
@@ -161,7 +161,7 @@ describe('read, list, search, sort, page', () => {
   });
 
   test('keyset paging walks every sort order in both directions without gaps or repeats', async () => {
-    const [{ n }] = await server.sql`SELECT count(*)::int AS n FROM users`;
+    const { n } = (await server.sql`SELECT count(*)::int AS n FROM users`)[0]!;
     for (const sort of ['username', '-username', 'email', '-email', 'created_at', '-created_at', 'last_login_at', '-last_login_at']) {
       const seen: User[] = [];
       let cursor: string | null = null;
@@ -346,7 +346,7 @@ describe('guards', () => {
         expect([ra.status, rb.status]).toContain(200);
         const loser = ra.status === 200 ? rb : ra;
         expect([401, 403, 409]).toContain(loser.status);
-        const [{ n }] = await arena.sql`SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND status = 'active'`;
+        const { n } = (await arena.sql`SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND status = 'active'`)[0]!;
         expect(n).toBe(1);
       } finally {
         await arena.close();
@@ -371,7 +371,7 @@ describe('guards', () => {
         ]);
         expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
         expect(results.find((r) => r.status === 409)!.body.error.code).toBe('last_admin');
-        const [{ n }] = await arena.sql`SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND status = 'active'`;
+        const { n } = (await arena.sql`SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND status = 'active'`)[0]!;
         expect(n).toBe(1);
       } finally {
         await arena.close();

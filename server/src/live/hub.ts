@@ -17,7 +17,7 @@ import {
 } from '@roster/shared';
 import { SESSION_COOKIE, validateSessionToken, type SessionRow, type SessionUser } from '../auth/sessions.ts';
 import type { Logger } from '../logger.ts';
-import { EVENTS_CHANNEL, eventsSince, toAuditEvent, type EventRow } from '../services/events.ts';
+import { EVENTS_CHANNEL, eventsSince, latestEventSeq, toAuditEvent, type EventRow } from '../services/events.ts';
 import { userStats } from '../services/users.ts';
 
 interface SocketData {
@@ -83,8 +83,7 @@ export class LiveHub {
   }
 
   async start(): Promise<void> {
-    const [row] = await this.options.sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
-    this.seq = Number(row!.seq);
+    this.seq = await latestEventSeq(this.options.sql);
     // `onlisten` runs on every (re)connection of the LISTEN connection: catch up on what was missed meanwhile.
     const { unlisten } = await this.options.sql.listen(
       EVENTS_CHANNEL,
@@ -152,7 +151,7 @@ export class LiveHub {
 
   private async fanOut() {
     for (;;) {
-      const rows = await eventsSince(this.options.sql, this.seq, Number.MAX_SAFE_INTEGER, 500, null);
+      const rows = await eventsSince(this.options.sql, this.seq, 500, null);
       if (rows.length === 0) return;
       for (const row of rows) this.deliver(row);
       this.seq = Number(rows.at(-1)!.id);
@@ -214,17 +213,19 @@ export class LiveHub {
     const reply = typeof ack === 'function' ? ack : () => undefined;
     const parsed = resumeRequestSchema.safeParse(request);
     if (!parsed.success) return reply({ error: 'resume needs {after: a sequence number}' });
+    // Live events are held back while the replay runs; whatever both paths carry is sent once,
+    // because each socket remembers the highest sequence it was sent.
     socket.data.pending ??= [];
     try {
-      const upTo = this.seq;
       const { user } = socket.data;
-      const rows = await eventsSince(this.options.sql, parsed.data.after, upTo, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
+      const rows = await eventsSince(this.options.sql, parsed.data.after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
       if (rows.length > MAX_REPLAY) {
         // Too far behind to replay: the client refetches its lists and continues from here.
-        socket.data.delivered = upTo;
-        socket.emit('resync', { seq: upTo });
+        const seq = await latestEventSeq(this.options.sql);
+        socket.data.delivered = seq;
+        socket.emit('resync', { seq });
         this.goLive(socket);
-        return reply({ seq: upTo, replayed: 0 });
+        return reply({ seq, replayed: 0 });
       }
       const events = rows.map(toAuditEvent);
       for (const event of events) socket.emit('event', event);

@@ -40,12 +40,14 @@ export async function login(sql: Sql, request: LoginRequest, client: ClientInfo,
   const valid = row ? await verifyPassword(row.password_hash, request.password) : await verifyAgainstDummy(request.password);
   if (!row || !valid) {
     await recordLoginFailure(sql, subject, limits);
-    await recordEvent(sql, { id: null, label: request.login, ip: client.ip }, {
-      action: 'auth.login_failed',
-      targetType: 'user',
-      targetId: row?.id ?? null,
-      targetLabel: row?.username ?? request.login,
-    });
+    await sql.begin((tx) =>
+      recordEvent(tx, { id: null, label: request.login, ip: client.ip }, {
+        action: 'auth.login_failed',
+        targetType: 'user',
+        targetId: row?.id ?? null,
+        targetLabel: row?.username ?? request.login,
+      }),
+    );
     throw new AppError('invalid_credentials', 'The login or password is wrong');
   }
   if (row.status !== 'active') {

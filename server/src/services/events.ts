@@ -28,7 +28,7 @@ export const cliActor: Actor = { id: null, label: 'cli', ip: null };
  * Writes an audit event and announces its id, inside the caller's transaction: PostgreSQL delivers
  * the notification only on commit, so an event is announced if and only if its change is durable.
  */
-export async function recordEvent(tx: TransactionSql | Sql, actor: Actor, event: NewEvent): Promise<number> {
+export async function recordEvent(tx: TransactionSql, actor: Actor, event: NewEvent): Promise<number> {
   await tx`SELECT pg_advisory_xact_lock(${EVENT_ORDER_LOCK})`;
   const [row] = await tx<{ id: string }[]>`
     INSERT INTO events (actor_id, actor_label, action, target_type, target_id, target_label, data, version, ip)
@@ -90,18 +90,17 @@ export async function listEvents(
   };
 }
 
-/** Events after `after` up to `upTo`, oldest first; for a plain user only those about them. */
-export async function eventsSince(
-  sql: Sql,
-  after: number,
-  upTo: number,
-  limit: number,
-  onlyAboutUser: string | null,
-): Promise<EventRow[]> {
+/** Events after `after`, oldest first; for a plain user only those about them. */
+export async function eventsSince(sql: Sql, after: number, limit: number, onlyAboutUser: string | null): Promise<EventRow[]> {
   return sql<EventRow[]>`
     SELECT * FROM events
-    WHERE id > ${after} AND id <= ${upTo}
+    WHERE id > ${after}
       ${onlyAboutUser ? sql`AND (target_id = ${onlyAboutUser} OR data->>'user_id' = ${onlyAboutUser})` : sql``}
     ORDER BY id
     LIMIT ${limit}`;
+}
+
+export async function latestEventSeq(sql: Sql): Promise<number> {
+  const [row] = await sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
+  return Number(row!.seq);
 }

@@ -1,0 +1,284 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { User } from '@roster/shared';
+import { ApiClient, LiveClient, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
+import { runCli } from '../helpers/processes.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let admin: ApiClient;
+const open: LiveClient[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer();
+  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
+});
+afterAll(async () => {
+  for (const client of open) client.close();
+  await server.close();
+});
+
+async function live(client: ApiClient, after?: number) {
+  const liveClient = await LiveClient.connect(server, client.cookie, after);
+  open.push(liveClient);
+  return liveClient;
+}
+
+async function newUser(fields: Record<string, unknown> = {}): Promise<User> {
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const response = await admin.post('/api/v1/users', {
+    username: `live-${suffix}`,
+    display_name: `Live ${suffix}`,
+    email: `live-${suffix}@example.com`,
+    password: 'a long passphrase',
+    ...fields,
+  });
+  return response.body.user;
+}
+
+describe('fan-out between admins', () => {
+  test('create, update and delete by one admin reach the other with payload and sequence', async () => {
+    const { client: other } = await signedInClient(server, { role: 'admin' });
+    const watcher = await live(other);
+    const start = watcher.lastSeq;
+
+    const user = await newUser();
+    const created = await watcher.event((e) => e.action === 'user.created' && e.target_id === user.id, 'user.created');
+    expect(created).toMatchObject({ target_type: 'user', version: 1, data: { user: { username: user.username, role: 'user' } } });
+    expect(created.data.user).not.toHaveProperty('password_hash');
+
+    await admin.patch(`/api/v1/users/${user.id}`, { version: 1, display_name: 'Changed live' });
+    const updated = await watcher.event((e) => e.action === 'user.updated' && e.target_id === user.id, 'user.updated');
+    expect(updated).toMatchObject({ version: 2, data: { changes: { display_name: { to: 'Changed live' } } } });
+
+    await admin.delete(`/api/v1/users/${user.id}`);
+    const deleted = await watcher.event((e) => e.action === 'user.deleted' && e.target_id === user.id, 'user.deleted');
+    expect(deleted.seq).toBeGreaterThan(updated.seq);
+    expect(updated.seq).toBeGreaterThan(created.seq);
+    expect(created.seq).toBeGreaterThan(start);
+
+    // Exactly the database's events, in order, none twice.
+    const rows = await server.sql`SELECT id FROM events WHERE id > ${start} AND id <= ${deleted.seq} ORDER BY id`;
+    expect(watcher.events.filter((e) => e.seq <= deleted.seq).map((e) => e.seq)).toEqual(rows.map((r) => Number(r.id)));
+  });
+
+  test('concurrent writes from two admins arrive in sequence order with no gaps or duplicates', async () => {
+    const { client: second } = await signedInClient(server, { role: 'admin' });
+    const watcher = await live(admin);
+    const start = watcher.lastSeq;
+    await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        (i % 2 ? admin : second).post('/api/v1/users', {
+          username: `burst-${i}-${Math.random().toString(36).slice(2, 6)}`,
+          display_name: `Burst ${i}`,
+          email: `burst-${i}-${Math.random().toString(36).slice(2, 6)}@example.com`,
+          generate_password: true,
+        }),
+      ),
+    );
+    const last = await latestSeq(server);
+    await watcher.until(() => watcher.lastSeq >= last, 'the burst');
+    const rows = await server.sql`SELECT id FROM events WHERE id > ${start} AND id <= ${last} ORDER BY id`;
+    expect(watcher.events.map((e) => e.seq)).toEqual(rows.map((r) => Number(r.id)));
+  });
+
+  test('a change made by the CLI reaches connected admins the same way', async () => {
+    const watcher = await live(admin);
+    const result = await runCli(['create-admin', '--username', 'from-cli', '--email', 'from-cli@example.com', '--password', 'a long passphrase'], {
+      DATABASE_URL: server.databaseUrl,
+    });
+    expect(result.code, result.output).toBe(0);
+    const event = await watcher.event((e) => e.action === 'user.created' && e.target_label === 'from-cli', 'CLI user.created');
+    expect(event.actor).toEqual({ id: null, label: 'cli' });
+  });
+
+  test('stats are pushed after changes, coalesced under a burst', async () => {
+    const watcher = await live(admin);
+    const before = watcher.stats.length;
+    await Promise.all(Array.from({ length: 12 }, () => newUser()));
+    const { total } = (await server.sql`SELECT count(*)::int AS total FROM users`)[0]!;
+    await watcher.until(() => watcher.stats.at(-1)?.total === total, 'stats with the new total');
+    expect(watcher.stats.length - before).toBeLessThan(12);
+    expect(watcher.stats.at(-1)).toMatchObject({ total, online: expect.any(Number), sessions: expect.any(Number) });
+  });
+});
+
+describe('resume', () => {
+  test('a client that was away gets exactly the events it missed, in order', async () => {
+    const watcher = await live(admin);
+    const seenBefore = watcher.lastSeq;
+    watcher.close();
+
+    const missed = [await newUser(), await newUser()];
+    await admin.patch(`/api/v1/users/${missed[0]!.id}`, { version: 1, role: 'moderator' });
+    const expectedRows = await server.sql`SELECT id FROM events WHERE id > ${seenBefore} ORDER BY id`;
+
+    const back = await live(admin, seenBefore);
+    await back.until(() => back.events.length >= expectedRows.length, 'the replay');
+    expect(back.events.map((e) => e.seq)).toEqual(expectedRows.map((r) => Number(r.id)));
+    expect(back.events.filter((e) => e.action === 'user.created').map((e) => e.target_id)).toEqual(missed.map((u) => u.id));
+
+    // And it keeps streaming live after the replay, without repeats.
+    const later = await newUser();
+    await back.event((e) => e.target_id === later.id, 'live after replay');
+    expect(new Set(back.events.map((e) => e.seq)).size).toBe(back.events.length);
+  });
+
+  test('a client too far behind is told to resync instead of receiving a flood', async () => {
+    const arena = await startTestServer();
+    try {
+      const { client } = await signedInClient(arena, { role: 'admin' });
+      await arena.sql`
+        INSERT INTO events (actor_label, action, target_type, target_id, target_label)
+        SELECT 'seed', 'user.updated', 'user', gen_random_uuid()::text, 'seed-' || n FROM generate_series(1, 1005) n`;
+      await arena.sql`SELECT pg_notify('roster_events', 'seed')`;
+      const last = await latestSeq(arena);
+      const socket = await LiveClient.connect(arena, client.cookie, last);
+      const resyncs: number[] = [];
+      socket.socket.on('resync', ({ seq }) => resyncs.push(seq));
+      const result = await socket.resume(0);
+      expect(result).toEqual({ seq: last, replayed: 0 });
+      await socket.until(() => resyncs.length > 0, 'resync');
+      expect(resyncs).toEqual([last]);
+      socket.close();
+    } finally {
+      await arena.close();
+    }
+  });
+
+  test('garbage resume and presence messages are answered or ignored; the connection survives', async () => {
+    const watcher = await live(admin);
+    for (const bad of [null, 'x', { after: -1 }, { after: 'a' }, { after: 1, extra: true }, [1]]) {
+      const answer = await new Promise((resolve) => watcher.socket.emit('resume', bad as never, resolve));
+      expect(answer, JSON.stringify(bad)).toHaveProperty('error');
+    }
+    for (const bad of [null, 'x', { viewing: 'not-a-uuid' }, { editing: 5 }, { other: 1 }]) watcher.socket.emit('presence', bad as never);
+    const user = await newUser();
+    await watcher.event((e) => e.target_id === user.id, 'event after garbage');
+    expect(watcher.socket.connected).toBe(true);
+  });
+});
+
+describe('forced logout', () => {
+  async function signedInWatcher() {
+    const { client, user } = await signedInClient(server);
+    const watcher = await live(client);
+    return { client, user, watcher };
+  }
+
+  test('deactivation closes the user\'s socket and their next request is 401', async () => {
+    const { client, user, watcher } = await signedInWatcher();
+    await admin.patch(`/api/v1/users/${user.id}`, { version: user.version, status: 'inactive' });
+    expect(await watcher.disconnected()).toBe('io server disconnect');
+    expect(watcher.ended).toEqual({ reason: 'deactivated' });
+    expect((await client.get('/api/v1/auth/me')).status).toBe(401);
+  });
+
+  test('revoking one session closes that session\'s socket only', async () => {
+    const { client, user, watcher } = await signedInWatcher();
+    const otherDevice = new ApiClient(server);
+    await otherDevice.signIn(user.username, user.password);
+    const otherWatcher = await live(otherDevice);
+    const session = (await client.get('/api/v1/auth/me')).body.session;
+    await admin.delete(`/api/v1/sessions/${session.id}`);
+    expect(await watcher.disconnected()).toBe('io server disconnect');
+    expect(watcher.ended).toEqual({ reason: 'revoked' });
+    expect((await client.get('/api/v1/auth/me')).status).toBe(401);
+    expect(otherWatcher.socket.connected).toBe(true);
+    expect((await otherDevice.get('/api/v1/auth/me')).status).toBe(200);
+  });
+
+  test('revoking all sessions closes every socket of the user', async () => {
+    const { client, user, watcher } = await signedInWatcher();
+    const otherDevice = new ApiClient(server);
+    await otherDevice.signIn(user.username, user.password);
+    const otherWatcher = await live(otherDevice);
+    await admin.delete(`/api/v1/users/${user.id}/sessions`);
+    await Promise.all([watcher.disconnected(), otherWatcher.disconnected()]);
+    expect((await client.get('/api/v1/auth/me')).status).toBe(401);
+    expect((await otherDevice.get('/api/v1/auth/me')).status).toBe(401);
+  });
+
+  test('a password reset closes the sockets (by default)', async () => {
+    const { client, user, watcher } = await signedInWatcher();
+    await admin.put(`/api/v1/users/${user.id}/password`, { password: 'reset by admin' });
+    await watcher.disconnected();
+    expect(watcher.ended).toEqual({ reason: 'password_reset' });
+    expect((await client.get('/api/v1/auth/me')).status).toBe(401);
+  });
+
+  test('deleting the user closes the sockets', async () => {
+    const { client, user, watcher } = await signedInWatcher();
+    await admin.delete(`/api/v1/users/${user.id}`);
+    await watcher.disconnected();
+    expect(watcher.ended).toEqual({ reason: 'deleted' });
+    expect((await client.get('/api/v1/auth/me')).status).toBe(401);
+  });
+
+  test('signing out closes that session\'s sockets', async () => {
+    const { client, watcher } = await signedInWatcher();
+    await client.post('/api/v1/auth/logout');
+    await watcher.disconnected();
+    expect(watcher.ended).toEqual({ reason: 'logout' });
+  });
+});
+
+describe('audiences', () => {
+  test('a plain user\'s socket receives only events about their own account and sessions', async () => {
+    const { client, user } = await signedInClient(server);
+    const watcher = await live(client);
+    const stranger = await newUser();
+    await admin.patch(`/api/v1/users/${stranger.id}`, { version: 1, display_name: 'Not yours' });
+    await new ApiClient(server).signIn(stranger.username, 'a long passphrase');
+    await admin.patch(`/api/v1/users/${user.id}`, { version: user.version, display_name: 'Yours' });
+    await watcher.event((e) => e.action === 'user.updated' && e.target_id === user.id, 'own update');
+    // The stranger's events were committed before the user's own update, so they would have arrived first.
+    for (const event of watcher.events) {
+      expect(event.target_id === user.id || event.data.user_id === user.id, JSON.stringify(event)).toBe(true);
+    }
+    expect(watcher.stats).toEqual([]);
+    expect(watcher.presence).toEqual([]);
+
+    // Replays are filtered the same way.
+    const replay = await live(client, 0);
+    await replay.until(() => replay.events.some((e) => e.action === 'user.updated'), 'replay');
+    for (const event of replay.events) expect(event.target_id === user.id || event.data.user_id === user.id).toBe(true);
+  });
+
+  test('a promotion changes what an open connection receives at once', async () => {
+    const { client, user } = await signedInClient(server);
+    const watcher = await live(client);
+    await admin.patch(`/api/v1/users/${user.id}`, { version: user.version, role: 'moderator' });
+    await watcher.event((e) => e.action === 'user.updated' && e.target_id === user.id, 'promotion');
+    const stranger = await newUser();
+    await watcher.event((e) => e.target_id === stranger.id, 'staff event after promotion');
+  });
+});
+
+describe('presence', () => {
+  test('staff see who is online and who is viewing or editing which user', async () => {
+    const { client: a, user: ua } = await signedInClient(server, { role: 'admin' });
+    const { client: b, user: ub } = await signedInClient(server, { role: 'moderator' });
+    const target = await createTestUser(server);
+    const watcherA = await live(a);
+    const watcherB = await live(b);
+    watcherA.socket.emit('presence', { viewing: target.id, editing: target.id });
+    const seen = await watcherB.until(
+      () => watcherB.presence.find((p) => p.editing[target.id]?.includes(ua.id)),
+      'presence with A editing',
+    );
+    expect(seen.viewing[target.id]).toEqual([ua.id]);
+    expect(seen.online.map((u) => u.id)).toEqual(expect.arrayContaining([ua.id, ub.id]));
+
+    watcherA.socket.emit('presence', { editing: null });
+    await watcherB.until(() => {
+      const last = watcherB.presence.at(-1);
+      return last && !last.editing[target.id] && last.viewing[target.id]?.includes(ua.id);
+    }, 'A stopped editing but still viewing');
+
+    watcherA.close();
+    await watcherB.until(() => {
+      const last = watcherB.presence.at(-1);
+      return last && !last.online.some((u) => u.id === ua.id) && !last.viewing[target.id];
+    }, 'A gone');
+  });
+});
