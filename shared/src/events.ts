@@ -32,6 +32,8 @@ export interface Presence {
   viewing: Record<string, string[]>;
   /** user id → ids of the staff editing that user. */
   editing: Record<string, string[]>;
+  /** Every user with a live connection (any role) → the ids of the sessions connected. */
+  connected: Record<string, string[]>;
 }
 
 export const presenceUpdateSchema = z.strictObject({
@@ -40,7 +42,8 @@ export const presenceUpdateSchema = z.strictObject({
 });
 export type PresenceUpdate = z.infer<typeof presenceUpdateSchema>;
 
-export const resumeRequestSchema = z.strictObject({ after: z.number().int().min(0) });
+/** `after`: the last sequence seen; omitted on a first connection, to start from now. */
+export const resumeRequestSchema = z.strictObject({ after: z.number().int().min(0).optional() });
 export type ResumeRequest = z.infer<typeof resumeRequestSchema>;
 
 /** The most events a resume replays; a client further behind is told to refetch. */
@@ -58,7 +61,10 @@ export interface ServerToClientEvents {
 }
 
 export interface ClientToServerEvents {
-  /** On every (re)connect: replay what came after the last sequence seen. The ack carries the sequence reached. */
+  /**
+   * On every (re)connect: replay what came after the last sequence seen (or, without `after`, start
+   * from now). The ack carries the sequence reached.
+   */
   resume: (request: ResumeRequest, ack?: (result: { seq: number; replayed: number } | { error: string }) => void) => void;
   presence: (update: PresenceUpdate) => void;
 }

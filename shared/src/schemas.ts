@@ -120,8 +120,14 @@ export const userListQuerySchema = z.strictObject({
 });
 export type UserListQuery = z.infer<typeof userListQuerySchema>;
 
+export const userListItemSchema = userSchema.extend({
+  /** Unexpired sessions of the user. */
+  session_count: z.number().int(),
+});
+export type UserListItem = z.infer<typeof userListItemSchema>;
+
 export const userListSchema = z.object({
-  items: z.array(userSchema),
+  items: z.array(userListItemSchema),
   next_cursor: z.string().nullable(),
   total: z.number().int(),
 });

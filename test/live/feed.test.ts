@@ -123,6 +123,16 @@ describe('resume', () => {
     expect(new Set(back.events.map((e) => e.seq)).size).toBe(back.events.length);
   });
 
+  test('a first connection without `after` starts from now', async () => {
+    const before = await latestSeq(server);
+    const socket = await LiveClient.connect(server, admin.cookie, before);
+    open.push(socket);
+    const started = await new Promise<any>((resolve) => socket.socket.emit('resume', {}, resolve));
+    expect(started).toEqual({ seq: before, replayed: 0 });
+    const user = await newUser();
+    await socket.event((e) => e.target_id === user.id, 'live after a fresh start');
+  });
+
   test('a client too far behind is told to resync instead of receiving a flood', async () => {
     const arena = await startTestServer();
     try {

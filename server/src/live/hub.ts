@@ -212,11 +212,16 @@ export class LiveHub {
   ) {
     const reply = typeof ack === 'function' ? ack : () => undefined;
     const parsed = resumeRequestSchema.safeParse(request);
-    if (!parsed.success) return reply({ error: 'resume needs {after: a sequence number}' });
+    if (!parsed.success) return reply({ error: 'resume needs {after: a sequence number} or {}' });
     // Live events are held back while the replay runs; whatever both paths carry is sent once,
     // because each socket remembers the highest sequence it was sent.
     socket.data.pending ??= [];
     try {
+      if (parsed.data.after === undefined) {
+        socket.data.delivered = Math.max(socket.data.delivered, await latestEventSeq(this.options.sql));
+        this.goLive(socket);
+        return reply({ seq: socket.data.delivered, replayed: 0 });
+      }
       const { user } = socket.data;
       const rows = await eventsSince(this.options.sql, parsed.data.after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
       if (rows.length > MAX_REPLAY) {
@@ -310,20 +315,23 @@ export class LiveHub {
   }
 
   async presence(): Promise<Presence> {
-    const sockets = await this.io.in(STAFF_ROOMS).fetchSockets();
+    const sockets = await this.io.fetchSockets();
     const online = new Map<string, PresenceUser>();
     const viewing: Record<string, string[]> = {};
     const editing: Record<string, string[]> = {};
-    const add = (map: Record<string, string[]>, target: string | null, who: string) => {
-      if (target && !(map[target] ??= []).includes(who)) map[target]!.push(who);
+    const connected: Record<string, string[]> = {};
+    const add = (map: Record<string, string[]>, key: string | null, value: string) => {
+      if (key && !(map[key] ??= []).includes(value)) map[key]!.push(value);
     };
     for (const { data } of sockets) {
       const { id, username, display_name, role } = data.user;
+      add(connected, id, data.session.id);
+      if (!isStaff(role)) continue;
       online.set(id, { id, username, display_name, role });
       add(viewing, data.presence.viewing, id);
       add(editing, data.presence.editing, id);
     }
-    return { online: [...online.values()], viewing, editing };
+    return { online: [...online.values()], viewing, editing, connected };
   }
 
   private async broadcastPresence() {

@@ -181,8 +181,10 @@ export async function listUsers(sql: Sql, query: UserListQuery): Promise<UserLis
   const order = descending ? sql`${sortKey.expr} DESC, id DESC` : sql`${sortKey.expr} ASC, id ASC`;
 
   const [rows, [count]] = await Promise.all([
-    sql<(UserRow & { sort_key: string })[]>`
-      SELECT *, (${sortKey.expr})::text AS sort_key FROM users
+    sql<(UserRow & { sort_key: string; session_count: number })[]>`
+      SELECT *, (${sortKey.expr})::text AS sort_key,
+             (SELECT count(*)::int FROM sessions s WHERE s.user_id = users.id AND s.expires_at > now()) AS session_count
+      FROM users
       WHERE true ${filters} ${after}
       ORDER BY ${order}
       LIMIT ${query.limit + 1}`.catch((error: unknown) => {
@@ -197,7 +199,7 @@ export async function listUsers(sql: Sql, query: UserListQuery): Promise<UserLis
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   return {
-    items: page.map(({ sort_key: _, ...row }) => toUserDto(row)),
+    items: page.map(({ sort_key: _, session_count, ...row }) => ({ ...toUserDto(row), session_count })),
     next_cursor: rows.length > query.limit && last ? encodeCursor(last.sort_key, last.id) : null,
     total: count!.total,
   };
