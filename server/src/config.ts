@@ -19,6 +19,7 @@ const envSchema = z.object({
   SESSION_IDLE_MINUTES: z.coerce.number().int().positive().default(7 * 24 * 60),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(1).max(256).default(8),
   ALLOW_REGISTRATION: flag.default(false),
+  ENABLE_PUBLIC_SHARING: flag.default(false),
   LOGIN_MAX_FAILURES: z.coerce.number().int().positive().default(10),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().positive().default(50),
   LOGIN_WINDOW_MINUTES: z.coerce.number().int().positive().default(15),

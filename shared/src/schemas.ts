@@ -58,6 +58,8 @@ export const setupStateSchema = z.object({
   needs_setup: z.boolean(),
   registration_open: z.boolean(),
   password_min_length: z.number().int(),
+  /** Whether the `can_share_publicly` flag is offered (ENABLE_PUBLIC_SHARING). */
+  public_sharing: z.boolean(),
 });
 export type SetupState = z.infer<typeof setupStateSchema>;
 

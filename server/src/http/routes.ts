@@ -46,6 +46,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
         needs_setup: await needsSetup(sql),
         registration_open: config.ALLOW_REGISTRATION,
         password_min_length: config.PASSWORD_MIN_LENGTH,
+        public_sharing: config.ENABLE_PUBLIC_SHARING,
       };
       return c.json(state);
     },

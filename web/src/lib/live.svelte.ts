@@ -1,0 +1,109 @@
+import { goto } from '$app/navigation';
+import { io, type Socket } from 'socket.io-client';
+import type {
+  AuditEvent,
+  ClientToServerEvents,
+  Presence,
+  PresenceUpdate,
+  ServerToClientEvents,
+  SessionEndReason,
+  UserStats,
+} from '@roster/shared';
+
+export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
+
+type EventHandler = (event: AuditEvent) => void;
+
+const emptyPresence: Presence = { online: [], viewing: {}, editing: {}, connected: {} };
+
+/**
+ * The one live connection of the console. Pages subscribe to events; the connection resumes from
+ * the last sequence it saw after every drop, so lists stay current without reloads.
+ */
+class LiveChannel {
+  status = $state<ConnectionStatus>('connecting');
+  stats = $state<UserStats | null>(null);
+  presence = $state<Presence>(emptyPresence);
+  /** Highest sequence applied. */
+  seq = 0;
+  private socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
+  private handlers = new Set<EventHandler>();
+  private resyncHandlers = new Set<() => void>();
+  private ready: Promise<void> | null = null;
+  private presenceState: PresenceUpdate = {};
+
+  /** Connects once; resolves when the first resume is acknowledged, i.e. when data loaded from now on is covered. */
+  connect(): Promise<void> {
+    if (this.ready) return this.ready;
+    this.ready = new Promise((resolve) => {
+      // WebSocket only: browsers always send Origin on it (the server requires one), and it needs no
+      // sticky sessions behind a proxy with several nodes.
+      const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({ path: '/socket.io', transports: ['websocket'], forceNew: true });
+      this.socket = socket;
+      let first = true;
+      socket.on('connect', () => {
+        socket.emit('resume', first ? {} : { after: this.seq }, (result) => {
+          if ('seq' in result) this.seq = Math.max(this.seq, result.seq);
+          this.status = 'live';
+          if (first) resolve();
+          first = false;
+          if (this.presenceState.viewing || this.presenceState.editing) socket.emit('presence', this.presenceState);
+        });
+      });
+      socket.on('event', (event) => {
+        if (event.seq <= this.seq) return;
+        this.seq = event.seq;
+        for (const handler of this.handlers) handler(event);
+      });
+      socket.on('stats', (stats) => (this.stats = stats));
+      socket.on('presence', (presence) => (this.presence = presence));
+      socket.on('resync', ({ seq }) => {
+        this.seq = seq;
+        for (const handler of this.resyncHandlers) handler();
+      });
+      socket.on('session.ended', ({ reason }) => void this.signedOut(reason));
+      socket.on('disconnect', (reason) => {
+        if (reason === 'io server disconnect') return void this.signedOut('revoked');
+        if (reason !== 'io client disconnect') this.status = 'reconnecting';
+      });
+      socket.on('connect_error', (error) => {
+        if (error.message === 'unauthenticated') return void this.signedOut('revoked');
+        this.status = navigator.onLine ? 'reconnecting' : 'offline';
+        if (first) resolve(); // let the page load its data; events catch up once connected
+      });
+      socket.io.on('reconnect_attempt', () => (this.status = navigator.onLine ? 'reconnecting' : 'offline'));
+    });
+    return this.ready;
+  }
+
+  /** Runs `handler` for every new event until the returned function is called. */
+  subscribe(handler: EventHandler, onResync?: () => void): () => void {
+    this.handlers.add(handler);
+    if (onResync) this.resyncHandlers.add(onResync);
+    return () => {
+      this.handlers.delete(handler);
+      if (onResync) this.resyncHandlers.delete(onResync);
+    };
+  }
+
+  /** Tells the other admins what this one is looking at or editing. */
+  setPresence(update: PresenceUpdate) {
+    this.presenceState = { ...this.presenceState, ...update };
+    this.socket?.emit('presence', update);
+  }
+
+  disconnect() {
+    this.socket?.close();
+    this.socket = null;
+    this.ready = null;
+    this.status = 'connecting';
+  }
+
+  private async signedOut(reason: SessionEndReason | 'revoked') {
+    this.disconnect();
+    const message = reason === 'logout' ? 'signed_out' : reason;
+    await goto(`/login?reason=${message}`, { replaceState: true });
+  }
+}
+
+export const live = new LiveChannel();

@@ -1,0 +1,31 @@
+import { can, type Capability, type MeResponse, type SetupState, type User } from '@roster/shared';
+import { api } from './api';
+
+/** Who is signed in, loaded once by the app layout and kept current by the live feed. */
+class CurrentSession {
+  me = $state<MeResponse | null>(null);
+  /** Deployment settings the console adapts to (password length, public sharing). */
+  settings = $state<SetupState | null>(null);
+
+  get user(): User | null {
+    return this.me?.user ?? null;
+  }
+
+  async load(): Promise<MeResponse> {
+    const [me, settings] = await Promise.all([api<MeResponse>('GET', '/auth/me'), api<SetupState>('GET', '/setup')]);
+    this.me = me;
+    this.settings = settings;
+    return me;
+  }
+
+  can(capability: Capability): boolean {
+    return this.user ? can(this.user.role, capability) : false;
+  }
+
+  /** Applies a change to the signed-in user (from the live feed or a save). */
+  update(user: User) {
+    if (this.me && user.id === this.me.user.id && user.version >= this.me.user.version) this.me = { ...this.me, user };
+  }
+}
+
+export const session = new CurrentSession();

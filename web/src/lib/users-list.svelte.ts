@@ -1,0 +1,185 @@
+import type { AuditEvent, Role, User, UserListItem, UserList, UserSort, UserStatus } from '@roster/shared';
+import { api } from './api';
+
+export interface UserFilters {
+  q: string;
+  role: Role | '';
+  status: UserStatus | '';
+  sort: UserSort;
+}
+
+const PAGE_SIZE = 100;
+const FLASH_MS = 1600;
+
+export function filtersToQuery(filters: UserFilters): URLSearchParams {
+  const params = new URLSearchParams();
+  if (filters.q) params.set('q', filters.q);
+  if (filters.role) params.set('role', filters.role);
+  if (filters.status) params.set('status', filters.status);
+  if (filters.sort !== '-created_at') params.set('sort', filters.sort);
+  return params;
+}
+
+function matches(user: User, filters: UserFilters): boolean {
+  if (filters.role && user.role !== filters.role) return false;
+  if (filters.status && user.status !== filters.status) return false;
+  const q = filters.q.trim().toLowerCase();
+  return !q || `${user.username} ${user.display_name} ${user.email}`.toLowerCase().includes(q);
+}
+
+function sortValue(user: User, field: string): string {
+  if (field === 'last_login_at') return user.last_login_at ?? '';
+  return String(user[field as keyof User]).toLowerCase();
+}
+
+/**
+ * The users table's data: pages loaded with keyset cursors, then kept current by live events, so
+ * the table never needs a refetch to show what other admins do.
+ */
+export class UsersList {
+  items = $state<UserListItem[]>([]);
+  total = $state(0);
+  loading = $state(false);
+  error = $state<string | null>(null);
+  /** Ids changed by someone else just now, for a brief highlight. */
+  flashing = $state(new Set<string>());
+  private cursor: string | null = null;
+  private generation = 0;
+
+  constructor(public filters: UserFilters) {}
+
+  get hasMore() {
+    return this.cursor !== null;
+  }
+
+  async reload(filters: UserFilters = this.filters) {
+    this.filters = filters;
+    this.cursor = null;
+    const generation = ++this.generation;
+    this.loading = true;
+    try {
+      const page = await this.fetchPage(null);
+      if (generation !== this.generation) return; // a newer search already started
+      this.items = page.items;
+      this.total = page.total;
+      this.cursor = page.next_cursor;
+      this.error = null;
+    } catch (e) {
+      if (generation === this.generation) this.error = e instanceof Error ? e.message : String(e);
+    } finally {
+      if (generation === this.generation) this.loading = false;
+    }
+  }
+
+  async loadMore() {
+    if (this.loading || !this.cursor) return;
+    const generation = this.generation;
+    this.loading = true;
+    try {
+      const page = await this.fetchPage(this.cursor);
+      if (generation !== this.generation) return;
+      const known = new Set(this.items.map((u) => u.id));
+      this.items = [...this.items, ...page.items.filter((u) => !known.has(u.id))];
+      this.total = page.total;
+      this.cursor = page.next_cursor;
+    } finally {
+      if (generation === this.generation) this.loading = false;
+    }
+  }
+
+  /** Every id matching the current filters (for "select all"), page by page. */
+  async allMatchingIds(onProgress?: (loaded: number) => void): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const params = filtersToQuery(this.filters);
+      params.set('limit', '200');
+      if (cursor) params.set('cursor', cursor);
+      const page: UserList = await api<UserList>('GET', `/users?${params}`);
+      ids.push(...page.items.map((u) => u.id));
+      onProgress?.(ids.length);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return ids;
+  }
+
+  /** Applies one live event to the loaded rows. */
+  apply(event: AuditEvent, selfId: string | undefined) {
+    const byOther = event.actor.id !== selfId;
+    if (event.target_type === 'user' && event.target_id) {
+      const user = event.data.user as User | undefined;
+      if (event.action === 'user.deleted') return this.remove(event.target_id);
+      if (user) this.upsert(user, byOther);
+      return;
+    }
+    const userId = event.data.user_id as string | undefined;
+    if (!userId) return;
+    if (event.action === 'session.created' || event.action === 'session.revoked') {
+      const delta = event.action === 'session.created' ? 1 : -1;
+      const lastLogin = event.data.last_login_at as string | undefined;
+      this.items = this.items.map((u) =>
+        u.id === userId
+          ? { ...u, session_count: Math.max(0, u.session_count + delta), last_login_at: lastLogin ?? u.last_login_at }
+          : u,
+      );
+    }
+  }
+
+  private upsert(user: User, flash: boolean) {
+    const index = this.items.findIndex((u) => u.id === user.id);
+    const existing = this.items[index];
+    if (existing && existing.version >= user.version) return;
+    if (!matches(user, this.filters)) {
+      if (existing) this.remove(user.id);
+      return;
+    }
+    const row: UserListItem = { ...user, session_count: existing?.session_count ?? 0 };
+    const next = this.items.filter((u) => u.id !== user.id);
+    const position = this.insertionIndex(next, row);
+    if (position === null) {
+      // Beyond the loaded pages: it will arrive with paging. Only the count changes now.
+      if (!existing) this.total += 1;
+      this.items = next;
+      return;
+    }
+    next.splice(position, 0, row);
+    if (!existing) this.total += 1;
+    this.items = next;
+    if (flash) this.flash(user.id);
+  }
+
+  private remove(id: string) {
+    if (!this.items.some((u) => u.id === id)) return;
+    this.items = this.items.filter((u) => u.id !== id);
+    this.total = Math.max(0, this.total - 1);
+  }
+
+  private insertionIndex(items: UserListItem[], row: UserListItem): number | null {
+    const descending = this.filters.sort.startsWith('-');
+    const field = this.filters.sort.replace('-', '');
+    const key = sortValue(row, field);
+    const before = (other: UserListItem) => {
+      const value = sortValue(other, field);
+      return descending ? key > value || (key === value && row.id > other.id) : key < value || (key === value && row.id < other.id);
+    };
+    const index = items.findIndex(before);
+    if (index >= 0) return index;
+    return this.cursor ? null : items.length;
+  }
+
+  private flash(id: string) {
+    this.flashing = new Set([...this.flashing, id]);
+    setTimeout(() => {
+      const next = new Set(this.flashing);
+      next.delete(id);
+      this.flashing = next;
+    }, FLASH_MS);
+  }
+
+  private fetchPage(cursor: string | null): Promise<UserList> {
+    const params = filtersToQuery(this.filters);
+    params.set('limit', String(PAGE_SIZE));
+    if (cursor) params.set('cursor', cursor);
+    return api<UserList>('GET', `/users?${params}`);
+  }
+}
