@@ -184,6 +184,45 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await shootBoth(pageA, 'audit');
   });
 
+  test('a dropped connection keeps the data on screen and catches up on reconnect', async () => {
+    const { context, page } = await signInPage(browser, server, 'brian', password);
+    await page.waitForURL(/\/users/);
+    await row(page, 'grace').waitFor();
+    // Record every state the indicator shows.
+    await page.evaluate(() => {
+      const seen: string[] = ((window as any).connectionStates = []);
+      const indicator = document.querySelector('[data-testid="connection"]')!;
+      new MutationObserver(() => seen.push(indicator.textContent!.trim())).observe(indicator, { subtree: true, characterData: true, childList: true });
+    });
+    // Cut every transport, as a network failure would (not a sign-out: the sessions stay valid).
+    for (const client of Object.values((server.live.io.engine as any).clients)) (client as any).transport.socket.terminate();
+    await createTestUser(server, { username: 'while-away', display_name: 'While Away' });
+    expect(await row(page, 'grace').count()).toBe(1);
+    await row(page, 'while-away').waitFor({ timeout: 15_000 });
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    expect(await page.evaluate(() => (window as any).connectionStates)).toContain('Reconnecting…');
+    await context.close();
+  });
+
+  test('the table is virtualised and loads more as you scroll', async () => {
+    await server.sql`
+      INSERT INTO users (username, display_name, email, password_hash, created_at)
+      SELECT 'bulk' || n, 'Bulk ' || n, 'bulk' || n || '@example.com', 'x', now() - n * interval '1 minute'
+      FROM generate_series(1, 400) n`;
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.waitForURL(/\/users/);
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toMatch(/^4\d\d users$/);
+    expect(await page.locator('tbody tr[data-user]').count()).toBeLessThan(40);
+    const wrap = page.locator('.table-wrap');
+    for (let i = 0; i < 12; i++) {
+      await wrap.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+      await page.waitForTimeout(100);
+    }
+    await row(page, 'bulk400').waitFor();
+    expect(await page.locator('tbody tr[data-user]').count()).toBeLessThan(40);
+    await context.close();
+  });
+
   test('narrow screens: the users page at 390 px', async () => {
     const { page } = await signInPage(browser, server, 'brian', password, { width: 390 });
     await page.waitForURL(/\/users/);

@@ -3,9 +3,9 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { issueSetupToken } from '../../server/src/services/setup.ts';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { screenshots, shootBoth } from '../helpers/console.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const shots = 'test-results/screenshots';
 
 describe.skipIf(!chromiumPath)('console in Chromium: setup, sign-in, sign-out', () => {
   let server: TestServer;
@@ -13,7 +13,7 @@ describe.skipIf(!chromiumPath)('console in Chromium: setup, sign-in, sign-out', 
   let page: Page;
 
   beforeAll(async () => {
-    await mkdir(shots, { recursive: true });
+    await mkdir(screenshots, { recursive: true });
     server = await startTestServer({ web: true });
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -38,7 +38,7 @@ describe.skipIf(!chromiumPath)('console in Chromium: setup, sign-in, sign-out', 
     await page.getByRole('button', { name: 'Create admin and sign in' }).click();
     // The server's field error appears under the field, and nothing is created.
     await expect.poll(() => page.getByText('Password must be at least 8 characters').count()).toBe(1);
-    await page.screenshot({ path: `${shots}/setup-error.png` });
+    await shootBoth(page, 'setup');
 
     await page.getByLabel('Password').fill('a long passphrase');
     await page.getByLabel('Password').press('Enter');
@@ -59,7 +59,7 @@ describe.skipIf(!chromiumPath)('console in Chromium: setup, sign-in, sign-out', 
     await page.getByLabel('Password').fill('not the password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/login or password is wrong/);
-    await page.screenshot({ path: `${shots}/login-error.png` });
+    await shootBoth(page, 'login');
 
     await page.getByLabel('Password').fill('a long passphrase');
     await page.keyboard.press('Enter');
@@ -72,7 +72,10 @@ describe.skipIf(!chromiumPath)('console in Chromium: setup, sign-in, sign-out', 
     await fresh.goto(`${server.url}/`);
     await fresh.waitForURL(/\/login/);
     await fresh.setViewportSize({ width: 390, height: 760 });
-    await fresh.screenshot({ path: `${shots}/login-mobile.png` });
+    await shootBoth(fresh, 'login-mobile');
+    await fresh.goto(`${server.url}/register`);
+    await expect.poll(() => fresh.getByRole('status').textContent()).toMatch(/Registration is closed/);
+    await shootBoth(fresh, 'register-closed');
     await fresh.close();
   });
 });

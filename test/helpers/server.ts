@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../../server/src/config.ts';
 import { connect, type Sql } from '../../server/src/database.ts';
 import { createLogger, type Logger } from '../../server/src/logger.ts';
+import type { LiveHub } from '../../server/src/live/hub.ts';
 import { startServer } from '../../server/src/server.ts';
 import { createTestDatabase } from './database.ts';
 
@@ -14,6 +15,8 @@ export interface TestServer {
   /** A direct connection to the server's database, for arranging and checking state. */
   sql: Sql;
   databaseUrl: string;
+  /** The server's live hub, to act on its connections as a network failure would. */
+  live: LiveHub;
   close(): Promise<void>;
 }
 
@@ -43,6 +46,7 @@ export async function startTestServer(
     config,
     sql,
     databaseUrl,
+    live: server.live,
     close: async () => {
       await server.close();
       await serverSql.end();
