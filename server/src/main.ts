@@ -11,6 +11,12 @@ const webRoot = fileURLToPath(new URL('../../web/build/', import.meta.url));
 async function main() {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
+  // Signals are handled from the start: one arriving during start-up still stops everything cleanly.
+  let stopRequested: string | null = null;
+  let stop = (signal: string) => void (stopRequested = signal);
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
   const database = await openDatabase(config, log);
   const server = await startServer({ config, sql: database.sql, log, webRoot });
   const publicUrl = config.ROSTER_ORIGIN?.[0] ?? server.url;
@@ -30,16 +36,16 @@ async function main() {
   process.stdout.write(lines.join('\n') + '\n\n');
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    await server.close();
-    await database.close();
-    process.exit(0);
+    void server
+      .close()
+      .then(() => database.close())
+      .then(() => process.exit(0));
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (stopRequested) stop(stopRequested);
 }
 
 main().catch((error: unknown) => {
