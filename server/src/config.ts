@@ -24,6 +24,19 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().positive().default(50),
   LOGIN_WINDOW_MINUTES: z.coerce.number().int().positive().default(15),
   TRUST_PROXY: flag.default(false),
+  /** USD per unit of usage, by source: `{"openai-whisper": 0.006}` is $0.006 per minute. */
+  USAGE_PRICES: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object like {"openai-whisper": 0.006}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), z.number().min(0)))
+    .default({ 'openai-whisper': 0.006, 'self-hosted': 0 }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

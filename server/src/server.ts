@@ -23,6 +23,7 @@ export async function startServer(options: {
   sql: Sql;
   log: Logger;
   webRoot?: string;
+  clock?: () => Date;
 }): Promise<RunningServer> {
   const { config, sql, log } = options;
   const httpServer: HttpServer = createServer();
@@ -38,7 +39,13 @@ export async function startServer(options: {
   let handleRequest: ReturnType<typeof getRequestListener> | undefined;
   httpServer.on('request', (req, res) => void handleRequest!(req, res));
   const live = new LiveHub(httpServer, { sql, log, origins, idleMs: config.SESSION_IDLE_MINUTES * 60 * 1000 });
-  const deps: Deps = { ...options, origins, secureCookies: origins[0]!.startsWith('https:'), live };
+  const deps: Deps = {
+    ...options,
+    origins,
+    secureCookies: origins[0]!.startsWith('https:'),
+    live,
+    clock: options.clock ?? (() => new Date()),
+  };
   handleRequest = getRequestListener(createApp(deps).fetch);
   await live.start();
   await verifyAgainstDummy(''); // compute the timing-equaliser hash now, not during the first sign-in

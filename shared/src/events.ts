@@ -12,6 +12,10 @@ export const eventActions = [
   'api_key.created',
   'api_key.revoked',
   'auth.login_failed',
+  'project.created',
+  'project.updated',
+  'project.deleted',
+  'usage.recorded',
 ] as const;
 export type EventAction = (typeof eventActions)[number];
 

@@ -71,6 +71,8 @@ export const userSchema = z.object({
   role: roleSchema,
   status: userStatusSchema,
   can_share_publicly: z.boolean(),
+  token_budget: z.number().int().nullable(),
+  minute_budget: z.number().int().nullable(),
   version: z.number().int(),
   created_at: z.iso.datetime({ offset: true }),
   updated_at: z.iso.datetime({ offset: true }),
@@ -125,6 +127,13 @@ export type UserListQuery = z.infer<typeof userListQuerySchema>;
 export const userListItemSchema = userSchema.extend({
   /** Unexpired sessions of the user. */
   session_count: z.number().int(),
+  /** Projects the user owns. */
+  project_count: z.number().int(),
+  /** Bytes in the projects the user owns. */
+  storage_bytes: z.number().int(),
+  api_key_count: z.number().int(),
+  /** This month's use of each meter against the budget. */
+  usage: z.object({ tokens: z.lazy(() => meterUsageSchema), minutes: z.lazy(() => meterUsageSchema) }),
 });
 export type UserListItem = z.infer<typeof userListItemSchema>;
 
@@ -156,6 +165,8 @@ export const createUserSchema = z
     email: emailSchema,
     role: roleSchema.default('user'),
     can_share_publicly: z.boolean().default(false),
+    token_budget: z.lazy(() => tokenBudgetSchema).default(null),
+    minute_budget: z.lazy(() => minuteBudgetSchema).default(null),
     password: passwordSchema.optional(),
     generate_password: z.boolean().optional(),
   })
@@ -178,6 +189,8 @@ export const updateUserSchema = z
     role: roleSchema.optional(),
     status: userStatusSchema.optional(),
     can_share_publicly: z.boolean().optional(),
+    token_budget: z.lazy(() => tokenBudgetSchema).optional(),
+    minute_budget: z.lazy(() => minuteBudgetSchema).optional(),
   })
   .refine((u) => Object.keys(u).length > 1, { path: ['_'], message: 'Nothing to change' });
 export type UpdateUserRequest = z.infer<typeof updateUserSchema>;
@@ -236,7 +249,7 @@ export const registerRequestSchema = z.strictObject({
 
 // ---- Sessions -----------------------------------------------------------------------------------
 
-export const sessionListQuerySchema = z.strictObject({ user_id: z.uuid().optional() });
+export const userFilterQuerySchema = z.strictObject({ user_id: z.uuid().optional() });
 
 export const sessionEntrySchema = sessionSchema.extend({
   user: z.object({ id: z.uuid(), username: z.string(), display_name: z.string() }),
@@ -307,3 +320,132 @@ export const eventListQuerySchema = z.strictObject({
 });
 
 export const eventListSchema = z.object({ items: z.array(auditEventSchema), next_cursor: z.number().int().nullable() });
+
+// ---- Budgets and usage --------------------------------------------------------------------------
+
+export const meters = ['tokens', 'minutes'] as const;
+export const meterSchema = z.enum(meters);
+export type Meter = z.infer<typeof meterSchema>;
+
+/** Monthly token budget: empty for unlimited, else at least 100,000 in steps of 10,000. */
+export const tokenBudgetSchema = z
+  .number({ error: 'Token budget must be a number or null' })
+  .int('Token budget must be a whole number')
+  .min(100_000, 'Token budget must be at least 100,000')
+  .multipleOf(10_000, 'Token budget must be in steps of 10,000')
+  .nullable();
+
+/** Monthly minute budget: empty for unlimited, else at least 10. */
+export const minuteBudgetSchema = z
+  .number({ error: 'Minute budget must be a number or null' })
+  .int('Minute budget must be a whole number')
+  .min(10, 'Minute budget must be at least 10')
+  .nullable();
+
+export const usageStates = ['ok', 'warning', 'blocked'] as const;
+export type UsageState = (typeof usageStates)[number];
+
+export const meterUsageSchema = z.object({
+  used: z.number(),
+  budget: z.number().nullable(),
+  /** used / budget, 0–∞; null when unlimited. */
+  ratio: z.number().nullable(),
+  state: z.enum(usageStates),
+});
+export type MeterUsage = z.infer<typeof meterUsageSchema>;
+
+export const userUsageSchema = z.object({
+  user_id: z.uuid(),
+  /** The UTC calendar month, e.g. "2026-11". */
+  month: z.string(),
+  meters: z.object({ tokens: meterUsageSchema, minutes: meterUsageSchema }),
+  cost: z.object({
+    total_usd: z.number(),
+    by_source: z.array(z.object({ source: z.string().nullable(), meter: meterSchema, amount: z.number(), usd: z.number() })),
+  }),
+});
+export type UserUsage = z.infer<typeof userUsageSchema>;
+
+export const reportUsageSchema = z.strictObject({
+  user_id: z.uuid('user_id must be a user id'),
+  meter: meterSchema,
+  amount: z.number().positive('Amount must be positive').max(1e12, 'Amount is too large'),
+  source: z.string().trim().min(1).max(100).optional(),
+  at: z.iso.datetime({ offset: true, error: 'at must be an ISO date-time' }).optional(),
+  idempotency_key: z.string().min(1).max(200).optional(),
+});
+export type ReportUsageRequest = z.infer<typeof reportUsageSchema>;
+
+export const usageCheckQuerySchema = z.strictObject({
+  user_id: z.uuid('user_id must be a user id'),
+  meter: meterSchema,
+  amount: z.coerce.number().positive('Amount must be positive').default(1),
+});
+
+export const usageCheckSchema = z.object({
+  allowed: z.boolean(),
+  state: z.enum(usageStates),
+  used: z.number(),
+  budget: z.number().nullable(),
+  remaining: z.number().nullable(),
+});
+
+// ---- Projects ------------------------------------------------------------------------------------
+
+export const projectSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  owner: z.object({ id: z.uuid(), username: z.string(), display_name: z.string() }),
+  item_count: z.number().int(),
+  size_bytes: z.number().int(),
+  members: z.array(z.object({ id: z.uuid(), username: z.string(), display_name: z.string() })),
+  version: z.number().int(),
+  created_at: z.iso.datetime({ offset: true }),
+  updated_at: z.iso.datetime({ offset: true }),
+});
+export type Project = z.infer<typeof projectSchema>;
+
+const projectName = z.string().trim().min(1, 'Name is required').max(100, 'Name must be at most 100 characters');
+const count = z.number().int('Must be a whole number').min(0, 'Must not be negative').max(Number.MAX_SAFE_INTEGER);
+
+export const createProjectSchema = z.strictObject({
+  name: projectName,
+  owner_id: z.uuid('owner_id must be a user id'),
+  item_count: count.default(0),
+  size_bytes: count.default(0),
+  member_ids: z.array(z.uuid('Every member must be a user id')).max(1000).default([]),
+});
+
+export const updateProjectSchema = z
+  .strictObject({
+    version: z.number().int().min(1).optional(),
+    name: projectName.optional(),
+    owner_id: z.uuid('owner_id must be a user id').optional(),
+    item_count: count.optional(),
+    size_bytes: count.optional(),
+  })
+  .refine((p) => Object.keys(p).some((k) => k !== 'version'), { path: ['_'], message: 'Nothing to change' });
+
+export const projectMemberSchema = z.strictObject({ user_id: z.uuid('user_id must be a user id') });
+
+export const deleteUserQuerySchema = z.strictObject({
+  /** What happens to the projects the user owns: deleted, or given to `transfer_to`. */
+  projects: z.enum(['delete', 'transfer']).default('delete'),
+  transfer_to: z.uuid('transfer_to must be a user id').optional(),
+});
+
+// ---- Statistics -----------------------------------------------------------------------------------
+
+export const overviewSchema = z.object({
+  users_by_role: z.record(z.string(), z.number()),
+  users_by_status: z.record(z.string(), z.number()),
+  /** The last 30 UTC days, oldest first. */
+  days: z.array(z.object({ day: z.string(), sign_ins: z.number(), active_sessions: z.number() })),
+  /** The last 12 UTC months, oldest first. */
+  usage_by_month: z.array(z.object({ month: z.string(), tokens: z.number(), minutes: z.number() })),
+  top_consumers: z.array(
+    z.object({ user_id: z.uuid(), username: z.string(), display_name: z.string(), tokens: z.number(), minutes: z.number(), usd: z.number() }),
+  ),
+  storage: z.array(z.object({ user_id: z.uuid(), username: z.string(), display_name: z.string(), size_bytes: z.number(), projects: z.number() })),
+});
+export type Overview = z.infer<typeof overviewSchema>;

@@ -22,7 +22,7 @@ export interface TestServer {
 
 /** The real server on a random port against a fresh database (or the one given). */
 export async function startTestServer(
-  options: { env?: Record<string, string>; databaseUrl?: string; web?: boolean; log?: Logger } = {},
+  options: { env?: Record<string, string>; databaseUrl?: string; web?: boolean; log?: Logger; clock?: () => Date } = {},
 ): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase()).url;
   const config = loadConfig({
@@ -39,6 +39,7 @@ export async function startTestServer(
     sql: serverSql,
     log: options.log ?? createLogger(config.LOG_LEVEL),
     webRoot: options.web ? webRoot : undefined,
+    clock: options.clock,
   });
   return {
     url: server.url,

@@ -19,6 +19,7 @@ function expected(access: Access, caller: Caller, route: RouteKey): 'allowed' | 
   if (access === 'signed_in' || access === 'account' || access === 'session') {
     // "own, or everyone's with sessions.all": a plain caller aiming at someone else is refused.
     if (route === 'DELETE /users/:id/sessions' && !can(roleOf[caller], 'sessions.all')) return 403;
+    if (route === 'GET /users/:id/usage' && !can(roleOf[caller], 'users.read')) return 403;
     return 'allowed';
   }
   return can(roleOf[caller], access) ? 'allowed' : 403;
@@ -45,7 +46,7 @@ afterAll(async () => {
 /** A request that is harmless when allowed: unknown ids, invalid or empty bodies. */
 function requestFor(route: RouteKey): { method: string; path: string; body?: unknown } {
   const [method, path] = route.split(' ') as [string, string];
-  const concrete = path.replace(':id', route.startsWith('DELETE /sessions') ? 'f'.repeat(64) : otherUserId);
+  const concrete = path.replace(':id', route.startsWith('DELETE /sessions') ? 'f'.repeat(64) : otherUserId).replace(':userId', otherUserId);
   const bodies: Partial<Record<RouteKey, unknown>> = {
     'POST /auth/logout': undefined,
     'POST /api-keys': { name: '' },

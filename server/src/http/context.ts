@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { Logger } from '../logger.ts';
 import type { Actor } from '../services/events.ts';
+import type { Viewer } from '../services/projects.ts';
 import { passwordProblem } from '../auth/password-policy.ts';
 import { AppError, validationError } from './errors.ts';
 
@@ -19,6 +20,8 @@ export interface Deps {
   /** Cookies get `Secure` when the console's public origin is HTTPS. */
   secureCookies: boolean;
   live: LiveHub;
+  /** The time budgets and usage are computed at; injectable so tests can turn the month. */
+  clock: () => Date;
   /** Where the built web console lives; absent in servers that serve only the API. */
   webRoot?: string;
 }
@@ -55,6 +58,12 @@ export function accountOf(c: AppContext) {
   const user = principalOf(c).user;
   if (!user) throw new AppError('forbidden', 'A system API key has no account');
   return user;
+}
+
+/** Who row-secured queries run for: the user, or (system keys) nobody with admin rights. */
+export function viewerOf(c: AppContext): Viewer {
+  const principal = principalOf(c);
+  return { id: principal.user?.id ?? null, role: principal.role };
 }
 
 export function actorOf(c: AppContext, deps: Deps): Actor {

@@ -1,10 +1,20 @@
 import type { Handler } from 'hono';
-import { apiRoutes, type RouteKey, type SetupState } from '@roster/shared';
+import { apiRoutes, can, type RouteKey, type SetupState } from '@roster/shared';
 import { changeOwnPassword, login, logout, register, startSession } from '../services/auth.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
 import { listEvents } from '../services/events.ts';
 import { listSessions, revokeAllSessions, revokeSession, toSessionDto } from '../services/sessions.ts';
+import {
+  createProject,
+  deleteProject,
+  getProject,
+  listProjects,
+  setMembership,
+  updateProject,
+} from '../services/projects.ts';
 import { completeSetup, needsSetup } from '../services/setup.ts';
+import { overview } from '../services/stats.ts';
+import { checkUsage, reportUsage, userUsage } from '../services/usage.ts';
 import {
   bulkUpdate,
   createUserAsAdmin,
@@ -25,6 +35,7 @@ import {
   parseQuery,
   principalOf,
   uuidParam,
+  viewerOf,
   type AppEnv,
   type Deps,
 } from './context.ts';
@@ -93,7 +104,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       await changeOwnPassword(sql, actorOf(c, deps), principalOf(c), request, limits);
       return c.body(null, 204);
     },
-    'GET /users': async (c) => c.json(await listUsers(sql, parseQuery(c, apiRoutes['GET /users'].query))),
+    'GET /users': async (c) => c.json(await listUsers(sql, parseQuery(c, apiRoutes['GET /users'].query), deps.clock())),
     'GET /users/stats': async (c) => c.json(await userStats(sql, await live.onlineUserCount())),
     'POST /users': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /users'].body, password);
@@ -110,7 +121,8 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       return c.json({ user: await updateUser(sql, actorOf(c, deps), id, request) });
     },
     'DELETE /users/:id': async (c) => {
-      await deleteUser(sql, actorOf(c, deps), uuidParam(c));
+      const id = uuidParam(c);
+      await deleteUser(sql, actorOf(c, deps), id, parseQuery(c, apiRoutes['DELETE /users/:id'].query));
       return c.body(null, 204);
     },
     'PUT /users/:id/password': async (c) => {
@@ -149,6 +161,50 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       await revokeApiKey(sql, actorOf(c, deps), principalOf(c), uuidParam(c));
       return c.body(null, 204);
     },
+    'GET /users/:id/usage': async (c) => {
+      const id = uuidParam(c);
+      const principal = principalOf(c);
+      if (principal.user?.id !== id && !can(principal.role, 'users.read')) throw new AppError('forbidden', 'You can see only your own usage');
+      return c.json(await userUsage(sql, id, deps.clock(), config.USAGE_PRICES));
+    },
+    'POST /usage': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /usage'].body);
+      const result = await reportUsage(sql, actorOf(c, deps), request, deps.clock());
+      return c.json(result, result.recorded ? 201 : 200);
+    },
+    'GET /usage/check': async (c) => {
+      const query = parseQuery(c, apiRoutes['GET /usage/check'].query);
+      return c.json(await checkUsage(sql, query.user_id, query.meter, query.amount, deps.clock()));
+    },
+    'GET /projects': async (c) => {
+      const query = parseQuery(c, apiRoutes['GET /projects'].query);
+      return c.json({ items: await listProjects(sql, viewerOf(c), { userId: query.user_id }) });
+    },
+    'POST /projects': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /projects'].body);
+      return c.json({ project: await createProject(sql, viewerOf(c), actorOf(c, deps), request) }, 201);
+    },
+    'GET /projects/:id': async (c) => c.json({ project: await getProject(sql, viewerOf(c), uuidParam(c)) }),
+    'PATCH /projects/:id': async (c) => {
+      const id = uuidParam(c);
+      const request = await parseBody(c, apiRoutes['PATCH /projects/:id'].body);
+      return c.json({ project: await updateProject(sql, viewerOf(c), actorOf(c, deps), id, request) });
+    },
+    'DELETE /projects/:id': async (c) => {
+      await deleteProject(sql, viewerOf(c), actorOf(c, deps), uuidParam(c));
+      return c.body(null, 204);
+    },
+    'POST /projects/:id/members': async (c) => {
+      const id = uuidParam(c);
+      const { user_id } = await parseBody(c, apiRoutes['POST /projects/:id/members'].body);
+      return c.json({ project: await setMembership(sql, viewerOf(c), actorOf(c, deps), id, user_id, true) });
+    },
+    'DELETE /projects/:id/members/:userId': async (c) => {
+      const id = uuidParam(c);
+      const userId = uuidParam(c, 'userId');
+      return c.json({ project: await setMembership(sql, viewerOf(c), actorOf(c, deps), id, userId, false) });
+    },
+    'GET /stats/overview': async (c) => c.json(await overview(sql, deps.clock(), config.USAGE_PRICES)),
     'GET /events': async (c) => c.json(await listEvents(sql, parseQuery(c, apiRoutes['GET /events'].query))),
   };
 }

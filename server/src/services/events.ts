@@ -14,7 +14,7 @@ export interface Actor {
 
 export interface NewEvent {
   action: EventAction;
-  targetType: 'user' | 'session' | 'api_key';
+  targetType: 'user' | 'session' | 'api_key' | 'project';
   targetId: string | null;
   targetLabel: string | null;
   data?: Record<string, unknown>;

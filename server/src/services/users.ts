@@ -15,7 +15,9 @@ import type {
 import { hashPassword } from '../auth/passwords.ts';
 import { AppError, versionConflict } from '../http/errors.ts';
 import { recordEvent, type Actor } from './events.ts';
+import { disposeOwnedProjects } from './projects.ts';
 import { revokeSessions } from './sessions.ts';
+import { meterUsage, monthOf } from './usage.ts';
 
 export interface UserRow {
   id: string;
@@ -26,6 +28,9 @@ export interface UserRow {
   status: UserStatus;
   password_hash: string;
   can_share_publicly: boolean;
+  /** bigint arrives as text. */
+  token_budget: string | null;
+  minute_budget: number | null;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -45,6 +50,8 @@ export function toUserDto(row: UserRow): User {
     role: row.role,
     status: row.status,
     can_share_publicly: row.can_share_publicly,
+    token_budget: row.token_budget === null ? null : Number(row.token_budget),
+    minute_budget: row.minute_budget,
     version: row.version,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
@@ -59,6 +66,8 @@ export interface NewUser {
   role: Role;
   password: string;
   can_share_publicly?: boolean;
+  token_budget?: number | null;
+  minute_budget?: number | null;
 }
 
 /** Maps a unique violation on users to `username_taken` / `email_taken`; anything else passes through. */
@@ -78,9 +87,9 @@ function uniquenessError(error: unknown): unknown {
 export async function insertUser(tx: TransactionSql, actor: Actor, input: NewUser): Promise<User> {
   const passwordHash = await hashPassword(input.password);
   const [row] = await tx<UserRow[]>`
-    INSERT INTO users (username, display_name, email, role, password_hash, can_share_publicly)
+    INSERT INTO users (username, display_name, email, role, password_hash, can_share_publicly, token_budget, minute_budget)
     VALUES (${input.username}, ${input.display_name}, ${input.email}, ${input.role}, ${passwordHash},
-            ${input.can_share_publicly ?? false})
+            ${input.can_share_publicly ?? false}, ${input.token_budget ?? null}, ${input.minute_budget ?? null})
     RETURNING *`.catch((error: unknown) => {
     throw uniquenessError(error);
   });
@@ -130,6 +139,16 @@ export async function getUser(sql: Sql | TransactionSql, id: string): Promise<Us
   return toUserDto(row);
 }
 
+interface ListExtras {
+  sort_key: string;
+  session_count: number;
+  project_count: number;
+  storage_bytes: string;
+  api_key_count: number;
+  tokens_used: string;
+  minutes_used: string;
+}
+
 // ---- Listing ----------------------------------------------------------------------------------
 
 const SEARCH_EXPRESSION = "lower(username::text || ' ' || display_name || ' ' || email::text)";
@@ -155,7 +174,8 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 /** Filtered, searched, sorted users with keyset paging: `(sort key, id)` after the cursor's. */
-export async function listUsers(sql: Sql, query: UserListQuery): Promise<UserList> {
+export async function listUsers(sql: Sql, query: UserListQuery, now: Date): Promise<UserList> {
+  const month = monthOf(now);
   const descending = query.sort.startsWith('-');
   const field = descending ? query.sort.slice(1) : query.sort;
   // Sort keys travel through the cursor as text (and are bound as text), so timestamps keep their microseconds.
@@ -181,9 +201,16 @@ export async function listUsers(sql: Sql, query: UserListQuery): Promise<UserLis
   const order = descending ? sql`${sortKey.expr} DESC, id DESC` : sql`${sortKey.expr} ASC, id ASC`;
 
   const [rows, [count]] = await Promise.all([
-    sql<(UserRow & { sort_key: string; session_count: number })[]>`
+    sql<(UserRow & ListExtras)[]>`
       SELECT *, (${sortKey.expr})::text AS sort_key,
-             (SELECT count(*)::int FROM sessions s WHERE s.user_id = users.id AND s.expires_at > now()) AS session_count
+             (SELECT count(*)::int FROM sessions s WHERE s.user_id = users.id AND s.expires_at > now()) AS session_count,
+             (SELECT count(*)::int FROM projects p WHERE p.owner_id = users.id) AS project_count,
+             (SELECT coalesce(sum(p.size_bytes), 0) FROM projects p WHERE p.owner_id = users.id) AS storage_bytes,
+             (SELECT count(*)::int FROM api_keys k WHERE k.user_id = users.id) AS api_key_count,
+             (SELECT coalesce(sum(amount), 0) FROM usage_events e
+              WHERE e.user_id = users.id AND e.meter = 'tokens' AND e.at >= ${month.start} AND e.at < ${month.end}) AS tokens_used,
+             (SELECT coalesce(sum(amount), 0) FROM usage_events e
+              WHERE e.user_id = users.id AND e.meter = 'minutes' AND e.at >= ${month.start} AND e.at < ${month.end}) AS minutes_used
       FROM users
       WHERE true ${filters} ${after}
       ORDER BY ${order}
@@ -199,7 +226,17 @@ export async function listUsers(sql: Sql, query: UserListQuery): Promise<UserLis
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   return {
-    items: page.map(({ sort_key: _, session_count, ...row }) => ({ ...toUserDto(row), session_count })),
+    items: page.map(({ sort_key: _, session_count, project_count, storage_bytes, api_key_count, tokens_used, minutes_used, ...row }) => {
+      const user = toUserDto(row);
+      return {
+        ...user,
+        session_count,
+        project_count,
+        storage_bytes: Number(storage_bytes),
+        api_key_count,
+        usage: { tokens: meterUsage(Number(tokens_used), user.token_budget), minutes: meterUsage(Number(minutes_used), user.minute_budget) },
+      };
+    }),
     next_cursor: rows.length > query.limit && last ? encodeCursor(last.sort_key, last.id) : null,
     total: count!.total,
   };
@@ -220,7 +257,9 @@ export async function userStats(sql: Sql, online: number): Promise<UserStats> {
 
 // ---- Changes ----------------------------------------------------------------------------------
 
-type UserChanges = Partial<Pick<User, 'username' | 'display_name' | 'email' | 'role' | 'status' | 'can_share_publicly'>>;
+type UserChanges = Partial<
+  Pick<User, 'username' | 'display_name' | 'email' | 'role' | 'status' | 'can_share_publicly' | 'token_budget' | 'minute_budget'>
+>;
 
 /**
  * Applies changes to one user in the caller's transaction, with every guard: optimistic version
@@ -294,12 +333,15 @@ export async function updateOwnProfile(
   return sql.begin((tx) => changeUser(tx, actor, id, changes, version));
 }
 
-async function removeUser(tx: TransactionSql, actor: Actor, id: string): Promise<void> {
+export type ProjectDisposal = { projects: 'delete' | 'transfer'; transfer_to?: string };
+
+async function removeUser(tx: TransactionSql, actor: Actor, id: string, disposal: ProjectDisposal = { projects: 'delete' }): Promise<void> {
   await tx`SELECT pg_advisory_xact_lock(${ADMIN_GUARD_LOCK})`;
   const [row] = await tx<UserRow[]>`SELECT * FROM users WHERE id = ${id} FOR UPDATE`;
   if (!row) throw new AppError('not_found', 'No such user');
   if (actor.id === id) throw new AppError('self_action', 'You cannot delete yourself');
   if (row.role === 'admin' && row.status === 'active') await assertAnotherActiveAdmin(tx, id);
+  await disposeOwnedProjects(tx, actor, id, disposal);
   await revokeSessions(tx, actor, { userId: id }, 'deleted');
   await tx`DELETE FROM users WHERE id = ${id}`;
   await recordEvent(tx, actor, {
@@ -312,8 +354,8 @@ async function removeUser(tx: TransactionSql, actor: Actor, id: string): Promise
   });
 }
 
-export async function deleteUser(sql: Sql, actor: Actor, id: string): Promise<void> {
-  await sql.begin((tx) => removeUser(tx, actor, id));
+export async function deleteUser(sql: Sql, actor: Actor, id: string, disposal?: ProjectDisposal): Promise<void> {
+  await sql.begin((tx) => removeUser(tx, actor, id, disposal));
 }
 
 /**

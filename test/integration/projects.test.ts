@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { withRowSecurity } from '../../server/src/services/projects.ts';
+import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let admin: ApiClient;
+let moderator: ApiClient;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
+  ({ client: moderator } = await signedInClient(server, { role: 'moderator' }));
+});
+afterAll(async () => {
+  await server.close();
+});
+
+async function project(owner: string, fields: Record<string, unknown> = {}) {
+  const response = await moderator.post('/api/v1/projects', { name: `p-${Math.random().toString(36).slice(2, 8)}`, owner_id: owner, ...fields });
+  expect(response.status, JSON.stringify(response.body)).toBe(201);
+  return response.body.project;
+}
+
+describe('row-level security', () => {
+  test('a plain user reads only own and assigned projects, even through a query with no filter', async () => {
+    const { client: alice, user: a } = await signedInClient(server);
+    const b = await createTestUser(server);
+    const own = await project(a.id);
+    const assigned = await project(b.id, { member_ids: [a.id] });
+    const foreign = await project(b.id, { name: 'secret plans' });
+
+    // The rows exist: the table owner (no RLS) sees all three.
+    expect((await server.sql`SELECT id FROM projects WHERE id IN ${server.sql([own.id, assigned.id, foreign.id])}`).length).toBe(3);
+
+    // The same unfiltered query, run as Roster runs it for alice, sees only hers.
+    const visible = await withRowSecurity(server.sql, { id: a.id, role: 'user' }, (tx) => tx`SELECT id, name FROM projects`);
+    expect(visible.map((r) => r.id).sort()).toEqual([own.id, assigned.id].sort());
+    const counted = await withRowSecurity(server.sql, { id: a.id, role: 'user' }, (tx) => tx`SELECT count(*)::int AS n FROM projects WHERE name = 'secret plans'`);
+    expect(counted[0]!.n).toBe(0);
+    // Writes are refused by the policies too: nothing matches.
+    const updated = await withRowSecurity(server.sql, { id: a.id, role: 'user' }, (tx) => tx`UPDATE projects SET name = 'mine now' RETURNING id`);
+    expect(updated).toHaveLength(0);
+    // And members of a foreign project stay hidden.
+    const members = await withRowSecurity(server.sql, { id: a.id, role: 'user' }, (tx) => tx`SELECT * FROM project_members WHERE project_id = ${foreign.id}`);
+    expect(members).toHaveLength(0);
+
+    // Through the API the same holds.
+    const listed = await alice.get('/api/v1/projects');
+    expect(listed.body.items.map((p: any) => p.id).sort()).toEqual([own.id, assigned.id].sort());
+    expect((await alice.get(`/api/v1/projects/${foreign.id}`)).status).toBe(404);
+    expect((await alice.patch(`/api/v1/projects/${own.id}`, { name: 'x' })).status).toBe(403);
+  });
+
+  test('staff see every project', async () => {
+    const b = await createTestUser(server);
+    const theirs = await project(b.id);
+    for (const client of [admin, moderator]) {
+      const listed = await client.get('/api/v1/projects');
+      expect(listed.body.items.map((p: any) => p.id)).toContain(theirs.id);
+    }
+  });
+});
+
+describe('projects API', () => {
+  test('create, rename, set size, assign and remove members, delete; each an audit event', async () => {
+    const owner = await createTestUser(server);
+    const member = await createTestUser(server);
+    const created = await project(owner.id, { name: 'Recordings', item_count: 3, size_bytes: 1024 });
+    expect(created).toMatchObject({ name: 'Recordings', owner: { id: owner.id }, item_count: 3, size_bytes: 1024, members: [], version: 1 });
+    const renamed = await moderator.patch(`/api/v1/projects/${created.id}`, { name: 'Voice recordings', size_bytes: 5 * 1024 ** 3, version: 1 });
+    expect(renamed.body.project).toMatchObject({ name: 'Voice recordings', size_bytes: 5 * 1024 ** 3, version: 2 });
+    const stale = await moderator.patch(`/api/v1/projects/${created.id}`, { name: 'Again', version: 1 });
+    expect(stale.status).toBe(409);
+    expect(stale.body.current.name).toBe('Voice recordings');
+    const added = await moderator.post(`/api/v1/projects/${created.id}/members`, { user_id: member.id });
+    expect(added.body.project.members.map((m: any) => m.id)).toEqual([member.id]);
+    const removed = await moderator.delete(`/api/v1/projects/${created.id}/members/${member.id}`);
+    expect(removed.body.project.members).toEqual([]);
+    expect((await moderator.delete(`/api/v1/projects/${created.id}`)).status).toBe(204);
+    expect((await admin.get(`/api/v1/projects/${created.id}`)).status).toBe(404);
+    const actions = await server.sql`SELECT action FROM events WHERE target_id = ${created.id} ORDER BY id`;
+    expect(actions.map((e) => e.action)).toEqual(['project.created', 'project.updated', 'project.updated', 'project.updated', 'project.deleted']);
+  });
+
+  test('bad input: 400 with the field, nothing written', async () => {
+    const owner = await createTestUser(server);
+    const { n: before } = (await server.sql`SELECT count(*)::int AS n FROM projects`)[0]!;
+    for (const [body, field] of [
+      [{ owner_id: owner.id }, 'name'],
+      [{ name: 'x', owner_id: 'nope' }, 'owner_id'],
+      [{ name: 'x', owner_id: '00000000-0000-0000-0000-000000000000' }, 'owner_id'],
+      [{ name: 'x', owner_id: owner.id, size_bytes: -1 }, 'size_bytes'],
+      [{ name: 'x', owner_id: owner.id, item_count: 1.5 }, 'item_count'],
+      [{ name: 'x'.repeat(101), owner_id: owner.id }, 'name'],
+      [{ name: 'x', owner_id: owner.id, member_ids: ['00000000-0000-0000-0000-000000000000'] }, 'member_ids'],
+      [{ name: 'x', owner_id: owner.id, id: 'mine' }, 'id'],
+    ] as const) {
+      const response = await moderator.post('/api/v1/projects', body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body.error.fields).toHaveProperty(field);
+    }
+    const { n: after } = (await server.sql`SELECT count(*)::int AS n FROM projects`)[0]!;
+    expect(after).toBe(before);
+  });
+
+  test('the users list shows projects, storage and API keys per user', async () => {
+    const { client, user } = await signedInClient(server, { username: 'collector' });
+    await project(user.id, { size_bytes: 1000 });
+    await project(user.id, { size_bytes: 2500 });
+    await client.post('/api/v1/api-keys', { name: 'k' });
+    const list = await admin.get('/api/v1/users?q=collector');
+    expect(list.body.items[0]).toMatchObject({ project_count: 2, storage_bytes: 3500, api_key_count: 1 });
+  });
+
+  test('deleting a user deletes their projects, or transfers them', async () => {
+    const heir = await createTestUser(server);
+    const leaving = await createTestUser(server);
+    const kept = await project(leaving.id);
+    const noChoice = await admin.delete(`/api/v1/users/${leaving.id}?projects=transfer`);
+    expect(noChoice.status).toBe(400);
+    expect(noChoice.body.error.fields).toHaveProperty('transfer_to');
+    expect((await admin.delete(`/api/v1/users/${leaving.id}?projects=transfer&transfer_to=${heir.id}`)).status).toBe(204);
+    expect((await admin.get(`/api/v1/projects/${kept.id}`)).body.project.owner.id).toBe(heir.id);
+
+    const gone = await createTestUser(server);
+    const dropped = await project(gone.id);
+    expect((await admin.delete(`/api/v1/users/${gone.id}`)).status).toBe(204);
+    expect((await admin.get(`/api/v1/projects/${dropped.id}`)).status).toBe(404);
+    expect((await admin.delete(`/api/v1/users/${heir.id}?projects=keep`)).status).toBe(400);
+  });
+});
