@@ -3,3 +3,4 @@ export * from './schemas.ts';
 export * from './permissions.ts';
 export * from './api.ts';
 export * from './events.ts';
+export * from './usage.ts';

@@ -15,6 +15,8 @@ export async function signInPage(
     viewport: { width: options.width ?? 1280, height: 800 },
     colorScheme: options.colorScheme ?? 'light',
   });
+  // Fail at the step that does not happen, not at the test's timeout.
+  context.setDefaultTimeout(8000);
   const page = await context.newPage();
   await page.goto(`${server.url}/login`);
   await page.getByLabel('Email or username').fill(login);

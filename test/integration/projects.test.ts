@@ -130,3 +130,22 @@ describe('projects API', () => {
     expect((await admin.delete(`/api/v1/users/${heir.id}?projects=keep`)).status).toBe(400);
   });
 });
+
+describe('live', () => {
+  test('owners and members get their projects\' events; others do not', async () => {
+    const { LiveClient } = await import('../helpers/clients.ts');
+    const { client: ownerClient, user: owner } = await signedInClient(server);
+    const { client: strangerClient } = await signedInClient(server);
+    const ownerLive = await LiveClient.connect(server, ownerClient.cookie);
+    const strangerLive = await LiveClient.connect(server, strangerClient.cookie);
+    const mine = await project(owner.id, { name: 'owned live' });
+    await ownerLive.event((e) => e.action === 'project.created' && e.target_id === mine.id, 'own project event');
+    const other = await project((await createTestUser(server)).id, { name: 'not theirs' });
+    await moderator.post(`/api/v1/projects/${mine.id}/members`, { user_id: owner.id });
+    await ownerLive.until(() => ownerLive.events.filter((e) => e.target_id === mine.id).length >= 2, 'membership event');
+    expect(ownerLive.events.some((e) => e.target_id === other.id)).toBe(false);
+    expect(strangerLive.events.some((e) => e.target_type === 'project')).toBe(false);
+    ownerLive.close();
+    strangerLive.close();
+  });
+});

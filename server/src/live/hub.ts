@@ -343,8 +343,12 @@ export class LiveHub {
   }
 }
 
-/** Staff see every event; a plain user sees only events about their own account, sessions and keys. */
+/**
+ * Staff see every event; a plain user sees only events about their own account, sessions, keys
+ * and usage, and about projects they own or belong to (`audience`). Mirrors `eventsSince`.
+ */
 function canSee(user: SessionUser, event: AuditEvent): boolean {
   if (isStaff(user.role)) return true;
-  return event.target_id === user.id || event.data.user_id === user.id;
+  const audience = event.data.audience;
+  return event.target_id === user.id || event.data.user_id === user.id || (Array.isArray(audience) && audience.includes(user.id));
 }

@@ -90,12 +90,12 @@ export async function listEvents(
   };
 }
 
-/** Events after `after`, oldest first; for a plain user only those about them. */
+/** Events after `after`, oldest first; for a plain user only those about them (as the hub's `canSee`). */
 export async function eventsSince(sql: Sql, after: number, limit: number, onlyAboutUser: string | null): Promise<EventRow[]> {
   return sql<EventRow[]>`
     SELECT * FROM events
     WHERE id > ${after}
-      ${onlyAboutUser ? sql`AND (target_id = ${onlyAboutUser} OR data->>'user_id' = ${onlyAboutUser})` : sql``}
+      ${onlyAboutUser ? sql`AND (target_id = ${onlyAboutUser} OR data->>'user_id' = ${onlyAboutUser} OR data->'audience' ? ${onlyAboutUser})` : sql``}
     ORDER BY id
     LIMIT ${limit}`;
 }

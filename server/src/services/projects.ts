@@ -103,7 +103,8 @@ async function projectEvent(tx: TransactionSql, actor: Actor, action: 'project.c
     targetType: 'project',
     targetId: project.id,
     targetLabel: project.name,
-    data: { project, owners: await ownerTotals(tx, owners), ...extra },
+    // `audience`: the plain users who may see this event (owners and members, before and after).
+    data: { project, owners: await ownerTotals(tx, owners), audience: [...new Set([...owners, ...project.members.map((m) => m.id)])], ...extra },
     version: project.version,
   });
 }

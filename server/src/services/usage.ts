@@ -1,24 +1,16 @@
 import type { Sql, TransactionSql } from 'postgres';
-import type { Meter, MeterUsage, ReportUsageRequest, UserUsage } from '@roster/shared';
+import { meterUsage, type Meter, type MeterUsage, type ReportUsageRequest, type UserUsage } from '@roster/shared';
 import { AppError } from '../http/errors.ts';
 import { recordEvent, type Actor } from './events.ts';
 
 export type Clock = () => Date;
 export type Prices = Record<string, number>;
 
-const WARNING_RATIO = 0.8;
-
 /** The UTC calendar month containing `now`: budgets reset at its start, computed, with no job to run. */
 export function monthOf(now: Date): { start: Date; end: Date; label: string } {
   const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const end = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
   return { start, end, label: start.toISOString().slice(0, 7) };
-}
-
-export function meterUsage(used: number, budget: number | null): MeterUsage {
-  if (budget === null) return { used, budget, ratio: null, state: 'ok' };
-  const ratio = used / budget;
-  return { used, budget, ratio, state: ratio >= 1 ? 'blocked' : ratio >= WARNING_RATIO ? 'warning' : 'ok' };
 }
 
 interface BudgetRow {

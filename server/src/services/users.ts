@@ -1,23 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql, type TransactionSql } from 'postgres';
-import type {
-  BulkRequest,
-  BulkResult,
-  CreateUserRequest,
-  Role,
-  UpdateUserRequest,
-  User,
-  UserList,
-  UserListQuery,
-  UserStats,
-  UserStatus,
+import {
+  meterUsage,
+  type BulkRequest,
+  type BulkResult,
+  type CreateUserRequest,
+  type Role,
+  type UpdateUserRequest,
+  type User,
+  type UserList,
+  type UserListQuery,
+  type UserStats,
+  type UserStatus,
 } from '@roster/shared';
 import { hashPassword } from '../auth/passwords.ts';
 import { AppError, versionConflict } from '../http/errors.ts';
 import { recordEvent, type Actor } from './events.ts';
 import { disposeOwnedProjects } from './projects.ts';
 import { revokeSessions } from './sessions.ts';
-import { meterUsage, monthOf } from './usage.ts';
+import { monthOf } from './usage.ts';
 
 export interface UserRow {
   id: string;

@@ -1,4 +1,4 @@
-import type { AuditEvent, Role, User, UserListItem, UserList, UserSort, UserStatus } from '@roster/shared';
+import { meterUsage, type AuditEvent, type Meter, type MeterUsage, type Role, type User, type UserListItem, type UserList, type UserSort, type UserStatus } from '@roster/shared';
 import { api } from './api';
 
 export interface UserFilters {
@@ -30,6 +30,22 @@ function matches(user: User, filters: UserFilters): boolean {
 function sortValue(user: User, field: string): string {
   if (field === 'last_login_at') return user.last_login_at ?? '';
   return String(user[field as keyof User]).toLowerCase();
+}
+
+function newRow(user: User): UserListItem {
+  return {
+    ...user,
+    session_count: 0,
+    project_count: 0,
+    storage_bytes: 0,
+    api_key_count: 0,
+    usage: { tokens: meterUsage(0, user.token_budget), minutes: meterUsage(0, user.minute_budget) },
+  };
+}
+
+/** A budget change re-rates the month's use at once. */
+function withBudgets(usage: UserListItem['usage'], user: User): UserListItem['usage'] {
+  return { tokens: meterUsage(usage.tokens.used, user.token_budget), minutes: meterUsage(usage.minutes.used, user.minute_budget) };
 }
 
 /**
@@ -106,14 +122,34 @@ export class UsersList {
   /** Applies one live event to the loaded rows. */
   apply(event: AuditEvent, selfId: string | undefined) {
     const byOther = event.actor.id !== selfId;
-    if (event.target_type === 'user' && event.target_id) {
+    if (event.action.startsWith('user.') && event.target_id) {
       const user = event.data.user as User | undefined;
       if (event.action === 'user.deleted') return this.remove(event.target_id);
       if (user) this.upsert(user, byOther);
       return;
     }
+    if (event.target_type === 'project') {
+      const owners = (event.data.owners as { user_id: string; project_count: number; storage_bytes: number }[] | undefined) ?? [];
+      const totals = new Map(owners.map((o) => [o.user_id, o]));
+      this.items = this.items.map((u) => {
+        const total = totals.get(u.id);
+        return total ? { ...u, project_count: total.project_count, storage_bytes: total.storage_bytes } : u;
+      });
+      return;
+    }
     const userId = event.data.user_id as string | undefined;
     if (!userId) return;
+    if (event.action === 'usage.recorded') {
+      const meter = event.data.meter as Meter;
+      const usage = event.data.usage as MeterUsage;
+      this.items = this.items.map((u) => (u.id === userId ? { ...u, usage: { ...u.usage, [meter]: usage } } : u));
+      return;
+    }
+    if (event.action === 'api_key.created' || event.action === 'api_key.revoked') {
+      const delta = event.action === 'api_key.created' ? 1 : -1;
+      this.items = this.items.map((u) => (u.id === userId ? { ...u, api_key_count: Math.max(0, u.api_key_count + delta) } : u));
+      return;
+    }
     if (event.action === 'session.created' || event.action === 'session.revoked') {
       const delta = event.action === 'session.created' ? 1 : -1;
       const lastLogin = event.data.last_login_at as string | undefined;
@@ -133,7 +169,7 @@ export class UsersList {
       if (existing) this.remove(user.id);
       return;
     }
-    const row: UserListItem = { ...user, session_count: existing?.session_count ?? 0 };
+    const row: UserListItem = existing ? { ...existing, ...user, usage: withBudgets(existing.usage, user) } : newRow(user);
     const next = this.items.filter((u) => u.id !== user.id);
     const position = this.insertionIndex(next, row);
     if (position === null) {
