@@ -1,7 +1,9 @@
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { apiRoutes, type RouteKey } from '@roster/shared';
 import type { AppEnv, Deps } from './http/context.ts';
@@ -14,6 +16,7 @@ import { routeHandlers } from './http/routes.ts';
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 export function createApp(deps: Deps) {
+  const shell = deps.webRoot ? readFileSync(path.join(deps.webRoot, 'index.html'), 'utf8') : null;
   const api = new Hono<AppEnv>()
     .use(
       bodyLimit({
@@ -41,16 +44,45 @@ export function createApp(deps: Deps) {
     throw new AppError('not_found', 'No such API route');
   });
 
-  const app = new Hono<AppEnv>().use(requestLog(deps)).route('/', healthRoutes(deps)).route('/api/v1', api);
+  const app = new Hono<AppEnv>()
+    .use(requestLog(deps))
+    .use(securityHeaders(deps, shell))
+    .route('/', healthRoutes(deps))
+    .route('/api/v1', api);
   app.onError((error, c) => errorResponse(c, error, deps.log));
 
-  if (deps.webRoot) serveWebConsole(app, deps.webRoot);
+  if (deps.webRoot && shell !== null) {
+    // The SvelteKit build is a single-page app: real files as they are, every other path gets its shell.
+    app.use('*', serveStatic({ root: deps.webRoot }));
+    app.get('*', (c) => c.html(shell));
+  }
   return app;
 }
 
-/** The SvelteKit build is a single-page app: real files as they are, every other path gets its shell. */
-function serveWebConsole(app: Hono<AppEnv>, webRoot: string) {
-  const shell = readFileSync(path.join(webRoot, 'index.html'), 'utf8');
-  app.use('*', serveStatic({ root: webRoot }));
-  app.get('*', (c) => c.html(shell));
+/**
+ * Security headers on every response. The Content-Security-Policy allows no inline script except
+ * SvelteKit's bootstrap script in the console's shell, pinned by its hash; the console may not be
+ * framed; HSTS is sent when the console is served over HTTPS.
+ */
+function securityHeaders(deps: Deps, shell: string | null) {
+  const inlineScripts = shell ? [...shell.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!) : [];
+  const hashes = inlineScripts.map((script) => `'sha256-${createHash('sha256').update(script).digest('base64')}'`);
+  return secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'", ...hashes],
+      // Svelte sets style attributes (sizes, colours); styles cannot run code.
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+    },
+    xFrameOptions: 'DENY',
+    referrerPolicy: 'same-origin',
+    strictTransportSecurity: deps.secureCookies ? 'max-age=31536000; includeSubDomains' : false,
+    crossOriginEmbedderPolicy: false,
+  });
 }

@@ -53,7 +53,7 @@ async function main(argv: string[]) {
             display_name: displayNameSchema,
           })
           .parse({ ...values, display_name: values['display-name'] ?? values.username });
-        checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH);
+        checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH, input);
         const user = await createUser(database.sql, cliActor, { ...input, role: 'admin' });
         process.stdout.write(`Created admin ${user.username} <${user.email}> (${user.id})\n`);
         return 0;
@@ -62,7 +62,8 @@ async function main(argv: string[]) {
         const input = z
           .object({ login: z.string().min(1), password: passwordSchema })
           .parse(values);
-        checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH);
+        const [owner] = await database.sql`SELECT username, email FROM users WHERE username = ${input.login} OR email = ${input.login}`;
+        checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH, owner);
         const user = await resetPasswordByLogin(database.sql, cliActor, input.login, input.password);
         process.stdout.write(`Password of ${user.username} reset; their sessions were ended\n`);
         return 0;

@@ -93,8 +93,10 @@ export async function parseBody<S extends z.ZodType>(
   }
   const parsed = schema.safeParse(body);
   const fields: Record<string, string> = parsed.success ? {} : { ...validationError(parsed.error).fields };
+  const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   for (const field of passwords?.fields ?? []) {
-    const problem = passwordProblem((body as Record<string, unknown> | null)?.[field], passwords!.minLength);
+    // A body that names its owner (sign-up forms) is checked against that name and address too.
+    const problem = passwordProblem(record[field], passwords!.minLength, { username: record.username, email: record.email });
     if (problem) fields[field] ??= problem;
   }
   if (!parsed.success || Object.keys(fields).length > 0) throw new AppError('validation_failed', 'Some fields are invalid', fields);

@@ -13,6 +13,7 @@ import {
   updateProject,
 } from '../services/projects.ts';
 import { completeSetup, needsSetup } from '../services/setup.ts';
+import { checkPasswordPolicy } from '../auth/password-policy.ts';
 import { overview } from '../services/stats.ts';
 import { checkUsage, reportUsage, userUsage } from '../services/usage.ts';
 import {
@@ -100,7 +101,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     },
     'PUT /me/password': async (c) => {
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
-      accountOf(c);
+      checkPasswordPolicy(request.new_password, config.PASSWORD_MIN_LENGTH, await getUser(sql, accountOf(c).id), 'new_password');
       await changeOwnPassword(sql, actorOf(c, deps), principalOf(c), request, limits);
       return c.body(null, 204);
     },
@@ -128,6 +129,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     'PUT /users/:id/password': async (c) => {
       const id = uuidParam(c);
       const request = await parseBody(c, apiRoutes['PUT /users/:id/password'].body, password);
+      checkPasswordPolicy(request.password, config.PASSWORD_MIN_LENGTH, await getUser(sql, id));
       return c.json({ user: await resetPassword(sql, actorOf(c, deps), id, request.password, request.revoke_sessions) });
     },
     'GET /users/:id/export': async (c) => {

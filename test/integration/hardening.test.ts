@@ -1,0 +1,212 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { errorStatus } from '@roster/shared';
+import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let admin: ApiClient;
+let adminId: string;
+let targetId: string;
+let projectId: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ env: { ALLOW_REGISTRATION: 'true' } });
+  const signedIn = await signedInClient(server, { role: 'admin' });
+  admin = signedIn.client;
+  adminId = signedIn.user.id;
+  targetId = (await createTestUser(server)).id;
+  projectId = (await admin.post('/api/v1/projects', { name: 'fuzzed', owner_id: targetId })).body.project.id;
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** A fingerprint of every table a write route can touch. */
+async function snapshot(): Promise<string> {
+  const [row] = await server.sql`
+    SELECT md5(concat_ws('|',
+      (SELECT string_agg(u::text, ',' ORDER BY id) FROM users u),
+      (SELECT string_agg(s::text, ',' ORDER BY id) FROM sessions s),
+      (SELECT string_agg(k::text, ',' ORDER BY id) FROM api_keys k),
+      (SELECT string_agg(p::text, ',' ORDER BY id) FROM projects p),
+      (SELECT string_agg(m::text, ',' ORDER BY project_id, user_id) FROM project_members m),
+      (SELECT string_agg(e::text, ',' ORDER BY id) FROM usage_events e),
+      (SELECT count(*)::text FROM events WHERE action NOT IN ('auth.login_failed'))
+    )) AS hash`;
+  return row!.hash as string;
+}
+
+// Awkward text: zero-width and direction marks, emoji, NUL, lone surrogates, very long strings.
+const nastyString = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'binary' }),
+  fc.constantFrom('\u200b', '\u202e', '\u0000', '💥'.repeat(50), 'a\u0000b', '\ud800', 'x'.repeat(20_000), '<script>alert(1)</script>', "'; DROP TABLE users; --"),
+);
+const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
+  nastyString,
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(0, -1, Number.MAX_SAFE_INTEGER, 1e308, -1e-308, true, false, null),
+  fc.array(fc.string(), { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }),
+);
+const fieldNames = ['username', 'display_name', 'email', 'role', 'status', 'password', 'version', 'name', 'owner_id', 'user_id', 'meter', 'amount', 'ids', 'action', 'login', 'token', 'current_password', 'new_password', 'revoke_sessions', 'generate_password', 'token_budget', 'minute_budget', 'id', 'created_at', 'password_hash', '__proto__', 'constructor'];
+const body = fc.oneof(
+  fc.dictionary(fc.constantFrom(...fieldNames), nastyValue, { maxKeys: 8 }),
+  fc.anything(),
+  fc.jsonValue(),
+);
+
+const writeRoutes: [string, string][] = [
+  ['POST', '/api/v1/users'],
+  ['PATCH', '/api/v1/users/:target'],
+  ['PUT', '/api/v1/users/:target/password'],
+  ['POST', '/api/v1/users/bulk'],
+  ['PATCH', '/api/v1/me'],
+  ['PUT', '/api/v1/me/password'],
+  ['POST', '/api/v1/auth/register'],
+  ['POST', '/api/v1/auth/login'],
+  ['POST', '/api/v1/setup'],
+  ['POST', '/api/v1/api-keys'],
+  ['POST', '/api/v1/projects'],
+  ['PATCH', '/api/v1/projects/:project'],
+  ['POST', '/api/v1/projects/:project/members'],
+  ['POST', '/api/v1/usage'],
+];
+
+describe('property: random and malformed bodies on every write route', () => {
+  for (const [method, template] of writeRoutes) {
+    test(`${method} ${template}`, async () => {
+      const path = template.replace(':target', targetId).replace(':project', projectId);
+      await fc.assert(
+        fc.asyncProperty(body, async (payload) => {
+          const before = await snapshot();
+          const rawBody = JSON.stringify(payload) ?? 'undefined';
+          const response = await admin.request(method, path, undefined, { rawBody });
+          expect(response.status, rawBody.slice(0, 200)).toBeLessThan(500);
+          if (response.status >= 400) {
+            const code = response.body?.error?.code as keyof typeof errorStatus;
+            expect(errorStatus[code], JSON.stringify(response.body)).toBe(response.status);
+            expect(typeof response.body.error.message).toBe('string');
+            expect(await snapshot(), rawBody.slice(0, 200)).toBe(before);
+          }
+        }),
+        { numRuns: 40 },
+      );
+    });
+  }
+});
+
+describe('mass assignment', () => {
+  const protectedFields = { role: 'admin', status: 'inactive', version: 99, password_hash: 'x', id: '00000000-0000-0000-0000-000000000009', created_at: '2000-01-01T00:00:00Z' };
+
+  test('no body sets a field its schema does not name', async () => {
+    const cases: [string, string, Record<string, unknown>, string[]][] = [
+      ['POST', '/api/v1/users', { username: 'massive', display_name: 'M', email: 'massive@example.com', generate_password: true }, ['status', 'version', 'password_hash', 'id', 'created_at']],
+      ['PATCH', '/api/v1/me', { display_name: 'Me' }, ['role', 'status', 'password_hash', 'id', 'created_at']],
+      ['POST', '/api/v1/auth/register', { username: 'walkin2', display_name: 'W', email: 'walkin2@example.com', password: 'a long passphrase' }, Object.keys(protectedFields)],
+      ['PATCH', `/api/v1/users/${targetId}`, { version: 1, display_name: 'T' }, ['password_hash', 'id', 'created_at']],
+      ['POST', '/api/v1/api-keys', { name: 'k' }, ['id', 'created_at', 'user_id']],
+      ['POST', '/api/v1/projects', { name: 'p', owner_id: targetId }, ['id', 'version', 'created_at']],
+    ];
+    for (const [method, path, valid, fields] of cases) {
+      for (const field of fields) {
+        const before = await snapshot();
+        const response = await admin.request(method, path, { ...valid, [field]: (protectedFields as Record<string, unknown>)[field] ?? 'x' });
+        expect(response.status, `${method} ${path} + ${field}`).toBe(400);
+        expect(response.body.error.fields, `${method} ${path} + ${field}`).toEqual({ [field]: 'Unknown field' });
+        expect(await snapshot()).toBe(before);
+      }
+    }
+  });
+
+  test('a user cannot raise their own role through any route', async () => {
+    const { client, user } = await signedInClient(server);
+    const attempts: [string, string, unknown][] = [
+      ['PATCH', '/api/v1/me', { role: 'admin' }],
+      ['PATCH', `/api/v1/users/${user.id}`, { version: user.version, role: 'admin' }],
+      ['POST', '/api/v1/users/bulk', { ids: [user.id], action: 'set_role', role: 'admin' }],
+      ['POST', '/api/v1/users', { username: 'sock', display_name: 'S', email: 'sock@example.com', role: 'admin', generate_password: true }],
+      ['POST', '/api/v1/api-keys', { name: 'escalate', system: true }],
+      ['POST', '/api/v1/auth/register', { username: 'sock2', display_name: 'S', email: 'sock2@example.com', password: 'a long passphrase', role: 'admin' }],
+    ];
+    for (const [method, path, payload] of attempts) {
+      const response = await client.request(method, path, payload);
+      expect([400, 403], `${method} ${path}`).toContain(response.status);
+    }
+    const [row] = await server.sql`SELECT role FROM users WHERE id = ${user.id}`;
+    expect(row!.role).toBe('user');
+    expect(await server.sql`SELECT 1 FROM users WHERE username IN ('sock', 'sock2')`).toHaveLength(0);
+  });
+});
+
+describe('passwords', () => {
+  test('the most common passwords and ones containing the username or email are refused everywhere', async () => {
+    const { client, user } = await signedInClient(server, { username: 'zelda', email: 'zelda.x@example.com' });
+    const cases: [string, string, Record<string, unknown>, string][] = [
+      ['POST', '/api/v1/users', { username: 'quorra', display_name: 'Q', email: 'quorra@example.com', password: 'password1' }, 'password'],
+      ['POST', '/api/v1/users', { username: 'quorra', display_name: 'Q', email: 'quorra@example.com', password: 'QWERTYUIOP' }, 'password'],
+      ['POST', '/api/v1/users', { username: 'quorra', display_name: 'Q', email: 'quorra@example.com', password: 'my-quorra-pass' }, 'password'],
+      ['POST', '/api/v1/auth/register', { username: 'rinzler', display_name: 'R', email: 'tron.legacy@example.com', password: 'tron.legacy!!' }, 'password'],
+      ['PUT', `/api/v1/users/${user.id}/password`, { password: 'iloveyou' }, 'password'],
+      ['PUT', `/api/v1/users/${user.id}/password`, { password: 'ZeldaRules2026' }, 'password'],
+    ];
+    for (const [method, path, payload, field] of cases) {
+      const response = await admin.request(method, path, payload);
+      expect(response.status, JSON.stringify(payload)).toBe(400);
+      expect(response.body.error.fields[field]).toMatch(/most common|username or email/);
+    }
+    const own = await client.put('/api/v1/me/password', { current_password: user.password, new_password: 'zelda.x-forever' });
+    expect(own.status).toBe(400);
+    expect(own.body.error.fields.new_password).toMatch(/username or email/);
+    expect((await admin.put(`/api/v1/users/${user.id}/password`, { password: 'a fine long phrase' })).status).toBe(200);
+  });
+});
+
+describe('headers', () => {
+  test('API and console responses carry the security headers; no HSTS over plain HTTP', async () => {
+    const response = await new ApiClient(server).get('/api/v1/setup');
+    const csp = response.headers.get('content-security-policy')!;
+    expect(csp).toMatch(/frame-ancestors 'none'/);
+    expect(csp).toMatch(/script-src 'self'/);
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    expect(response.headers.get('referrer-policy')).toBe('same-origin');
+    expect(response.headers.get('strict-transport-security')).toBeNull();
+  });
+
+  test('HSTS when served over HTTPS', async () => {
+    const https = await startTestServer({ env: { ROSTER_ORIGIN: 'https://roster.example.com' } });
+    try {
+      const response = await new ApiClient(https).get('/healthz');
+      expect(response.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+    } finally {
+      await https.close();
+    }
+  });
+});
+
+describe('login abuse across nodes', () => {
+  test('failures through one node count on another: the limits live in PostgreSQL', async () => {
+    const nodeA = await startTestServer({ env: { LOGIN_MAX_FAILURES: '4' } });
+    const nodeB = await startTestServer({ databaseUrl: nodeA.databaseUrl, env: { LOGIN_MAX_FAILURES: '4' } });
+    try {
+      const user = await createTestUser(nodeA);
+      for (const node of [nodeA, nodeB, nodeA, nodeB]) {
+        expect((await new ApiClient(node).post('/api/v1/auth/login', { login: user.username, password: 'wrong wrong' })).status).toBe(401);
+      }
+      for (const node of [nodeA, nodeB]) {
+        const response = await new ApiClient(node).post('/api/v1/auth/login', { login: user.username, password: user.password });
+        expect(response.status).toBe(429);
+      }
+      const failures = await nodeA.sql`SELECT ip FROM events WHERE action = 'auth.login_failed' AND target_id = ${user.id}`;
+      expect(failures).toHaveLength(4);
+      expect(failures.every((f) => f.ip)).toBe(true);
+    } finally {
+      await nodeB.close();
+      await nodeA.close();
+    }
+  });
+});
