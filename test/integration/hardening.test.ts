@@ -121,6 +121,14 @@ describe('mass assignment', () => {
     }
   });
 
+  test('duplicate keys cannot smuggle a field past the schema', async () => {
+    const { client } = await signedInClient(server);
+    for (const rawBody of ['{"display_name":"x","role":"user","role":"admin"}', '{"display_name":"x","display_name":"y","__proto__":{"role":"admin"}}']) {
+      const response = await client.request('PATCH', '/api/v1/me', undefined, { rawBody });
+      expect(response.status, rawBody).toBe(400);
+    }
+  });
+
   test('a user cannot raise their own role through any route', async () => {
     const { client, user } = await signedInClient(server);
     const attempts: [string, string, unknown][] = [
