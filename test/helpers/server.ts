@@ -37,6 +37,7 @@ export async function startTestServer(
   const server = await startServer({
     config,
     sql: serverSql,
+    databaseUrl,
     log: options.log ?? createLogger(config.LOG_LEVEL),
     webRoot: options.web ? webRoot : undefined,
     clock: options.clock,

@@ -1,6 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
 import { parse as parseCookies } from 'hono/utils/cookie';
 import type { Sql } from 'postgres';
+import { createAdapter } from '@socket.io/postgres-adapter';
+import pg from 'pg';
 import { Server, type Socket } from 'socket.io';
 import {
   MAX_REPLAY,
@@ -44,6 +46,8 @@ const SESSION_SWEEP_MS = 60_000;
 
 export interface LiveHubOptions {
   sql: Sql;
+  /** For the Socket.IO PostgreSQL adapter (its own small pool), which carries presence and socket queries across nodes. */
+  databaseUrl: string;
   log: Logger;
   origins: string[];
   idleMs: number;
@@ -59,19 +63,31 @@ export class LiveHub {
   /** Highest event sequence this node has fanned out. */
   private seq = 0;
   private fanOutChain: Promise<void> = Promise.resolve();
-  private unlisten: (() => Promise<void>) | null = null;
+  /** The dedicated connection that LISTENs for new events; replaced whenever it drops. */
+  private listener: pg.Client | null = null;
+  private closing = false;
   private statsTimer: NodeJS.Timeout | null = null;
+  private statsClusterWide = false;
   private presenceTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly adapterPool: pg.Pool;
 
   constructor(
     httpServer: HttpServer,
     private readonly options: LiveHubOptions,
   ) {
     const allowed = new Set(options.origins);
+    this.adapterPool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+    // The adapter's listening client is checked out of the pool, where an unhandled 'error' (the
+    // database restarting) would crash the process; the adapter reconnects on the 'end' that follows.
+    this.adapterPool.on('error', (error) => options.log.warn({ err: error }, 'socket.io adapter pool error'));
+    this.adapterPool.on('connect', (client) => client.on('error', (error) => options.log.warn({ err: error }, 'socket.io adapter connection lost')));
     this.io = new Server(httpServer, {
       path: '/socket.io',
       serveClient: false,
+      adapter: createAdapter(this.adapterPool, {
+        errorHandler: (error) => options.log.warn({ err: error }, 'socket.io adapter error'),
+      }),
       // Cross-site websocket hijacking: refuse foreign origins before any upgrade.
       allowRequest: (req, callback) => {
         const ok = Boolean(req.headers.origin && allowed.has(req.headers.origin));
@@ -84,35 +100,37 @@ export class LiveHub {
 
   async start(): Promise<void> {
     this.seq = await latestEventSeq(this.options.sql);
-    // `onlisten` runs on every (re)connection of the LISTEN connection: catch up on what was missed meanwhile.
-    const { unlisten } = await this.options.sql.listen(
-      EVENTS_CHANNEL,
-      () => this.scheduleFanOut(),
-      () => this.scheduleFanOut(),
-    );
-    this.unlisten = unlisten;
+    await this.listen();
     this.sweepTimer = setInterval(() => void this.sweepSessions(), SESSION_SWEEP_MS);
     this.sweepTimer.unref();
   }
 
   async close(): Promise<void> {
+    // Tell this node's clients that this is a shutdown, not a sign-out, before closing their connections.
+    this.io.local.emit('server.draining');
     for (const timer of [this.statsTimer, this.presenceTimer]) if (timer) clearTimeout(timer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await this.unlisten?.().catch(() => undefined);
+    this.closing = true;
+    await this.listener?.end().catch(() => undefined);
     await this.fanOutChain;
     await this.io.close();
+    // After a database restart the adapter can keep a dead client checked out, and pg's pool.end()
+    // waits for every checked-out client: bound the wait, the process is closing these sockets anyway.
+    await Promise.race([this.adapterPool.end(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   }
 
   // ---- Handshake and connection ---------------------------------------------------------------
 
   private async authenticate(socket: LiveSocket, next: (error?: Error) => void) {
     const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
-    const validated = token
-      ? await validateSessionToken(this.options.sql, token, this.options.idleMs).catch((error: unknown) => {
-          this.options.log.warn({ err: error }, 'socket session check failed');
-          return null;
-        })
-      : null;
+    let validated: Awaited<ReturnType<typeof validateSessionToken>> = null;
+    try {
+      validated = token ? await validateSessionToken(this.options.sql, token, this.options.idleMs) : null;
+    } catch (error) {
+      // The database is unreachable: not a verdict on the session. The client retries.
+      this.options.log.warn({ err: error }, 'socket session check failed');
+      return next(Object.assign(new Error('unavailable'), { data: { code: 'unavailable' } }));
+    }
     if (!validated) return next(Object.assign(new Error('unauthenticated'), { data: { code: 'unauthenticated' } }));
     socket.data.user = validated.user;
     socket.data.session = validated.session;
@@ -134,13 +152,42 @@ export class LiveHub {
     socket.on('disconnect', () => {
       clearTimeout(grace);
       this.schedulePresence();
-      this.scheduleStats();
+      this.scheduleStats(true);
     });
     this.schedulePresence();
-    this.scheduleStats();
+    this.scheduleStats(true);
   }
 
   // ---- Fan-out --------------------------------------------------------------------------------
+
+  /**
+   * LISTENs on a connection of its own. When that connection drops (the database restarted, the
+   * network failed), it is replaced, retrying every second until the database answers; then a
+   * catch-up reads whatever was committed while nobody listened, so no event is lost.
+   */
+  private async listen(): Promise<void> {
+    while (!this.closing) {
+      const listener = new pg.Client({ connectionString: this.options.databaseUrl, connectionTimeoutMillis: 5000 });
+      listener.on('notification', (message) => message.channel === EVENTS_CHANNEL && this.scheduleFanOut());
+      listener.on('error', (error) => this.options.log.warn({ err: error }, 'event listener connection lost'));
+      listener.on('end', () => {
+        if (this.listener !== listener || this.closing) return;
+        this.listener = null;
+        void this.listen();
+      });
+      try {
+        await listener.connect();
+        await listener.query(`LISTEN "${EVENTS_CHANNEL}"`);
+        this.listener = listener;
+        this.scheduleFanOut();
+        return;
+      } catch (error) {
+        this.options.log.warn({ err: error }, 'cannot LISTEN for events; retrying');
+        await listener.end().catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
 
   /** Runs one catch-up after the current one: events are read and sent strictly in sequence order. */
   private scheduleFanOut() {
@@ -170,7 +217,7 @@ export class LiveHub {
       }
     }
     // One broadcast, encoded once, to every socket that is live and allowed to see the event.
-    if (recipients.length > 0) this.io.to(recipients).emit('event', event);
+    if (recipients.length > 0) this.io.local.to(recipients).emit('event', event);
     this.applySideEffects(event);
   }
 
@@ -185,11 +232,11 @@ export class LiveHub {
     if (event.action.startsWith('user.') || event.action.startsWith('session.')) this.scheduleStats();
   }
 
-  /** Tells a session's sockets why, then closes them. */
+  /** Tells a session's sockets on this node why, then closes them (every node does the same for its own). */
   private endSession(sessionId: string, reason: SessionEndReason) {
     const room = `session:${sessionId}`;
-    this.io.to(room).emit('session.ended', { reason });
-    this.io.in(room).disconnectSockets(true);
+    this.io.local.to(room).emit('session.ended', { reason });
+    this.io.local.in(room).disconnectSockets(true);
   }
 
   /** A role change applies to open connections at once: new rooms, new visibility. */
@@ -280,17 +327,24 @@ export class LiveHub {
     return new Set(sockets.map((s) => s.data.session.id));
   }
 
-  private scheduleStats() {
+  /**
+   * Every node sees every data event and tells its own staff sockets; a connection coming or going
+   * is seen only by its node, which then tells the staff on every node (`clusterWide`).
+   */
+  private scheduleStats(clusterWide = false) {
+    this.statsClusterWide ||= clusterWide;
     this.statsTimer ??= setTimeout(() => {
       this.statsTimer = null;
-      void this.broadcastStats();
+      const everywhere = this.statsClusterWide;
+      this.statsClusterWide = false;
+      void this.broadcastStats(everywhere);
     }, BROADCAST_INTERVAL_MS);
   }
 
-  private async broadcastStats() {
+  private async broadcastStats(clusterWide: boolean) {
     try {
       const stats = await userStats(this.options.sql, await this.onlineUserCount());
-      this.io.to(STAFF_ROOMS).emit('stats', stats);
+      (clusterWide ? this.io : this.io.local).to(STAFF_ROOMS).emit('stats', stats);
     } catch (error) {
       this.options.log.warn({ err: error }, 'stats broadcast failed');
     }

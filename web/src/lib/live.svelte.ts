@@ -31,6 +31,8 @@ class LiveChannel {
   private resyncHandlers = new Set<() => void>();
   private ready: Promise<void> | null = null;
   private presenceState: PresenceUpdate = {};
+  /** The server announced a shutdown: its disconnect is not a sign-out. */
+  private draining = false;
 
   /** Connects once; resolves when the first resume is acknowledged, i.e. when data loaded from now on is covered. */
   connect(): Promise<void> {
@@ -62,13 +64,20 @@ class LiveChannel {
         for (const handler of this.resyncHandlers) handler();
       });
       socket.on('session.ended', ({ reason }) => void this.signedOut(reason));
+      socket.on('server.draining', () => (this.draining = true));
       socket.on('disconnect', (reason) => {
-        if (reason === 'io server disconnect') return void this.signedOut('revoked');
-        if (reason !== 'io client disconnect') this.status = 'reconnecting';
+        if (reason === 'io server disconnect' && !this.draining) return void this.signedOut('revoked');
+        if (reason === 'io client disconnect') return;
+        this.status = 'reconnecting';
+        // A server-initiated close is not retried by Socket.IO itself; behind a proxy the next try reaches another node.
+        if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 500 + Math.random() * 1000);
+        this.draining = false;
       });
       socket.on('connect_error', (error) => {
         if (error.message === 'unauthenticated') return void this.signedOut('revoked');
         this.status = navigator.onLine ? 'reconnecting' : 'offline';
+        // Refused by the server's check (database unavailable): Socket.IO does not retry those by itself.
+        if (error.message === 'unavailable') setTimeout(() => socket.connect(), 2000);
         if (first) resolve(); // let the page load its data; events catch up once connected
       });
       socket.io.on('reconnect_attempt', () => (this.status = navigator.onLine ? 'reconnecting' : 'offline'));

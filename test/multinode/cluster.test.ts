@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Sql } from '../../server/src/database.ts';
+import { ApiClient, LiveClient, createTestUser } from '../helpers/clients.ts';
+import { createTestDatabase } from '../helpers/database.ts';
+import { startNode, stopNode, type Node } from '../helpers/nodes.ts';
+import type { TestServer } from '../helpers/server.ts';
+
+// Three real server processes on one database: events, presence and forced logouts cross nodes.
+
+let sql: Sql;
+let databaseUrl: string;
+let nodes: Node[];
+let admin: ApiClient;
+const password = 'correct horse battery';
+const open: LiveClient[] = [];
+
+/** The admin's session, usable on every node (sessions live in the shared database). */
+function on(node: Node, cookie = admin.cookie): ApiClient {
+  const client = new ApiClient(node.target);
+  client.cookie = cookie;
+  return client;
+}
+
+async function live(node: Node, cookie: string | undefined, after?: number) {
+  const client = await LiveClient.connect({ ...node.target, sql } as TestServer, cookie, after);
+  open.push(client);
+  return client;
+}
+
+async function eventIdsAfter(seq: number): Promise<number[]> {
+  return (await sql`SELECT id FROM events WHERE id > ${seq} ORDER BY id`).map((r) => Number(r.id));
+}
+
+beforeAll(async () => {
+  ({ sql, url: databaseUrl } = await createTestDatabase());
+  nodes = await Promise.all([startNode(databaseUrl), startNode(databaseUrl), startNode(databaseUrl)]);
+  const root = await createTestUser({ sql } as TestServer, { role: 'admin', username: 'root', password });
+  admin = new ApiClient(nodes[0]!.target);
+  await admin.signIn(root.username, password);
+}, 60_000);
+
+afterAll(async () => {
+  for (const client of open) client.close();
+  await Promise.all(nodes.map((node) => stopNode(node)));
+  await sql.end();
+});
+
+describe('three nodes', () => {
+  test('changes made through node A reach clients on B and C in order, with no gaps', async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const onB = await live(b, admin.cookie);
+    const onC = await live(c, admin.cookie);
+    const start = onB.lastSeq;
+    for (let i = 0; i < 10; i++) {
+      await on(a).post('/api/v1/users', { username: `cross-${i}`, display_name: `Cross ${i}`, email: `cross-${i}@example.com`, generate_password: true });
+    }
+    const expected = await eventIdsAfter(start);
+    for (const watcher of [onB, onC]) {
+      await watcher.until(() => watcher.lastSeq >= expected.at(-1)!, 'all events');
+      expect(watcher.events.map((e) => e.seq)).toEqual(expected);
+    }
+  });
+
+  test('deactivating a user through node A closes their socket on node C; their next request is refused on every node', async () => {
+    const [a, b, c] = nodes as [Node, Node, Node];
+    const user = await createTestUser({ sql } as TestServer, { password });
+    const userClient = new ApiClient(c.target);
+    await userClient.signIn(user.username, password);
+    const watcher = await live(c, userClient.cookie);
+    await on(a).patch(`/api/v1/users/${user.id}`, { version: user.version, status: 'inactive' });
+    expect(await watcher.disconnected()).toBe('io server disconnect');
+    expect(watcher.ended).toEqual({ reason: 'deactivated' });
+    for (const node of [a, b, c]) expect((await on(node, userClient.cookie).get('/api/v1/auth/me')).status).toBe(401);
+  });
+
+  test('a client switching from node A to node B resumes without gaps or repeats', async () => {
+    const [a, b] = nodes as [Node, Node, Node];
+    const first = await live(a, admin.cookie);
+    await on(b).post('/api/v1/users', { username: 'before-switch', display_name: 'B', email: 'before-switch@example.com', generate_password: true });
+    await first.event((e) => e.target_label === 'before-switch', 'event before the switch');
+    const seen = first.lastSeq;
+    first.close();
+    for (let i = 0; i < 3; i++) {
+      await on(a).post('/api/v1/users', { username: `during-switch-${i}`, display_name: 'D', email: `during-switch-${i}@example.com`, generate_password: true });
+    }
+    const second = await live(b, admin.cookie, seen);
+    const expected = await eventIdsAfter(seen);
+    await second.until(() => second.lastSeq >= expected.at(-1)!, 'the replay');
+    expect(second.events.map((e) => e.seq)).toEqual(expected);
+  });
+
+  test('presence crosses nodes', async () => {
+    const [a, b] = nodes as [Node, Node, Node];
+    const other = await createTestUser({ sql } as TestServer, { role: 'admin', password });
+    const otherClient = new ApiClient(b.target);
+    await otherClient.signIn(other.username, password);
+    const watcherA = await live(a, admin.cookie);
+    const watcherB = await live(b, otherClient.cookie);
+    const target = await createTestUser({ sql } as TestServer);
+    watcherB.socket.emit('presence', { viewing: target.id });
+    const presence = await watcherA.until(() => watcherA.presence.find((p) => p.viewing[target.id]?.includes(other.id)), 'presence from node B');
+    expect(presence.online.map((u) => u.id)).toEqual(expect.arrayContaining([other.id]));
+  });
+});
+
+describe('faults', () => {
+  test('a node killed with SIGKILL: its clients reconnect to another node and resume; nothing is lost', async () => {
+    const victim = await startNode(databaseUrl);
+    const survivor = nodes[1]!;
+    const watcher = await live(victim, admin.cookie);
+    await on(survivor).post('/api/v1/users', { username: 'pre-kill', display_name: 'P', email: 'pre-kill@example.com', generate_password: true });
+    await watcher.event((e) => e.target_label === 'pre-kill', 'event before the kill');
+    const seen = watcher.lastSeq;
+    await stopNode(victim, 'SIGKILL');
+    await watcher.disconnected();
+    for (let i = 0; i < 3; i++) {
+      await on(survivor).post('/api/v1/users', { username: `post-kill-${i}`, display_name: 'P', email: `post-kill-${i}@example.com`, generate_password: true });
+    }
+    const moved = await live(survivor, admin.cookie, seen);
+    const expected = await eventIdsAfter(seen);
+    await moved.until(() => moved.lastSeq >= expected.at(-1)!, 'the replay after the kill');
+    expect(moved.events.map((e) => e.seq)).toEqual(expected);
+  });
+
+  test('SIGTERM drains: in-flight requests finish, sockets are told and closed, the process exits 0', async () => {
+    const draining = await startNode(databaseUrl);
+    const watcher = await live(draining, admin.cookie);
+    let told = false;
+    watcher.socket.on('server.draining', () => (told = true));
+    // A request in flight when the signal arrives (argon2 hashing keeps it busy for a moment).
+    const inFlight = on(draining).post('/api/v1/users', { username: 'in-flight', display_name: 'I', email: 'in-flight@example.com', password: 'a long passphrase' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    draining.process.child.kill('SIGTERM');
+    const response = await inFlight;
+    expect(response.status).toBe(201);
+    // The engine closes under the socket ("transport close"), which clients retry by themselves.
+    expect(['transport close', 'io server disconnect']).toContain(await watcher.disconnected());
+    expect(told).toBe(true);
+    expect(await draining.process.exited).toBe(0);
+    await expect(fetch(`${draining.target.url}/healthz`)).rejects.toThrow();
+  });
+});
