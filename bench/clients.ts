@@ -1,0 +1,56 @@
+// A separate process holding many Socket.IO clients, so the server under test does not share a CPU
+// budget with them. Commands and results travel over the IPC channel.
+import { io, type Socket } from 'socket.io-client';
+
+interface Connect {
+  type: 'connect';
+  url: string;
+  origin: string;
+  cookies: (string | null)[];
+  /** The Socket.IO event whose arrivals are timed. */
+  listen: string;
+}
+
+const sockets: Socket[] = [];
+const arrivals: { client: number; key: string; at: number }[] = [];
+const disconnects: { client: number; at: number }[] = [];
+const now = () => performance.timeOrigin + performance.now();
+
+async function connect(command: Connect) {
+  await Promise.all(
+    command.cookies.map(
+      (cookie, client) =>
+        new Promise<void>((resolve, reject) => {
+          const socket = io(command.url, {
+            transports: ['websocket'],
+            forceNew: true,
+            reconnection: false,
+            extraHeaders: { origin: command.origin, ...(cookie ? { cookie } : {}) },
+          });
+          socket.on(command.listen, (payload: { seq?: number; key?: string; target_id?: string; version?: number }) => {
+            arrivals.push({ client, key: payload.key ?? `${payload.target_id}:${payload.version}`, at: now() });
+          });
+          socket.on('disconnect', () => disconnects.push({ client, at: now() }));
+          socket.once('connect', () => {
+            if (cookie) socket.emit('resume', {}, () => resolve());
+            else resolve();
+          });
+          socket.once('connect_error', reject);
+          sockets.push(socket);
+        }),
+    ),
+  );
+}
+
+process.on('message', async (message: { type: string } & Partial<Connect>) => {
+  if (message.type === 'connect') {
+    await connect(message as Connect);
+    process.send!({ type: 'connected', count: sockets.length });
+  } else if (message.type === 'collect') {
+    process.send!({ type: 'results', arrivals: arrivals.splice(0), disconnects: disconnects.splice(0) });
+  } else if (message.type === 'close') {
+    for (const socket of sockets.splice(0)) socket.close();
+    process.send!({ type: 'closed' });
+  }
+});
+process.send!({ type: 'ready' });

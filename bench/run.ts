@@ -1,0 +1,285 @@
+// npm run bench: Roster measured against bare baselines in the same run, on this machine.
+// Prints a table per benchmark and appends them to BENCHMARKS.md with the machine and command.
+import { fork, type ChildProcess } from 'node:child_process';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import { runMigrations } from '../db/migrate.ts';
+import { createSession, generateSessionToken } from '../server/src/auth/sessions.ts';
+import { loadConfig } from '../server/src/config.ts';
+import { connect, startEmbeddedPostgres, type Sql } from '../server/src/database.ts';
+import { createLogger } from '../server/src/logger.ts';
+import { startServer } from '../server/src/server.ts';
+import { cliActor } from '../server/src/services/events.ts';
+import { createUser, listUsers } from '../server/src/services/users.ts';
+import { spawnRoster } from '../test/helpers/processes.ts';
+
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
+const UPDATES = Number(process.env.BENCH_UPDATES ?? 200);
+const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const log = createLogger('silent');
+const now = () => performance.timeOrigin + performance.now();
+const sections: string[] = [];
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function table(title: string, head: string[], rows: (string | number)[][], notes: string[] = []) {
+  const format = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v);
+  const lines = [`### ${title}`, '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(format).join(' | ')} |`)];
+  if (notes.length) lines.push('', ...notes);
+  const text = lines.join('\n');
+  process.stdout.write(`\n${text}\n`);
+  sections.push(text);
+}
+
+// ---- Processes ------------------------------------------------------------------------------------
+
+function clientsProcess(): Promise<ChildProcess> {
+  const child = fork(path.join(import.meta.dirname, 'clients.ts'), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve) => child.once('message', () => resolve(child)));
+}
+
+function ask<T>(child: ChildProcess, message: object, reply: string): Promise<T> {
+  return new Promise((resolve) => {
+    const handler = (answer: { type: string }) => {
+      if (answer.type !== reply) return;
+      child.off('message', handler);
+      resolve(answer as T);
+    };
+    child.on('message', handler);
+    child.send(message);
+  });
+}
+
+async function startNode(databaseUrl: string) {
+  const node = spawnRoster('server/src/main.ts', [], { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const url = (await node.waitFor(/running at (http:\S+)/))[1]!;
+  return { node, url };
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+async function sessionsFor(sql: Sql, userId: string, count: number): Promise<{ cookie: string; id: string }[]> {
+  const result = [];
+  for (let i = 0; i < count; i++) {
+    const token = generateSessionToken();
+    const session = await createSession(sql, token, userId, { ip: '127.0.0.1', userAgent: 'bench' });
+    result.push({ cookie: `roster_session=${token}`, id: session.id });
+  }
+  return result;
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- Benchmarks ---------------------------------------------------------------------------------
+
+async function fanOut(sql: Sql, databaseUrl: string, adminId: string, adminCookie: string) {
+  const { node, url } = await startNode(databaseUrl);
+  const rssIdle = await rssMiB(node.child.pid!);
+  const target = await createUser(sql, cliActor, { username: 'fanout-target', display_name: 'Fan Out', email: 'fanout@example.com', role: 'user', password: 'bench pass phrase' });
+  const cookies = (await sessionsFor(sql, adminId, CLIENTS)).map((s) => s.cookie);
+
+  const clients = await clientsProcess();
+  await ask(clients, { type: 'connect', url, origin: url, cookies, listen: 'event' }, 'connected');
+  await settle(1000);
+  const rssConnected = await rssMiB(node.child.pid!);
+
+  const started = new Map<string, number>();
+  for (let i = 0; i < UPDATES; i++) {
+    const version = i + 1;
+    started.set(`${target.id}:${version + 1}`, now());
+    await fetch(`${url}/api/v1/users/${target.id}`, {
+      method: 'PATCH',
+      headers: { origin: url, cookie: adminCookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ version, display_name: `Fan Out ${i}` }),
+    });
+  }
+  await settle(2000);
+  const roster = await ask<{ arrivals: { key: string; at: number }[] }>(clients, { type: 'collect' }, 'results');
+  const rosterLatencies = roster.arrivals.filter((a) => started.has(a.key)).map((a) => a.at - started.get(a.key)!);
+  await ask(clients, { type: 'close' }, 'closed');
+
+  const bare = spawnRoster('bench/bare-server.ts', [], {});
+  const bareUrl = (await bare.waitFor(/running at (http:\S+)/))[1]!;
+  await ask(clients, { type: 'connect', url: bareUrl, origin: bareUrl, cookies: cookies.map(() => null), listen: 'event' }, 'connected');
+  await settle(1000);
+  const sample = (await sql`SELECT * FROM events WHERE action = 'user.updated' ORDER BY id DESC LIMIT 1`)[0];
+  const bareStarted = new Map<string, number>();
+  for (let i = 0; i < UPDATES; i++) {
+    const key = `bare-${i}`;
+    bareStarted.set(key, now());
+    await fetch(`${bareUrl}/broadcast`, { method: 'POST', body: JSON.stringify({ ...sample, key }) });
+  }
+  await settle(2000);
+  const baseline = await ask<{ arrivals: { key: string; at: number }[] }>(clients, { type: 'collect' }, 'results');
+  const bareLatencies = baseline.arrivals.filter((a) => bareStarted.has(a.key)).map((a) => a.at - bareStarted.get(a.key)!);
+  await ask(clients, { type: 'close' }, 'closed');
+  clients.kill();
+  bare.child.kill();
+  node.child.kill('SIGTERM');
+  await node.exited;
+
+  const row = (name: string, values: number[], expected: number) => [name, `${values.length} / ${expected}`, percentile(values, 50), percentile(values, 95), percentile(values, 99)];
+  table(
+    `Fan-out: ${UPDATES} user updates to ${CLIENTS} admin sockets (ms from the API call's start to receipt)`,
+    ['server', 'receipts', 'p50', 'p95', 'p99'],
+    [row('Roster (PATCH → commit → NOTIFY → fan-out)', rosterLatencies, UPDATES * CLIENTS), row('bare Socket.IO broadcast (POST → emit)', bareLatencies, UPDATES * CLIENTS)],
+    [`Ratio p99 Roster / bare: ${(percentile(rosterLatencies, 99) / percentile(bareLatencies, 99)).toFixed(2)}. Clients run in a separate process.`],
+  );
+  table(
+    `Memory per connected socket (RSS of the Roster process)`,
+    ['sockets', 'RSS (MiB)'],
+    [[0, rssIdle], [CLIENTS, rssConnected], ['per socket (KiB)', ((rssConnected - rssIdle) * 1024) / CLIENTS]],
+  );
+}
+
+async function measureLoop(run: () => Promise<unknown>, connections: number): Promise<{ latencies: number[]; perSecond: number }> {
+  const latencies: number[] = [];
+  const end = now() + DURATION * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (now() < end) {
+        const started = now();
+        await run();
+        latencies.push(now() - started);
+      }
+    }),
+  );
+  return { latencies, perSecond: latencies.length / DURATION };
+}
+
+async function httpLoad(url: string, headers: Record<string, string>) {
+  const result = await autocannon({ url, connections: 10, duration: DURATION, headers });
+  return { p50: result.latency.p50, p99: result.latency.p99, perSecond: result.requests.average, errors: result.non2xx + result.errors };
+}
+
+async function search(sql: Sql, databaseUrl: string, adminCookie: string) {
+  await sql`
+    INSERT INTO users (username, display_name, email, role, status, password_hash, created_at)
+    SELECT 'member' || n,
+           (ARRAY['Ada','Alan','Grace','Linus','Margaret','Ken','Barbara','Dennis','Frances','Edsger'])[1 + n % 10] || ' ' ||
+           (ARRAY['Lovelace','Turing','Hopper','Torvalds','Hamilton','Thompson','Liskov','Ritchie','Allen','Dijkstra'])[1 + (n / 10) % 10] || ' ' || n,
+           'member' || n || '@' || (ARRAY['example.com','corp.example','mail.example'])[1 + n % 3],
+           (ARRAY['user','user','user','user','moderator','admin'])[1 + n % 6],
+           CASE WHEN n % 7 = 0 THEN 'inactive' ELSE 'active' END,
+           'x', now() - n * interval '1 second'
+    FROM generate_series(1, ${USERS}) n`;
+  await sql`ANALYZE users`;
+  const [deep] = await sql<{ key: string; id: string }[]>`
+    SELECT created_at::text AS key, id FROM users ORDER BY created_at DESC, id DESC OFFSET ${Math.floor(USERS * 0.9)} LIMIT 1`;
+  const cursor = Buffer.from(JSON.stringify([deep!.key, deep!.id])).toString('base64url');
+
+  const { node, url } = await startNode(databaseUrl);
+  const cases: { name: string; query: Record<string, string> }[] = [
+    { name: 'search by substring (q=hopper 42)', query: { q: 'hopper 42' } },
+    { name: 'role + status filter', query: { role: 'moderator', status: 'inactive' } },
+    { name: 'deep keyset page (90 %)', query: { cursor } },
+  ];
+  const rows: (string | number)[][] = [];
+  for (const c of cases) {
+    const params = new URLSearchParams({ ...c.query, limit: '50' });
+    const http = await httpLoad(`${url}/api/v1/users?${params}`, { cookie: adminCookie });
+    const bare = await measureLoop(
+      () => listUsers(sql, { sort: '-created_at', limit: 50, ...c.query } as Parameters<typeof listUsers>[1], new Date()),
+      10,
+    );
+    rows.push([c.name, 'Roster GET /api/v1/users', http.p50, http.p99, Math.round(http.perSecond), http.errors]);
+    rows.push([c.name, 'same SQL via postgres.js', percentile(bare.latencies, 50), percentile(bare.latencies, 99), Math.round(bare.perSecond), 0]);
+  }
+  node.child.kill('SIGTERM');
+  await node.exited;
+  table(`Users list and search at ${USERS.toLocaleString('en')} users (10 concurrent, ${DURATION} s each)`, ['query', 'through', 'p50 ms', 'p99 ms', 'req/s', 'errors'], rows, [
+    'The SQL baseline calls the same query function (page + total, with per-row session, project, key and usage counts) directly, with no HTTP or authentication.',
+  ]);
+}
+
+async function authCost(sql: Sql, databaseUrl: string, adminCookie: string) {
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
+  const server = await startServer({ config, sql, databaseUrl, log });
+  const bareApp = new Hono().get('/me', (c) => c.json({ user: { id: 'x', username: 'bare' } }));
+  const bare = await new Promise<{ port: number; close(): void }>((resolve) => {
+    const s = serve({ fetch: bareApp.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ port: info.port, close: () => s.close() }));
+  });
+  const roster = await httpLoad(`${server.url}/api/v1/auth/me`, { cookie: adminCookie });
+  const baseline = await httpLoad(`http://127.0.0.1:${bare.port}/me`, {});
+  bare.close();
+  await server.close();
+  table(`Authenticated request cost (10 connections, ${DURATION} s, server and load generator in one process)`, ['route', 'req/s', 'p50 ms', 'p99 ms', 'errors'], [
+    ['Roster GET /api/v1/auth/me (session checked in PostgreSQL, user read)', Math.round(roster.perSecond), roster.p50, roster.p99, roster.errors],
+    ['bare Hono route', Math.round(baseline.perSecond), baseline.p50, baseline.p99, baseline.errors],
+  ], [`Ratio req/s Roster / bare: ${(roster.perSecond / baseline.perSecond).toFixed(2)}.`]);
+}
+
+async function forcedLogout(sql: Sql, databaseUrl: string, adminCookie: string) {
+  const victim = await createUser(sql, cliActor, { username: 'logout-victim', display_name: 'Victim', email: 'victim@example.com', role: 'user', password: 'bench pass phrase' });
+  const a = await startNode(databaseUrl);
+  const b = await startNode(databaseUrl);
+  const rows: (string | number)[][] = [];
+  for (const [label, revokeThrough] of [['one node (revoke through the node holding the socket)', a.url], ['across two nodes (revoke through the other node)', b.url]] as const) {
+    const sessions = await sessionsFor(sql, victim.id, CLIENTS);
+    const clients = await clientsProcess();
+    await ask(clients, { type: 'connect', url: a.url, origin: a.url, cookies: sessions.map((s) => s.cookie), listen: 'session.ended' }, 'connected');
+    await settle(1000);
+    const started: number[] = [];
+    for (const session of sessions) {
+      started.push(now());
+      await fetch(`${revokeThrough}/api/v1/sessions/${session.id}`, { method: 'DELETE', headers: { origin: revokeThrough, cookie: adminCookie } });
+    }
+    await settle(2000);
+    const results = await ask<{ disconnects: { client: number; at: number }[] }>(clients, { type: 'collect' }, 'results');
+    const latencies = results.disconnects.map((d) => d.at - started[d.client]!);
+    rows.push([label, `${latencies.length} / ${CLIENTS}`, percentile(latencies, 50), percentile(latencies, 99)]);
+    clients.kill();
+  }
+  for (const n of [a, b]) {
+    n.node.child.kill('SIGTERM');
+    await n.node.exited;
+  }
+  table(`Forced logout: revoke → socket closed, over ${CLIENTS} signed-in sockets (ms)`, ['path', 'closed', 'p50', 'p99'], rows);
+}
+
+// ---- Run ----------------------------------------------------------------------------------------
+
+async function main() {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'roster-bench-'));
+  const postgres = await startEmbeddedPostgres(dataDir, log);
+  const sql = connect(postgres.url, { max: 20 });
+  try {
+    await runMigrations(sql);
+    const admin = await createUser(sql, cliActor, { username: 'bench-admin', display_name: 'Bench Admin', email: 'bench@example.com', role: 'admin', password: 'bench pass phrase' });
+    const adminCookie = (await sessionsFor(sql, admin.id, 1))[0]!.cookie;
+    await fanOut(sql, postgres.url, admin.id, adminCookie);
+    await forcedLogout(sql, postgres.url, adminCookie);
+    await authCost(sql, postgres.url, adminCookie);
+    await search(sql, postgres.url, adminCookie);
+  } finally {
+    await sql.end();
+    await postgres.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+  const header = [
+    `## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench\`` +
+      (process.env.BENCH_CLIENTS || process.env.BENCH_USERS ? ` (BENCH_CLIENTS=${CLIENTS} BENCH_USERS=${USERS})` : '') +
+      '. PostgreSQL 18 (embedded), all on one machine.',
+  ].join('\n');
+  await appendFile('BENCHMARKS.md', `\n${header}\n\n${sections.join('\n\n')}\n`);
+  process.stdout.write('\nAppended to BENCHMARKS.md\n');
+  process.exit(0);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
