@@ -46,3 +46,8 @@ const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumF
 export function formatCount(value: number): string {
   return compact.format(value);
 }
+
+/** "moderator" → "Moderator", for role and status labels. */
+export function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
