@@ -92,7 +92,7 @@ export async function parseBody<S extends z.ZodType>(
     throw new AppError('validation_failed', 'The request body is not valid JSON');
   }
   const parsed = schema.safeParse(body);
-  const fields: Record<string, string> = parsed.success ? {} : { ...validationError(parsed.error).fields };
+  const fields: Record<string, string> = { ...(parsed.success ? {} : validationError(parsed.error).fields), ...nulFields(body) };
   const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   for (const field of passwords?.fields ?? []) {
     // A body that names its owner (sign-up forms) is checked against that name and address too.
@@ -103,8 +103,28 @@ export async function parseBody<S extends z.ZodType>(
   return parsed.data;
 }
 
+/**
+ * Text with a NUL character cannot be stored in PostgreSQL, whatever the field; every input is
+ * checked here, so no schema has to remember it and no query fails on it.
+ */
+function nulFields(value: unknown, path = ''): Record<string, string> {
+  const message = 'Must not contain NUL characters';
+  if (typeof value === 'string') return value.includes('\u0000') ? { [path || '_']: message } : {};
+  if (typeof value !== 'object' || value === null) return {};
+  const found: Record<string, string> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const itemPath = path ? `${path}.${key}` : key;
+    if (key.includes('\u0000')) found[itemPath] = message;
+    Object.assign(found, nulFields(item, itemPath));
+  }
+  return found;
+}
+
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
-  const parsed = schema.safeParse(c.req.query());
+  const query = c.req.query();
+  const nul = nulFields(query);
+  if (Object.keys(nul).length > 0) throw new AppError('validation_failed', 'Some fields are invalid', nul);
+  const parsed = schema.safeParse(query);
   if (!parsed.success) throw validationError(parsed.error);
   return parsed.data;
 }

@@ -217,7 +217,7 @@ export async function listUsers(sql: Sql, query: UserListQuery, now: Date): Prom
       ORDER BY ${order}
       LIMIT ${query.limit + 1}`.catch((error: unknown) => {
       // A cursor whose key does not parse as the sort's type (a tampered or foreign cursor).
-      if (error instanceof postgres.PostgresError && error.code.startsWith('22')) {
+      if (query.cursor && error instanceof postgres.PostgresError && error.code.startsWith('22')) {
         throw new AppError('validation_failed', 'Some fields are invalid', { cursor: 'Not a cursor from this list' });
       }
       throw error;
