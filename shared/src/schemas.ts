@@ -91,7 +91,8 @@ export const sessionSchema = z.object({
 });
 export type Session = z.infer<typeof sessionSchema>;
 
-export const meResponseSchema = z.object({ user: userSchema, session: sessionSchema });
+/** `session` is null when the caller authenticates with an API key. */
+export const meResponseSchema = z.object({ user: userSchema, session: sessionSchema.nullable() });
 export type MeResponse = z.infer<typeof meResponseSchema>;
 
 /** Lets an object-level rule report alongside field errors (zod skips refinements once a field failed). */

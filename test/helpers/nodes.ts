@@ -7,11 +7,16 @@ export interface Node {
   target: TestServer;
 }
 
+/** Enough of a TestServer for ApiClient and the socket helpers: a server's address, used as its origin. */
+export function serverAt(url: string, databaseUrl: string): TestServer {
+  return { url, origin: url, databaseUrl } as TestServer;
+}
+
 /** Starts a Roster node as a real process on a random port against `databaseUrl`. */
 export async function startNode(databaseUrl: string, env: Record<string, string> = {}): Promise<Node> {
   const process = spawnRoster('server/src/main.ts', [], { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', ...env });
   const url = (await process.waitFor(/running at (http:\S+)/))[1]!;
-  return { process, target: { url, origin: url, databaseUrl } as TestServer };
+  return { process, target: serverAt(url, databaseUrl) };
 }
 
 export async function stopNode(node: Node, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

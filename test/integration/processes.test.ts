@@ -3,7 +3,7 @@ import { loadMigrations } from '../../db/migrate.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { ApiClient } from '../helpers/clients.ts';
 import { runCli, spawnRoster, type RosterProcess } from '../helpers/processes.ts';
-import type { TestServer } from '../helpers/server.ts';
+import { serverAt } from '../helpers/nodes.ts';
 
 const started: RosterProcess[] = [];
 afterAll(async () => {
@@ -13,10 +13,6 @@ afterAll(async () => {
   }
 });
 
-/** An ApiClient needs only the address and origin of a server. */
-function target(url: string, databaseUrl: string): TestServer {
-  return { url, origin: url, databaseUrl } as TestServer;
-}
 
 describe('real processes', () => {
   test('two servers starting at once against one empty database both come up; migrations run once', async () => {
@@ -26,7 +22,7 @@ describe('real processes', () => {
     started.push(...servers);
     const urls = await Promise.all(servers.map(async (s) => (await s.waitFor(/running at (http:\S+)/))[1]!));
     for (const url of urls) {
-      const ready = await new ApiClient(target(url, databaseUrl)).get('/readyz');
+      const ready = await new ApiClient(serverAt(url, databaseUrl)).get('/readyz');
       expect(ready.status).toBe(200);
     }
     const recorded = await sql`SELECT version FROM schema_migrations ORDER BY version`;

@@ -24,7 +24,6 @@ import {
   getUser,
   listUsers,
   resetPassword,
-  updateOwnProfile,
   updateUser,
   userStats,
 } from '../services/users.ts';
@@ -96,7 +95,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     },
     'PATCH /me': async (c) => {
       const request = await parseBody(c, apiRoutes['PATCH /me'].body);
-      const user = await updateOwnProfile(sql, actorOf(c, deps), accountOf(c).id, request);
+      const user = await updateUser(sql, actorOf(c, deps), accountOf(c).id, request);
       return c.json({ user });
     },
     'PUT /me/password': async (c) => {

@@ -69,7 +69,14 @@ export async function startSession(sql: Sql, row: Pick<UserRow, 'id' | 'username
       targetType: 'session',
       targetId: session.id,
       targetLabel: row.username,
-      data: { user_id: row.id, ip: client.ip, user_agent: client.userAgent, last_login_at: updated!.last_login_at },
+      data: {
+        user_id: row.id,
+        display_name: updated!.display_name,
+        ip: client.ip,
+        user_agent: client.userAgent,
+        last_login_at: updated!.last_login_at,
+        expires_at: session.expires_at,
+      },
     });
     return { token, session, user: toUserDto(updated!) };
   });

@@ -6,7 +6,6 @@ import {
   type BulkResult,
   type CreateUserRequest,
   type Role,
-  type UpdateUserRequest,
   type User,
   type UserList,
   type UserListQuery,
@@ -318,18 +317,11 @@ async function assertAnotherActiveAdmin(tx: TransactionSql, exceptId: string): P
   if (!other) throw new AppError('last_admin', 'Roster needs at least one active admin');
 }
 
-export async function updateUser(sql: Sql, actor: Actor, id: string, request: UpdateUserRequest): Promise<User> {
-  const { version, ...changes } = request;
-  return sql.begin((tx) => changeUser(tx, actor, id, changes, version));
-}
-
-/** Self-service profile changes: display name and email only. */
-export async function updateOwnProfile(
-  sql: Sql,
-  actor: Actor,
-  id: string,
-  request: { version?: number; display_name?: string; email?: string },
-): Promise<User> {
+/**
+ * Admin edits and self-service profile changes alike; each route's schema limits the fields
+ * (`PATCH /me`: display name and email only). The version is checked when given.
+ */
+export async function updateUser(sql: Sql, actor: Actor, id: string, request: UserChanges & { version?: number }): Promise<User> {
   const { version, ...changes } = request;
   return sql.begin((tx) => changeUser(tx, actor, id, changes, version));
 }
