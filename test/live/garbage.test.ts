@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, LiveClient, connectSocket, createTestUser, signedInClient } from '../helpers/clients.ts';
@@ -52,4 +54,64 @@ describe('what clients send on the live channel', () => {
     expect(watcher.stats).toEqual([]);
     watcher.close();
   });
+
+  test('a ping flood from a client that never reads its pongs is cut off, not buffered', async () => {
+    // ws before 8.23 queued an automatic pong for every ping without bound (memory exhaustion);
+    // the override in package.json keeps a version that terminates such a connection.
+    const bystander = await LiveClient.connect(server, admin.cookie);
+    const flood = await rawWebSocket(server);
+    flood.pause();
+    const pings = 100_000;
+    const frame = Buffer.alloc(6 + 125); // FIN + ping, masked with a zero key, 125-byte payload
+    frame[0] = 0x89;
+    frame[1] = 0x80 | 125;
+    const batch = Buffer.concat(Array.from({ length: 1000 }, () => frame));
+    const closed = new Promise<void>((resolve) => flood.once('close', () => resolve()));
+    flood.on('error', () => undefined); // the server's reset, once it has cut the connection
+    for (let sent = 0; sent < pings && !flood.destroyed; sent += 1000) {
+      if (!flood.write(batch)) await new Promise((resolve) => flood.once('drain', resolve).once('close', resolve));
+    }
+    let received = 0;
+    flood.on('data', (chunk: Buffer) => (received += chunk.length));
+    flood.resume();
+    await closed;
+    expect(received).toBeLessThan((pings * (2 + 125)) / 2);
+
+    const user = await createTestUser(server);
+    await bystander.event((e) => e.target_id === user.id, 'event after the flood');
+    expect((await new ApiClient(server).get('/healthz')).status).toBe(200);
+    bystander.close();
+  });
 });
+
+/** A websocket to the Socket.IO endpoint over a bare TCP socket, so the test controls every frame it sends and reads. */
+async function rawWebSocket(server: TestServer): Promise<net.Socket> {
+  const { hostname, port } = new URL(server.url);
+  const socket = net.connect(Number(port), hostname);
+  socket.write(
+    [
+      'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
+      `Host: ${hostname}:${port}`,
+      `Origin: ${server.origin}`,
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+      'Sec-WebSocket-Version: 13',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  const head = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      socket.off('data', onData);
+      resolve(text.slice(0, end));
+    };
+    socket.on('data', onData).once('error', reject);
+  });
+  expect(head).toMatch(/^HTTP\/1\.1 101/);
+  return socket;
+}
