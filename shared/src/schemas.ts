@@ -438,8 +438,9 @@ export const deleteUserQuerySchema = z.strictObject({
 // ---- Statistics -----------------------------------------------------------------------------------
 
 export const overviewSchema = z.object({
-  users_by_role: z.record(z.string(), z.number()),
-  users_by_status: z.record(z.string(), z.number()),
+  /** Every role and every status, zero included. */
+  users_by_role: z.record(roleSchema, z.number()),
+  users_by_status: z.record(userStatusSchema, z.number()),
   /** The last 30 UTC days, oldest first. */
   days: z.array(z.object({ day: z.string(), sign_ins: z.number(), active_sessions: z.number() })),
   /** The last 12 UTC months, oldest first. */

@@ -161,5 +161,8 @@ describe('budgets', () => {
     expect(stats.body.usage_by_month.at(-1).tokens).toBeGreaterThan(0);
     expect(stats.body.top_consumers.length).toBeGreaterThan(0);
     expect(stats.body.users_by_role.admin).toBeGreaterThanOrEqual(1);
+    // Every role and status is present, zero included, so the charts keep their categories.
+    expect(Object.keys(stats.body.users_by_role).sort()).toEqual(['admin', 'moderator', 'user']);
+    expect(Object.keys(stats.body.users_by_status).sort()).toEqual(['active', 'inactive']);
   });
 });

@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres';
-import type { Overview } from '@roster/shared';
+import { roles, userStatuses, type Overview } from '@roster/shared';
 import { monthOf, type Prices } from './usage.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -11,8 +11,8 @@ export async function overview(sql: Sql, now: Date, prices: Prices): Promise<Ove
   const month = monthOf(now);
   const firstMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 11, 1));
   return sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
-    const roles = await tx<{ key: string; n: number }[]>`SELECT role AS key, count(*)::int AS n FROM users GROUP BY role`;
-    const statuses = await tx<{ key: string; n: number }[]>`SELECT status AS key, count(*)::int AS n FROM users GROUP BY status`;
+    const roleRows = await tx<{ key: string; n: number }[]>`SELECT role AS key, count(*)::int AS n FROM users GROUP BY role`;
+    const statusRows = await tx<{ key: string; n: number }[]>`SELECT status AS key, count(*)::int AS n FROM users GROUP BY status`;
     // Sign-ins come from the audit log; sessions active at each day's end from the sessions still
     // held (ended sessions leave no row, so earlier days count only sessions that are still open).
     const days = await tx<{ day: string; sign_ins: number; active_sessions: number }[]>`
@@ -50,12 +50,18 @@ export async function overview(sql: Sql, now: Date, prices: Prices): Promise<Ove
       byUser.set(row.user_id, entry);
     }
     return {
-      users_by_role: Object.fromEntries(roles.map((r) => [r.key, r.n])),
-      users_by_status: Object.fromEntries(statuses.map((r) => [r.key, r.n])),
+      users_by_role: countsFor(roles, roleRows),
+      users_by_status: countsFor(userStatuses, statusRows),
       days: [...days],
       usage_by_month: usage.map((r) => ({ month: r.month, tokens: Number(r.tokens), minutes: Number(r.minutes) })),
       top_consumers: [...byUser.values()].sort((a, b) => b.tokens + b.minutes * 1000 - (a.tokens + a.minutes * 1000)).slice(0, 10),
       storage: storage.map((r) => ({ ...r, size_bytes: Number(r.size_bytes) })),
     };
   });
+}
+
+/** One count per key, zero for keys no row has, so charts keep their categories and colours. */
+function countsFor<K extends string>(keys: readonly K[], rows: readonly { key: string; n: number }[]): Record<K, number> {
+  const counts = new Map(rows.map((r) => [r.key, r.n]));
+  return Object.fromEntries(keys.map((key) => [key, counts.get(key) ?? 0])) as Record<K, number>;
 }

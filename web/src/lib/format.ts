@@ -51,3 +51,19 @@ export function formatCount(value: number): string {
 export function capitalize(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
 }
+
+const calendarFormats = {
+  month: new Intl.DateTimeFormat(undefined, { month: 'long', year: 'numeric', timeZone: 'UTC' }),
+  shortMonth: new Intl.DateTimeFormat(undefined, { month: 'short', year: 'numeric', timeZone: 'UTC' }),
+  day: new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' }),
+};
+
+/** "2026-11" → "November 2026" (or "Nov 2026"); usage months are UTC calendar months. */
+export function formatMonth(month: string, style: 'long' | 'short' = 'long'): string {
+  return calendarFormats[style === 'long' ? 'month' : 'shortMonth'].format(new Date(`${month}-01T00:00:00Z`));
+}
+
+/** "2026-11-23" → "Nov 23", a UTC calendar day. */
+export function formatDay(day: string): string {
+  return calendarFormats.day.format(new Date(`${day}T00:00:00Z`));
+}
