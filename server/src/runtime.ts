@@ -36,6 +36,8 @@ function database(sql: Sql, url: string, embedded: EmbeddedDatabase | null): Dat
     url,
     embedded: embedded !== null,
     close: async () => {
+      // Bounded: postgres.js's end() never resolves for a connection whose query failed when the
+      // database went away (porsager/postgres#1097), e.g. after an outage.
       await sql.end({ timeout: 5 });
       await embedded?.stop();
     },

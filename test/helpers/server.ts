@@ -51,8 +51,10 @@ export async function startTestServer(
     live: server.live,
     close: async () => {
       await server.close();
-      await serverSql.end();
-      await sql.end();
+      // Bounded like the server's own shutdown: after a database outage postgres.js's end() can
+      // wait forever on a connection whose query failed (porsager/postgres#1097).
+      await serverSql.end({ timeout: 5 });
+      await sql.end({ timeout: 5 });
     },
   };
 }
