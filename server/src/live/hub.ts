@@ -43,6 +43,8 @@ const RESUME_GRACE_MS = 1500;
 const BROADCAST_INTERVAL_MS = 250;
 // How often open sockets are checked against their sessions (for expiry; revocations act at once).
 const SESSION_SWEEP_MS = 60_000;
+// How long a cluster-wide socket query waits for the other nodes (the adapter's default is 5 s).
+const PEER_ANSWER_MS = 2000;
 
 export interface LiveHubOptions {
   sql: Sql;
@@ -317,13 +319,26 @@ export class LiveHub {
     for (const id of ids) if (!aliveIds.has(id)) this.endSession(id, 'expired');
   }
 
+  /**
+   * Every node's sockets. A node that died is still asked until the adapter's heartbeat drops it
+   * (about 10 s), and the query then fails; meanwhile answer from this node's own sockets.
+   */
+  private async clusterSockets() {
+    try {
+      return await this.io.timeout(PEER_ANSWER_MS).fetchSockets();
+    } catch (error) {
+      this.options.log.warn({ err: error }, "a node did not answer in time; counting this node's sockets only");
+      return this.io.local.fetchSockets();
+    }
+  }
+
   async onlineUserCount(): Promise<number> {
-    const sockets = await this.io.fetchSockets();
+    const sockets = await this.clusterSockets();
     return new Set(sockets.map((s) => s.data.user.id)).size;
   }
 
   async onlineSessionIds(): Promise<Set<string>> {
-    const sockets = await this.io.fetchSockets();
+    const sockets = await this.clusterSockets();
     return new Set(sockets.map((s) => s.data.session.id));
   }
 
@@ -369,7 +384,7 @@ export class LiveHub {
   }
 
   async presence(): Promise<Presence> {
-    const sockets = await this.io.fetchSockets();
+    const sockets = await this.clusterSockets();
     const online = new Map<string, PresenceUser>();
     const viewing: Record<string, string[]> = {};
     const editing: Record<string, string[]> = {};
