@@ -44,6 +44,8 @@ export function validationError(error: z.ZodError): AppError {
 export function errorResponse(c: Context, error: unknown, log: Logger): Response {
   const appError = toAppError(error);
   if (appError.code === 'internal') log.error({ err: error, path: c.req.path }, 'unhandled error');
+  // Which connection error it was tells an operator whether the database is down, restarting or full.
+  if (appError.code === 'unavailable') log.warn({ err: error, path: c.req.path }, 'database unavailable');
   const body: ErrorBody = { error: { code: appError.code, message: appError.message } };
   if (appError.fields) body.error.fields = appError.fields;
   return c.json({ ...body, ...appError.extra }, appError.status, appError.headers);
