@@ -49,6 +49,11 @@ describe.skipIf(!chromiumPath)('usage, budgets, projects and statistics in the c
     await drawer.getByLabel('Monthly token budget').fill('105000');
     await drawer.getByRole('button', { name: 'Save changes' }).click();
     await expect.poll(() => drawer.getByText('Token budget must be in steps of 10,000').count()).toBe(1);
+    // Text that is not a number is refused, never saved as "unlimited".
+    await drawer.getByLabel('Monthly token budget').fill('lots');
+    await drawer.getByRole('button', { name: 'Save changes' }).click();
+    await expect.poll(() => drawer.getByText('Token budget must be a number or null').count()).toBe(1);
+    expect((await server.sql`SELECT token_budget FROM users WHERE id = ${carol.id}`)[0]!.token_budget).toBe('100000');
     await drawer.getByLabel('Monthly token budget').fill('200000');
     await drawer.getByRole('button', { name: 'Save changes' }).click();
     await expect.poll(() => drawer.getByTestId('panel-usage').textContent()).toMatch(/85K of 200K tokens/);

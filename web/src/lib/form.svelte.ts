@@ -28,3 +28,15 @@ export class FormState {
     return this.error && Object.keys(this.error.fields).length === 0 ? this.error.message : null;
   }
 }
+
+/**
+ * A budget field's text as the API takes it: empty is unlimited (null). Text that is not a number
+ * is sent as it is, so the server refuses it under the field instead of it reading as unlimited
+ * (`Number('lots')` is NaN, which JSON sends as null).
+ */
+export function budgetFromText(text: string): number | string | null {
+  const trimmed = text.trim();
+  if (trimmed === '') return null;
+  const value = Number(trimmed);
+  return Number.isFinite(value) ? value : trimmed;
+}
