@@ -31,6 +31,20 @@ async function eventIdsAfter(seq: number): Promise<number[]> {
   return (await sql`SELECT id FROM events WHERE id > ${seq} ORDER BY id`).map((r) => Number(r.id));
 }
 
+/** Creates users `<prefix>-0` … through `node`, one after the other. */
+async function createUsersThrough(node: Node, prefix: string, count: number) {
+  for (let i = 0; i < count; i++) {
+    await on(node).post('/api/v1/users', { username: `${prefix}-${i}`, display_name: `${prefix} ${i}`, email: `${prefix}-${i}@example.com`, generate_password: true });
+  }
+}
+
+/** The client receives every event committed after `seq`, in order, once each. */
+async function expectEventsAfter(client: LiveClient, seq: number, what: string) {
+  const expected = await eventIdsAfter(seq);
+  await client.until(() => client.lastSeq >= expected.at(-1)!, what);
+  expect(client.events.map((e) => e.seq)).toEqual(expected);
+}
+
 beforeAll(async () => {
   ({ sql, url: databaseUrl } = await createTestDatabase());
   nodes = await Promise.all([startNode(databaseUrl), startNode(databaseUrl), startNode(databaseUrl)]);
@@ -51,14 +65,8 @@ describe('three nodes', () => {
     const onB = await live(b, admin.cookie);
     const onC = await live(c, admin.cookie);
     const start = onB.lastSeq;
-    for (let i = 0; i < 10; i++) {
-      await on(a).post('/api/v1/users', { username: `cross-${i}`, display_name: `Cross ${i}`, email: `cross-${i}@example.com`, generate_password: true });
-    }
-    const expected = await eventIdsAfter(start);
-    for (const watcher of [onB, onC]) {
-      await watcher.until(() => watcher.lastSeq >= expected.at(-1)!, 'all events');
-      expect(watcher.events.map((e) => e.seq)).toEqual(expected);
-    }
+    await createUsersThrough(a, 'cross', 10);
+    for (const watcher of [onB, onC]) await expectEventsAfter(watcher, start, 'all events');
   });
 
   test('deactivating a user through node A closes their socket on node C; their next request is refused on every node', async () => {
@@ -80,13 +88,8 @@ describe('three nodes', () => {
     await first.event((e) => e.target_label === 'before-switch', 'event before the switch');
     const seen = first.lastSeq;
     first.close();
-    for (let i = 0; i < 3; i++) {
-      await on(a).post('/api/v1/users', { username: `during-switch-${i}`, display_name: 'D', email: `during-switch-${i}@example.com`, generate_password: true });
-    }
-    const second = await live(b, admin.cookie, seen);
-    const expected = await eventIdsAfter(seen);
-    await second.until(() => second.lastSeq >= expected.at(-1)!, 'the replay');
-    expect(second.events.map((e) => e.seq)).toEqual(expected);
+    await createUsersThrough(a, 'during-switch', 3);
+    await expectEventsAfter(await live(b, admin.cookie, seen), seen, 'the replay');
   });
 
   test('presence crosses nodes', async () => {
@@ -116,13 +119,8 @@ describe('faults', () => {
     // Until the survivors notice the node is gone, cluster-wide socket queries get no answer from
     // it: reads that show who is online still answer, from the nodes that do.
     for (const path of ['/api/v1/users/stats', '/api/v1/sessions']) expect((await on(survivor).get(path)).status).toBe(200);
-    for (let i = 0; i < 3; i++) {
-      await on(survivor).post('/api/v1/users', { username: `post-kill-${i}`, display_name: 'P', email: `post-kill-${i}@example.com`, generate_password: true });
-    }
-    const moved = await live(survivor, admin.cookie, seen);
-    const expected = await eventIdsAfter(seen);
-    await moved.until(() => moved.lastSeq >= expected.at(-1)!, 'the replay after the kill');
-    expect(moved.events.map((e) => e.seq)).toEqual(expected);
+    await createUsersThrough(survivor, 'post-kill', 3);
+    await expectEventsAfter(await live(survivor, admin.cookie, seen), seen, 'the replay after the kill');
   });
 
   test('SIGTERM drains: in-flight requests finish, sockets are told and closed, the process exits 0', async () => {
