@@ -8,13 +8,14 @@ import autocannon from 'autocannon';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import { runMigrations } from '../db/migrate.ts';
-import { createSession, generateSessionToken } from '../server/src/auth/sessions.ts';
+import { createSession, generateSessionToken, sessionPolicy } from '../server/src/auth/sessions.ts';
 import { loadConfig } from '../server/src/config.ts';
 import { connect, startEmbeddedPostgres, type Sql } from '../server/src/database.ts';
 import { createLogger } from '../server/src/logger.ts';
 import { startServer } from '../server/src/server.ts';
 import { cliActor } from '../server/src/services/events.ts';
-import { createUser, listUsers } from '../server/src/services/users.ts';
+import { createUser } from '../server/src/services/users/changes.ts';
+import { listUsers } from '../server/src/services/users/listing.ts';
 import { spawnRoster } from '../test/helpers/processes.ts';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
@@ -73,7 +74,7 @@ async function sessionsFor(sql: Sql, userId: string, count: number): Promise<{ c
   const result = [];
   for (let i = 0; i < count; i++) {
     const token = generateSessionToken();
-    const session = await createSession(sql, token, userId, { ip: '127.0.0.1', userAgent: 'bench' });
+    const session = await createSession(sql, token, userId, { ip: '127.0.0.1', userAgent: 'bench' }, sessionPolicy(loadConfig({})));
     result.push({ cookie: `roster_session=${token}`, id: session.id });
   }
   return result;

@@ -38,7 +38,7 @@ export function createApp(deps: Deps) {
   const handlers = routeHandlers(deps);
   for (const key of Object.keys(apiRoutes) as RouteKey[]) {
     const [method, routePath] = key.split(' ') as [string, string];
-    api.on(method, routePath, authorize(apiRoutes[key].access), handlers[key]);
+    api.on(method, routePath, authorize(apiRoutes[key]), handlers[key]);
   }
   api.all('*', () => {
     throw new AppError('not_found', 'No such API route');

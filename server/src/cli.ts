@@ -8,7 +8,9 @@ import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
 import { cliActor } from './services/events.ts';
-import { createUser, listAllUsers, resetPasswordByLogin } from './services/users.ts';
+import { createUser } from './services/users/changes.ts';
+import { listAllUsers } from './services/users/listing.ts';
+import { resetPasswordByLogin } from './services/users/passwords.ts';
 
 const usage = `Usage: npm run roster -- <command> [options]
 

@@ -16,13 +16,22 @@ const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   ROSTER_DATA_DIR: z.string().min(1).default('./.roster'),
   ROSTER_ORIGIN: originList.optional(),
+  /** A session unused this long ends (docs/security.md explains the defaults against NIST SP 800-63B). */
   SESSION_IDLE_MINUTES: z.coerce.number().int().positive().default(7 * 24 * 60),
+  /** Absolute session lifetime from sign-in; fractions allowed (0.5 = 12 hours). */
+  SESSION_MAX_DAYS: z.coerce.number().positive().max(366).default(30),
+  /** Sessions one user may hold at once; one more sign-in ends the least recently used. */
+  SESSION_MAX_PER_USER: z.coerce.number().int().min(1).max(1000).default(10),
+  /** How recent a password confirmation must be for sensitive changes to one's own account. */
+  REAUTH_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(10),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(1).max(256).default(8),
   ALLOW_REGISTRATION: flag.default(false),
   ENABLE_PUBLIC_SHARING: flag.default(false),
   LOGIN_MAX_FAILURES: z.coerce.number().int().positive().default(10),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().positive().default(50),
   LOGIN_WINDOW_MINUTES: z.coerce.number().int().positive().default(15),
+  /** Registration attempts per IP within the login window (ALLOW_REGISTRATION). */
+  REGISTRATION_MAX_PER_IP: z.coerce.number().int().positive().default(10),
   TRUST_PROXY: flag.default(false),
   /** USD per unit of usage, by source: `{"openai-whisper": 0.006}` is $0.006 per minute. */
   USAGE_PRICES: z

@@ -4,6 +4,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Sql } from 'postgres';
 import { createApp } from './app.ts';
 import { verifyAgainstDummy } from './auth/passwords.ts';
+import { sessionPolicy } from './auth/sessions.ts';
 import { allowedOrigins, type Config } from './config.ts';
 import type { Deps } from './http/context.ts';
 import { LiveHub } from './live/hub.ts';
@@ -45,7 +46,7 @@ export async function startServer(options: {
     databaseUrl: options.databaseUrl,
     log,
     origins,
-    idleMs: config.SESSION_IDLE_MINUTES * 60 * 1000,
+    sessionPolicy: sessionPolicy(config),
   });
   const deps: Deps = {
     ...options,
@@ -53,6 +54,13 @@ export async function startServer(options: {
     secureCookies: origins[0]!.startsWith('https:'),
     live,
     clock: options.clock ?? (() => new Date()),
+    sessionPolicy: sessionPolicy(config),
+    signInLimits: {
+      perLogin: config.LOGIN_MAX_FAILURES,
+      perIp: config.LOGIN_MAX_FAILURES_PER_IP,
+      registrationsPerIp: config.REGISTRATION_MAX_PER_IP,
+      windowMs: config.LOGIN_WINDOW_MINUTES * 60 * 1000,
+    },
   };
   handleRequest = getRequestListener(createApp(deps).fetch);
   await live.start();

@@ -21,6 +21,8 @@ export interface RouteSpec {
   response?: z.ZodType;
   /** The success status, when not 200. */
   status?: 201 | 204;
+  /** Open to a user who must still replace a password an admin set (everything else answers `password_change_required`). */
+  duringPasswordChange?: true;
 }
 
 /** Every route under `/api/v1`, keyed by `METHOD /path`. The server mounts exactly these, and the OpenAPI document lists them. */
@@ -28,11 +30,12 @@ export const apiRoutes = {
   'GET /setup': { access: 'public', summary: 'First-run state', response: s.setupStateSchema },
   'POST /setup': { access: 'public', summary: 'Create the first admin with the setup token', body: s.setupRequestSchema, response: s.createdUserSchema, status: 201 },
   'POST /auth/login': { access: 'public', summary: 'Sign in with username or email', body: s.loginRequestSchema, response: s.createdUserSchema },
-  'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204 },
+  'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204, duringPasswordChange: true },
+  'POST /auth/reauthenticate': { access: 'session', summary: 'Confirm the password before a sensitive change; replaces the session token', body: s.reauthenticateSchema, response: s.reauthenticatedSchema },
   'POST /auth/register': { access: 'public', summary: 'Self-registration (when ALLOW_REGISTRATION=true)', body: s.registerRequestSchema, response: s.createdUserSchema, status: 201 },
-  'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema },
-  'PATCH /me': { access: 'account', summary: 'Update own profile', body: s.updateMeSchema, response: s.createdUserSchema },
-  'PUT /me/password': { access: 'account', summary: 'Change own password; ends the other sessions', body: s.changePasswordSchema, status: 204 },
+  'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema, duringPasswordChange: true },
+  'PATCH /me': { access: 'account', summary: 'Update own profile (a new email needs a recent password confirmation)', body: s.updateMeSchema, response: s.createdUserSchema },
+  'PUT /me/password': { access: 'session', summary: 'Change own password; ends the other sessions (and, if asked, the API keys); replaces the session token', body: s.changePasswordSchema, response: s.createdUserSchema, duringPasswordChange: true },
   'GET /users': { access: 'users.read', summary: 'List and search users', query: s.userListQuerySchema, response: s.userListSchema },
   'GET /users/stats': { access: 'users.read', summary: 'User statistics', response: s.userStatsSchema },
   'POST /users': { access: 'users.write', summary: 'Create a user', body: s.createUserSchema, response: s.createdUserSchema, status: 201 },
@@ -42,11 +45,12 @@ export const apiRoutes = {
   'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user; their projects are deleted or transferred', query: s.deleteUserQuerySchema, status: 204 },
   'PUT /users/:id/password': { access: 'users.write', summary: 'Set a user\'s password', body: s.adminSetPasswordSchema, response: s.createdUserSchema },
   'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON' },
-  'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'End all sessions of a user (own, or anyone\'s for admins)', query: s.revokeUserSessionsQuerySchema, status: 204 },
+  'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'Sign a user out everywhere: every session and API key ends (own after a password confirmation, or anyone\'s for admins); except_current=true ends only the other sessions', query: s.revokeUserSessionsQuerySchema, status: 204 },
+  'POST /sessions/revoke-all': { access: 'sessions.all', summary: 'End every session of every user (after a breach); needs a recent password confirmation', body: s.revokeEverySessionSchema, response: s.revokedEverySessionSchema },
   'GET /sessions': { access: 'signed_in', summary: 'Active sessions (own, or everyone\'s for admins)', query: s.userFilterQuerySchema },
   'DELETE /sessions/:id': { access: 'signed_in', summary: 'End a session (own, or anyone\'s for admins)', status: 204 },
   'GET /api-keys': { access: 'signed_in', summary: 'Own API keys (admins: also system keys)' },
-  'POST /api-keys': { access: 'signed_in', summary: 'Create an API key; the key is shown once', body: s.createApiKeySchema, response: s.createdApiKeySchema, status: 201 },
+  'POST /api-keys': { access: 'session', summary: 'Create an API key (needs a recent password confirmation); the key is shown once', body: s.createApiKeySchema, response: s.createdApiKeySchema, status: 201 },
   'DELETE /api-keys/:id': { access: 'signed_in', summary: 'Revoke an API key', status: 204 },
   'GET /users/:id/usage': { access: 'signed_in', summary: 'This month\'s usage against the budgets (own, or anyone\'s for staff)', response: s.userUsageSchema },
   'POST /usage': { access: 'system.manage', summary: 'Report usage (host applications, with a system key)', body: s.reportUsageSchema, status: 201 },

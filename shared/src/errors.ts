@@ -4,6 +4,10 @@ export const errorStatus = {
   invalid_credentials: 401,
   unauthenticated: 401,
   forbidden: 403,
+  /** A sensitive change needs the password confirmed in the last few minutes (POST /auth/reauthenticate). */
+  reauthentication_required: 403,
+  /** The password was set by an admin or generated: choose your own (PUT /me/password) before anything else. */
+  password_change_required: 403,
   registration_closed: 403,
   not_found: 404,
   username_taken: 409,

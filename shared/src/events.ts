@@ -9,6 +9,7 @@ export const eventActions = [
   'user.password_reset',
   'session.created',
   'session.revoked',
+  'session.revoked_all',
   'api_key.created',
   'api_key.revoked',
   'auth.login_failed',
@@ -20,7 +21,17 @@ export const eventActions = [
 export type EventAction = (typeof eventActions)[number];
 
 /** Why a session ended; the console tells its user (`session.ended`). */
-export type SessionEndReason = 'logout' | 'revoked' | 'password_reset' | 'password_changed' | 'deactivated' | 'deleted' | 'expired';
+export type SessionEndReason =
+  | 'logout'
+  | 'revoked'
+  | 'password_reset'
+  | 'password_changed'
+  | 'deactivated'
+  | 'deleted'
+  /** Past its absolute lifetime, or idle for too long. */
+  | 'expired'
+  /** A newer sign-in in the same browser, or beyond SESSION_MAX_PER_USER. */
+  | 'replaced';
 
 export interface PresenceUser {
   id: string;
@@ -46,16 +57,24 @@ export const presenceUpdateSchema = z.strictObject({
 });
 export type PresenceUpdate = z.infer<typeof presenceUpdateSchema>;
 
-/** `after`: the last sequence seen; omitted on a first connection, to start from now. */
-export const resumeRequestSchema = z.strictObject({ after: z.number().int().min(0).optional() });
-export type ResumeRequest = z.infer<typeof resumeRequestSchema>;
+/**
+ * What a client passes in the Socket.IO handshake (`auth`): `after`, the last sequence it saw, to
+ * be sent what it missed before anything else; omitted on a first connection, to start from now.
+ */
+export const liveHandshakeSchema = z.object({ after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() });
+export type LiveHandshake = z.infer<typeof liveHandshakeSchema>;
 
 /** The most events a resume replays; a client further behind is told to refetch. */
 export const MAX_REPLAY = 1000;
 
 export interface ServerToClientEvents {
-  /** One audit event, in sequence order, never twice. */
+  /** One audit event, in sequence order, never twice, shaped for the receiver's audience. */
   event: (event: AuditEvent) => void;
+  /**
+   * Sent once per connection, after the replay of what the client missed (`replayed` events):
+   * everything up to `seq` has been sent, and what follows streams live.
+   */
+  live: (payload: { seq: number; replayed: number }) => void;
   stats: (stats: UserStats) => void;
   presence: (presence: Presence) => void;
   /** Sent to a session's sockets just before the server closes them. */
@@ -66,11 +85,7 @@ export interface ServerToClientEvents {
   'server.draining': () => void;
 }
 
+/** Clients send only presence, rate-limited per connection (the resume point travels in the handshake). */
 export interface ClientToServerEvents {
-  /**
-   * On every (re)connect: replay what came after the last sequence seen (or, without `after`, start
-   * from now). The ack carries the sequence reached.
-   */
-  resume: (request: ResumeRequest, ack?: (result: { seq: number; replayed: number } | { error: string }) => void) => void;
   presence: (update: PresenceUpdate) => void;
 }

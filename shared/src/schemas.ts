@@ -70,6 +70,8 @@ export const userSchema = z.object({
   email: z.string(),
   role: roleSchema,
   status: userStatusSchema,
+  /** The password was set by an admin or generated: the user must choose their own before anything else. */
+  password_change_required: z.boolean(),
   can_share_publicly: z.boolean(),
   token_budget: z.number().int().nullable(),
   minute_budget: z.number().int().nullable(),
@@ -86,6 +88,8 @@ export const sessionSchema = z.object({
   created_at: z.iso.datetime({ offset: true }),
   expires_at: z.iso.datetime({ offset: true }),
   last_seen_at: z.iso.datetime({ offset: true }),
+  /** When this session last checked the password (sign-in or confirmation). */
+  authenticated_at: z.iso.datetime({ offset: true }),
   ip: z.string().nullable(),
   user_agent: z.string().nullable(),
 });
@@ -239,7 +243,13 @@ export const updateMeSchema = z
 export const changePasswordSchema = z.strictObject({
   current_password: passwordSchema,
   new_password: passwordSchema,
+  /** Also end every API key of the account (the other sessions always end). */
+  end_api_keys: z.boolean().default(false),
 });
+
+/** Confirms the password before a sensitive change; the session's token is replaced. */
+export const reauthenticateSchema = z.strictObject({ password: z.string().min(1, 'Enter your password').max(PASSWORD_MAX_LENGTH) });
+export const reauthenticatedSchema = z.object({ session: sessionSchema });
 
 export const registerRequestSchema = z.strictObject({
   username: usernameSchema,
@@ -264,6 +274,15 @@ export type SessionEntry = z.infer<typeof sessionEntrySchema>;
 export const revokeUserSessionsQuerySchema = z.strictObject({
   except_current: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
+
+/** What an admin types to end every session of every user. */
+export const SIGN_OUT_EVERYONE_PHRASE = 'sign out everyone';
+export const revokeEverySessionSchema = z.strictObject({
+  confirm: z.literal(SIGN_OUT_EVERYONE_PHRASE, { error: `Type "${SIGN_OUT_EVERYONE_PHRASE}" to confirm` }),
+  /** Keep the session making the request. */
+  keep_own: z.boolean().default(true),
+});
+export const revokedEverySessionSchema = z.object({ ended: z.number().int() });
 
 // ---- API keys -----------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import type {
   User,
   UserStats,
 } from '@roster/shared';
-import { createUser, type NewUser } from '../../server/src/services/users.ts';
+import { createUser, type NewUser } from '../../server/src/services/users/changes.ts';
 import { cliActor } from '../../server/src/services/events.ts';
 import type { TestServer } from './server.ts';
 
@@ -20,7 +20,10 @@ export interface ApiResponse<T = unknown> {
 
 /** An HTTP client with its own cookie jar, sending the server's Origin unless told otherwise. */
 export class ApiClient {
+  /** The session cookie (`roster_session=…`), also what sockets are opened with. */
   cookie: string | undefined;
+  /** The device cookie a sign-in sets (`roster_device=…`): this browser signed in before. */
+  deviceCookie: string | undefined;
 
   constructor(
     readonly server: TestServer,
@@ -36,7 +39,8 @@ export class ApiClient {
     const headers: Record<string, string> = { ...this.defaults.headers, ...options.headers };
     const origin = this.defaults.origin === undefined ? this.server.origin : this.defaults.origin;
     if (origin !== null) headers.origin ??= origin;
-    if (this.cookie) headers.cookie = this.cookie;
+    const cookies = [this.cookie, this.deviceCookie].filter(Boolean);
+    if (cookies.length > 0) headers.cookie ??= cookies.join('; ');
     if (body !== undefined || options.rawBody !== undefined) headers['content-type'] ??= 'application/json';
     const response = await fetch(this.server.url + path, {
       method,
@@ -75,9 +79,9 @@ export class ApiClient {
     for (const header of setCookies) {
       const [pair] = header.split(';');
       const [name, value] = pair!.split('=');
-      if (name !== 'roster_session') continue;
       const expired = /max-age=0/i.test(header) || value === '';
-      this.cookie = expired ? undefined : `roster_session=${value}`;
+      if (name === 'roster_session') this.cookie = expired ? undefined : `roster_session=${value}`;
+      if (name === 'roster_device') this.deviceCookie = expired ? undefined : `roster_device=${value}`;
     }
   }
 }
@@ -115,7 +119,14 @@ type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 /** Opens a Socket.IO connection; resolves once connected, rejects with the handshake's refusal. */
 export function connectSocket(
   server: TestServer,
-  options: { cookie?: string; origin?: string | null; reconnection?: boolean } = {},
+  options: {
+    cookie?: string;
+    origin?: string | null;
+    reconnection?: boolean;
+    auth?: Record<string, unknown>;
+    /** Attaches listeners before the connection opens, so no message sent on connect is missed. */
+    listen?: (socket: ClientSocket) => void;
+  } = {},
 ): Promise<ClientSocket> {
   const origin = options.origin === undefined ? server.origin : options.origin;
   const headers: Record<string, string> = {};
@@ -127,7 +138,9 @@ export function connectSocket(
     extraHeaders: headers,
     reconnection: options.reconnection ?? false,
     forceNew: true,
+    auth: options.auth ?? {},
   });
+  options.listen?.(socket);
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (error) => {
@@ -146,13 +159,21 @@ export class LiveClient {
   readonly stats: UserStats[] = [];
   readonly presence: Presence[] = [];
   ended: { reason: string } | null = null;
-  /** The sequence the last resume started from. */
+  /** The sequence the connection resumed from. */
   since = 0;
+  /** The server's `live` message: replay done, streaming from `seq`. */
+  ready: { seq: number; replayed: number } | null = null;
+  resyncs: number[] = [];
   disconnectReason: string | null = null;
   private waiters = new Set<() => void>();
 
   private constructor(readonly socket: ClientSocket) {
     socket.on('event', (event) => this.push(this.events, event));
+    socket.on('live', (payload) => {
+      this.ready = payload;
+      this.notify();
+    });
+    socket.on('resync', ({ seq }) => this.push(this.resyncs, seq));
     socket.on('stats', (stats) => this.push(this.stats, stats));
     socket.on('presence', (presence) => this.push(this.presence, presence));
     socket.on('session.ended', (payload) => {
@@ -165,21 +186,20 @@ export class LiveClient {
     });
   }
 
-  /** Connects and resumes from `after` (default: the newest event now, i.e. only what comes next). */
-  static async connect(server: TestServer, cookie: string | undefined, after?: number): Promise<LiveClient> {
-    const client = new LiveClient(await connectSocket(server, { cookie }));
-    await client.resume(after ?? (await latestSeq(server)));
-    return client;
+  /**
+   * Connects, resuming from `after` in the handshake (default: the newest event now, i.e. only
+   * what comes next; `null`: no resume point, as a first connection), and waits for `live`.
+   */
+  static async connect(server: TestServer, cookie: string | undefined, after?: number | null): Promise<LiveClient> {
+    const since = after === undefined ? await latestSeq(server) : after;
+    let client: LiveClient | undefined;
+    await connectSocket(server, { cookie, auth: since === null ? {} : { after: since }, listen: (socket) => (client = new LiveClient(socket)) });
+    client!.since = since ?? 0;
+    await client!.until(() => client!.ready ?? undefined, 'the live message');
+    return client!;
   }
 
-  resume(after: number): Promise<{ seq: number; replayed: number }> {
-    this.since = after;
-    return new Promise((resolve, reject) =>
-      this.socket.emit('resume', { after }, (result) => ('error' in result ? reject(new Error(result.error)) : resolve(result))),
-    );
-  }
-
-  /** The highest sequence seen: the last event's, or where the last resume started. */
+  /** The highest sequence seen: the last event's, or where the connection resumed from. */
   get lastSeq(): number {
     return Math.max(this.since, this.events.at(-1)?.seq ?? 0);
   }

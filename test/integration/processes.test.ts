@@ -81,7 +81,7 @@ describe('command line', () => {
     const { url: databaseUrl, sql } = await createTestDatabase();
     const env = { DATABASE_URL: databaseUrl };
     await runCli(['create-admin', '--username', 'ops', '--email', 'ops@example.com', '--password', 'first passphrase'], env);
-    await sql`INSERT INTO sessions (id, user_id, expires_at) SELECT 'x', id, now() + interval '1 day' FROM users WHERE username = 'ops'`;
+    await sql`INSERT INTO sessions (token_hash, user_id, expires_at) SELECT 'x', id, now() + interval '1 day' FROM users WHERE username = 'ops'`;
     const reset = await runCli(['reset-password', '--login', 'ops@example.com', '--password', 'second passphrase'], env);
     expect(reset.code, reset.output).toBe(0);
     expect(await sql`SELECT 1 FROM sessions`).toHaveLength(0);

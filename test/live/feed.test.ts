@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { User } from '@roster/shared';
-import { ApiClient, LiveClient, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -123,14 +123,39 @@ describe('resume', () => {
     expect(new Set(back.events.map((e) => e.seq)).size).toBe(back.events.length);
   });
 
-  test('a first connection without `after` starts from now', async () => {
+  test('a first connection without `after` is live from its first moment and says where it starts', async () => {
     const before = await latestSeq(server);
-    const socket = await LiveClient.connect(server, admin.cookie, before);
+    const socket = await LiveClient.connect(server, admin.cookie, null);
     open.push(socket);
-    const started = await new Promise<any>((resolve) => socket.socket.emit('resume', {}, resolve));
-    expect(started).toEqual({ seq: before, replayed: 0 });
+    expect(socket.ready).toEqual({ seq: before, replayed: 0 });
     const user = await newUser();
     await socket.event((e) => e.target_id === user.id, 'live after a fresh start');
+  });
+
+  test('the resume point travels in the handshake: what was missed comes first, then `live`, then live events', async () => {
+    const watcher = await live(admin);
+    const seenBefore = watcher.lastSeq;
+    watcher.close();
+    const missed = await newUser();
+    const back = await live(admin, seenBefore);
+    const replayed = back.events.length;
+    expect(back.ready).toEqual({ seq: back.events.at(-1)!.seq, replayed });
+    expect(back.events.some((e) => e.target_id === missed.id)).toBe(true);
+  });
+
+  test('every sequence number reaches a socket at most once, whatever it sends and when', async () => {
+    const start = await latestSeq(server);
+    const back = await live(admin, start);
+    const first = await newUser();
+    await back.event((e) => e.target_id === first.id, 'first live event');
+    // A client of the old protocol asking to resume from 0, late: nothing is sent again.
+    for (const request of [{ after: 0 }, {}, { after: start }]) (back.socket.emit as (event: string, ...args: unknown[]) => void)('resume', request, () => undefined);
+    const second = await newUser();
+    await back.event((e) => e.target_id === second.id, 'second live event');
+    const seqs = back.events.map((e) => e.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(Math.min(...seqs)).toBeGreaterThan(start);
   });
 
   test('a client too far behind is told to resync instead of receiving a flood', async () => {
@@ -142,25 +167,21 @@ describe('resume', () => {
         SELECT 'seed', 'user.updated', 'user', gen_random_uuid()::text, 'seed-' || n FROM generate_series(1, 1005) n`;
       await arena.sql`SELECT pg_notify('roster_events', 'seed')`;
       const last = await latestSeq(arena);
-      const socket = await LiveClient.connect(arena, client.cookie, last);
-      const resyncs: number[] = [];
-      socket.socket.on('resync', ({ seq }) => resyncs.push(seq));
-      const result = await socket.resume(0);
-      expect(result).toEqual({ seq: last, replayed: 0 });
-      await socket.until(() => resyncs.length > 0, 'resync');
-      expect(resyncs).toEqual([last]);
+      const socket = await LiveClient.connect(arena, client.cookie, 0);
+      expect(socket.resyncs).toEqual([last]);
+      expect(socket.ready).toEqual({ seq: last, replayed: 0 });
+      expect(socket.events).toEqual([]);
       socket.close();
     } finally {
       await arena.close();
     }
   });
 
-  test('garbage resume and presence messages are answered or ignored; the connection survives', async () => {
-    const watcher = await live(admin);
-    for (const bad of [null, 'x', { after: -1 }, { after: 'a' }, { after: 1, extra: true }, [1]]) {
-      const answer = await new Promise((resolve) => watcher.socket.emit('resume', bad as never, resolve));
-      expect(answer, JSON.stringify(bad)).toHaveProperty('error');
+  test('a bad resume point is refused at the handshake; garbage presence is ignored and the connection survives', async () => {
+    for (const bad of [-1, 'a', 1.5, [1], { n: 1 }]) {
+      await expect(connectSocket(server, { cookie: admin.cookie, auth: { after: bad } }), JSON.stringify(bad)).rejects.toThrow('invalid_resume_point');
     }
+    const watcher = await live(admin);
     for (const bad of [null, 'x', { viewing: 'not-a-uuid' }, { editing: 5 }, { other: 1 }]) watcher.socket.emit('presence', bad as never);
     const user = await newUser();
     await watcher.event((e) => e.target_id === user.id, 'event after garbage');

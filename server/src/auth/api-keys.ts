@@ -1,6 +1,7 @@
 import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
 import type { Sql } from 'postgres';
-import { API_KEY_PREFIX, type Role, type UserStatus } from '@roster/shared';
+import { API_KEY_PREFIX } from '@roster/shared';
+import type { SessionUser } from './sessions.ts';
 import { sha256Hex } from './tokens.ts';
 
 // API keys for programs: `rst_` + 24 random bytes in base32. Only the SHA-256 is stored; the first
@@ -23,7 +24,7 @@ export interface ApiKeyRow {
 export interface ValidatedApiKey {
   key: ApiKeyRow;
   /** The owner, or null for a system key. */
-  user: { id: string; username: string; display_name: string; role: Role; status: UserStatus } | null;
+  user: SessionUser | null;
 }
 
 export function generateApiKey(): { key: string; prefix: string; hash: string } {
@@ -36,8 +37,8 @@ export function generateApiKey(): { key: string; prefix: string; hash: string } 
 /** The key's row and owner, or null when it is unknown, expired, or its owner is inactive. */
 export async function validateApiKey(sql: Sql, key: string): Promise<ValidatedApiKey | null> {
   if (!key.startsWith(API_KEY_PREFIX) || key.length > 100) return null;
-  const [row] = await sql<(ApiKeyRow & { username: string | null; display_name: string | null; role: Role | null; status: UserStatus | null })[]>`
-    SELECT k.*, u.username, u.display_name, u.role, u.status
+  const [row] = await sql<(ApiKeyRow & Partial<Omit<SessionUser, 'id'>>)[]>`
+    SELECT k.*, u.username, u.display_name, u.role, u.status, u.password_change_required
     FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
     WHERE k.hash = ${sha256Hex(key)}`;
   if (!row) return null;
@@ -47,9 +48,11 @@ export async function validateApiKey(sql: Sql, key: string): Promise<ValidatedAp
     await sql`UPDATE api_keys SET last_used_at = now() WHERE id = ${row.id}`;
     row.last_used_at = new Date();
   }
-  const { username, display_name, role, status, ...keyRow } = row;
+  const { username, display_name, role, status, password_change_required, ...keyRow } = row;
   return {
     key: keyRow,
-    user: row.user_id ? { id: row.user_id, username: username!, display_name: display_name!, role: role!, status: status! } : null,
+    user: row.user_id
+      ? { id: row.user_id, username: username!, display_name: display_name!, role: role!, status: status!, password_change_required: password_change_required! }
+      : null,
   };
 }

@@ -2,11 +2,14 @@ import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { z } from 'zod';
 import type { Sql } from 'postgres';
+import type { Access } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
+import type { SessionPolicy } from '../auth/sessions.ts';
 import type { Config } from '../config.ts';
+import type { Actor } from '../data/locks.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { Logger } from '../logger.ts';
-import type { Actor } from '../services/events.ts';
+import type { SignInLimits } from '../services/auth.ts';
 import type { Viewer } from '../services/projects.ts';
 import { passwordProblem } from '../auth/password-policy.ts';
 import { AppError, validationError } from './errors.ts';
@@ -24,11 +27,15 @@ export interface Deps {
   clock: () => Date;
   /** Where the built web console lives; absent in servers that serve only the API. */
   webRoot?: string;
+  sessionPolicy: SessionPolicy;
+  signInLimits: SignInLimits;
 }
 
 export interface AppEnv {
   Variables: {
     principal: Principal | null;
+    /** The access rule of the route being served, re-checked inside its writing transaction. */
+    access: Access;
   };
 }
 
@@ -66,12 +73,21 @@ export function viewerOf(c: AppContext): Viewer {
   return { id: principal.user?.id ?? null, role: principal.role };
 }
 
+/** The request's actor, with the credential and access rule every writing transaction re-checks. */
 export function actorOf(c: AppContext, deps: Deps): Actor {
   const principal = c.get('principal');
+  const credential: Actor['credential'] = principal?.session
+    ? { kind: 'session', sessionId: principal.session.id }
+    : principal?.apiKeyId
+      ? { kind: 'api_key', apiKeyId: principal.apiKeyId }
+      : undefined;
   return {
     id: principal?.user?.id ?? null,
     label: principal?.label ?? 'anonymous',
     ip: clientIp(c, deps.config.TRUST_PROXY),
+    credential,
+    access: c.get('access'),
+    reauthWindowMs: deps.config.REAUTH_MINUTES * 60 * 1000,
   };
 }
 

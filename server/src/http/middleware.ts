@@ -1,11 +1,11 @@
 import type { MiddlewareHandler } from 'hono';
-import { can, type Access } from '@roster/shared';
+import { can, type RouteSpec } from '@roster/shared';
 import { validateApiKey } from '../auth/api-keys.ts';
 import { apiKeyPrincipal, sessionPrincipal } from '../auth/principal.ts';
 import { validateSessionToken } from '../auth/sessions.ts';
 import type { AppEnv, Deps } from './context.ts';
 import { AppError } from './errors.ts';
-import { clearSessionCookie, readSessionCookie, writeSessionCookie } from './session-cookie.ts';
+import { clearSessionCookie, readSessionCookie } from './session-cookie.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -48,10 +48,9 @@ export function originCheck(deps: Deps): MiddlewareHandler<AppEnv> {
 /**
  * Establishes the principal: an `Authorization: Bearer` API key when the header is present (and
  * then only it: a bad key is 401, never a fallback to the cookie), else the session cookie, else
- * nobody. A dead cookie is cleared; a renewed session's cookie is sent again.
+ * nobody. A dead cookie is cleared.
  */
 export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
-  const idleMs = deps.config.SESSION_IDLE_MINUTES * 60 * 1000;
   return async (c, next) => {
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
@@ -62,20 +61,28 @@ export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
       return next();
     }
     const token = readSessionCookie(c);
-    const validated = token ? await validateSessionToken(deps.sql, token, idleMs) : null;
+    const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy) : null;
     c.set('principal', validated ? sessionPrincipal(validated) : null);
     if (token && !validated) clearSessionCookie(c, deps.secureCookies);
-    if (token && validated?.renewed) writeSessionCookie(c, token, validated.session.expires_at, deps.secureCookies);
     await next();
   };
 }
 
-/** Enforces a route's access rule from the shared route table. */
-export function authorize(access: Access): MiddlewareHandler<AppEnv> {
+/**
+ * Enforces a route's access rule from the shared route table (re-checked inside the writing
+ * transaction, see data/locks.ts). A user whose password was set by someone else may only choose
+ * their own until they have.
+ */
+export function authorize(route: RouteSpec): MiddlewareHandler<AppEnv> {
+  const { access } = route;
   return async (c, next) => {
+    c.set('access', access);
     if (access !== 'public') {
       const principal = c.get('principal');
       if (!principal) throw new AppError('unauthenticated', 'Sign in to continue');
+      if (principal.user?.password_change_required && !route.duringPasswordChange) {
+        throw new AppError('password_change_required', 'Choose your own password first: yours was set by an administrator');
+      }
       if (access === 'account' && !principal.user) throw new AppError('forbidden', 'A system API key has no account');
       if (access === 'session' && principal.kind !== 'session') {
         throw new AppError('forbidden', 'Only a browser session can do this; revoke an API key instead');

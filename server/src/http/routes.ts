@@ -1,9 +1,10 @@
 import type { Handler } from 'hono';
 import { apiRoutes, can, type RouteKey, type SetupState } from '@roster/shared';
-import { changeOwnPassword, login, logout, register, startSession } from '../services/auth.ts';
+import { changeOwnPassword, reauthenticate, updateOwnProfile } from '../services/account.ts';
+import { login, register, startSession } from '../services/auth.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
 import { listEvents } from '../services/events.ts';
-import { listSessions, revokeAllSessions, revokeSession, toSessionDto } from '../services/sessions.ts';
+import { listSessions, logout, revokeAllSessions, revokeEverySession, revokeSession, toSessionDto } from '../services/sessions.ts';
 import {
   createProject,
   deleteProject,
@@ -16,17 +17,9 @@ import { completeSetup, needsSetup } from '../services/setup.ts';
 import { checkPasswordPolicy } from '../auth/password-policy.ts';
 import { overview } from '../services/stats.ts';
 import { checkUsage, reportUsage, userUsage } from '../services/usage.ts';
-import {
-  bulkUpdate,
-  createUserAsAdmin,
-  deleteUser,
-  exportUser,
-  getUser,
-  listUsers,
-  resetPassword,
-  updateUser,
-  userStats,
-} from '../services/users.ts';
+import { bulkUpdate, createUserAsAdmin, deleteUser, updateUser } from '../services/users/changes.ts';
+import { exportUser, getUser, listUsers, userStats } from '../services/users/listing.ts';
+import { resetPassword } from '../services/users/passwords.ts';
 import {
   accountOf,
   actorOf,
@@ -40,17 +33,12 @@ import {
   type Deps,
 } from './context.ts';
 import { AppError } from './errors.ts';
-import { clearSessionCookie, writeSessionCookie } from './session-cookie.ts';
+import { browserCookies, clearSessionCookie, writeSessionCookie, writeSignedIn } from './session-cookie.ts';
 
 /** One handler per route of the shared route table; the compiler insists on exactly that set. */
 export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
-  const { sql, config, live } = deps;
+  const { sql, config, live, sessionPolicy, signInLimits: limits } = deps;
   const password = { fields: ['password'], minLength: config.PASSWORD_MIN_LENGTH };
-  const limits = {
-    maxPerAccount: config.LOGIN_MAX_FAILURES,
-    maxPerIp: config.LOGIN_MAX_FAILURES_PER_IP,
-    windowMs: config.LOGIN_WINDOW_MINUTES * 60 * 1000,
-  };
   return {
     'GET /setup': async (c) => {
       const state: SetupState = {
@@ -66,26 +54,32 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       const client = clientInfo(c, deps);
       const admin = await completeSetup(sql, request, client.ip);
       // The new admin is signed in at once: they just proved they hold the console's token.
-      const signedIn = await startSession(sql, admin, client);
-      writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, deps.secureCookies);
+      const signedIn = await startSession(sql, admin, client, browserCookies(c), sessionPolicy);
+      writeSignedIn(c, signedIn, deps.secureCookies);
       return c.json({ user: signedIn.user }, 201);
     },
     'POST /auth/login': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
-      const signedIn = await login(sql, request, clientInfo(c, deps), limits);
-      writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, deps.secureCookies);
+      const signedIn = await login(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
+      writeSignedIn(c, signedIn, deps.secureCookies);
       return c.json({ user: signedIn.user });
     },
     'POST /auth/logout': async (c) => {
-      await logout(sql, actorOf(c, deps), principalOf(c));
+      await logout(sql, actorOf(c, deps));
       clearSessionCookie(c, deps.secureCookies);
       return c.body(null, 204);
+    },
+    'POST /auth/reauthenticate': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /auth/reauthenticate'].body);
+      const { token, session } = await reauthenticate(sql, actorOf(c, deps), request.password, limits);
+      writeSessionCookie(c, token, session.expires_at, deps.secureCookies);
+      return c.json({ session: toSessionDto(session) });
     },
     'POST /auth/register': async (c) => {
       if (!config.ALLOW_REGISTRATION) throw new AppError('registration_closed', 'Registration is closed; ask an administrator for an account');
       const request = await parseBody(c, apiRoutes['POST /auth/register'].body, password);
-      const signedIn = await register(sql, request, clientInfo(c, deps));
-      writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, deps.secureCookies);
+      const signedIn = await register(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
+      writeSignedIn(c, signedIn, deps.secureCookies);
       return c.json({ user: signedIn.user }, 201);
     },
     'GET /auth/me': async (c) => {
@@ -95,14 +89,15 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     },
     'PATCH /me': async (c) => {
       const request = await parseBody(c, apiRoutes['PATCH /me'].body);
-      const user = await updateUser(sql, actorOf(c, deps), accountOf(c).id, request);
-      return c.json({ user });
+      accountOf(c);
+      return c.json({ user: await updateOwnProfile(sql, actorOf(c, deps), request, limits) });
     },
     'PUT /me/password': async (c) => {
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
       checkPasswordPolicy(request.new_password, config.PASSWORD_MIN_LENGTH, await getUser(sql, accountOf(c).id), 'new_password');
-      await changeOwnPassword(sql, actorOf(c, deps), principalOf(c), request, limits);
-      return c.body(null, 204);
+      const changed = await changeOwnPassword(sql, actorOf(c, deps), request, limits);
+      writeSessionCookie(c, changed.token, changed.session.expires_at, deps.secureCookies);
+      return c.json({ user: changed.user });
     },
     'GET /users': async (c) => c.json(await listUsers(sql, parseQuery(c, apiRoutes['GET /users'].query), deps.clock())),
     'GET /users/stats': async (c) => c.json(await userStats(sql, await live.onlineUserCount())),
@@ -139,27 +134,29 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     'DELETE /users/:id/sessions': async (c) => {
       const id = uuidParam(c);
       const { except_current } = parseQuery(c, apiRoutes['DELETE /users/:id/sessions'].query);
-      await revokeAllSessions(sql, actorOf(c, deps), principalOf(c), id, except_current);
+      await revokeAllSessions(sql, actorOf(c, deps), id, except_current);
       return c.body(null, 204);
+    },
+    'POST /sessions/revoke-all': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /sessions/revoke-all'].body);
+      return c.json({ ended: await revokeEverySession(sql, actorOf(c, deps), request.keep_own) });
     },
     'GET /sessions': async (c) => {
       const query = parseQuery(c, apiRoutes['GET /sessions'].query);
-      const items = await listSessions(sql, principalOf(c), { userId: query.user_id }, await live.onlineSessionIds());
+      const items = await listSessions(sql, principalOf(c), { userId: query.user_id }, await live.onlineSessionIds(), sessionPolicy);
       return c.json({ items });
     },
     'DELETE /sessions/:id': async (c) => {
-      const id = c.req.param('id') ?? '';
-      if (!/^[0-9a-f]{64}$/.test(id)) throw new AppError('not_found', 'No such session');
-      await revokeSession(sql, actorOf(c, deps), principalOf(c), id);
+      await revokeSession(sql, actorOf(c, deps), uuidParam(c));
       return c.body(null, 204);
     },
     'GET /api-keys': async (c) => c.json({ items: await listApiKeys(sql, principalOf(c)) }),
     'POST /api-keys': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /api-keys'].body);
-      return c.json(await createApiKey(sql, actorOf(c, deps), principalOf(c), request), 201);
+      return c.json(await createApiKey(sql, actorOf(c, deps), request), 201);
     },
     'DELETE /api-keys/:id': async (c) => {
-      await revokeApiKey(sql, actorOf(c, deps), principalOf(c), uuidParam(c));
+      await revokeApiKey(sql, actorOf(c, deps), uuidParam(c));
       return c.body(null, 204);
     },
     'GET /users/:id/usage': async (c) => {
@@ -183,27 +180,27 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     },
     'POST /projects': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /projects'].body);
-      return c.json({ project: await createProject(sql, viewerOf(c), actorOf(c, deps), request) }, 201);
+      return c.json({ project: await createProject(sql, actorOf(c, deps), request) }, 201);
     },
     'GET /projects/:id': async (c) => c.json({ project: await getProject(sql, viewerOf(c), uuidParam(c)) }),
     'PATCH /projects/:id': async (c) => {
       const id = uuidParam(c);
       const request = await parseBody(c, apiRoutes['PATCH /projects/:id'].body);
-      return c.json({ project: await updateProject(sql, viewerOf(c), actorOf(c, deps), id, request) });
+      return c.json({ project: await updateProject(sql, actorOf(c, deps), id, request) });
     },
     'DELETE /projects/:id': async (c) => {
-      await deleteProject(sql, viewerOf(c), actorOf(c, deps), uuidParam(c));
+      await deleteProject(sql, actorOf(c, deps), uuidParam(c));
       return c.body(null, 204);
     },
     'POST /projects/:id/members': async (c) => {
       const id = uuidParam(c);
       const { user_id } = await parseBody(c, apiRoutes['POST /projects/:id/members'].body);
-      return c.json({ project: await setMembership(sql, viewerOf(c), actorOf(c, deps), id, user_id, true) });
+      return c.json({ project: await setMembership(sql, actorOf(c, deps), id, user_id, true) });
     },
     'DELETE /projects/:id/members/:userId': async (c) => {
       const id = uuidParam(c);
       const userId = uuidParam(c, 'userId');
-      return c.json({ project: await setMembership(sql, viewerOf(c), actorOf(c, deps), id, userId, false) });
+      return c.json({ project: await setMembership(sql, actorOf(c, deps), id, userId, false) });
     },
     'GET /stats/overview': async (c) => c.json(await overview(sql, deps.clock(), config.USAGE_PRICES)),
     'GET /events': async (c) => c.json(await listEvents(sql, parseQuery(c, apiRoutes['GET /events'].query))),

@@ -1,14 +1,33 @@
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Context } from 'hono';
+import { DEVICE_COOKIE, DEVICE_LIFETIME_MS } from '../auth/devices.ts';
 import { SESSION_COOKIE } from '../auth/sessions.ts';
+import type { BrowserCookies, SignedIn } from '../services/auth.ts';
 
 export function readSessionCookie(c: Context): string | undefined {
   return getCookie(c, SESSION_COOKIE);
 }
 
+/** What a sign-in needs from the browser: the session it replaces and its device token. */
+export function browserCookies(c: Context): BrowserCookies {
+  return { session: getCookie(c, SESSION_COOKIE), device: getCookie(c, DEVICE_COOKIE) };
+}
+
 /** `Secure` follows the public origin: set when Roster is served over HTTPS. */
 export function writeSessionCookie(c: Context, token: string, expiresAt: Date, secure: boolean): void {
   setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', path: '/', secure, expires: expiresAt });
+}
+
+/** After a sign-in: the session, and the device cookie that only the sign-in route ever reads. */
+export function writeSignedIn(c: Context, signedIn: SignedIn, secure: boolean): void {
+  writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, secure);
+  setCookie(c, DEVICE_COOKIE, signedIn.deviceToken, {
+    httpOnly: true,
+    sameSite: 'Strict',
+    path: '/api/v1/auth',
+    secure,
+    maxAge: DEVICE_LIFETIME_MS / 1000,
+  });
 }
 
 export function clearSessionCookie(c: Context, secure: boolean): void {

@@ -6,8 +6,8 @@ import pg from 'pg';
 import { Server, type Socket } from 'socket.io';
 import {
   MAX_REPLAY,
+  liveHandshakeSchema,
   presenceUpdateSchema,
-  resumeRequestSchema,
   staffRoles,
   type AuditEvent,
   type ClientToServerEvents,
@@ -17,18 +17,22 @@ import {
   type ServerToClientEvents,
   type SessionEndReason,
 } from '@roster/shared';
-import { SESSION_COOKIE, validateSessionToken, type SessionRow, type SessionUser } from '../auth/sessions.ts';
+import { SESSION_COOKIE, sessionOver, validateSessionToken, type SessionPolicy, type SessionRow, type SessionUser } from '../auth/sessions.ts';
 import type { Logger } from '../logger.ts';
 import { EVENTS_CHANNEL, eventsSince, latestEventSeq, toAuditEvent, type EventRow } from '../services/events.ts';
-import { userStats } from '../services/users.ts';
+import { userStats } from '../services/users/listing.ts';
+import { eventFor, isStaff } from './audience.ts';
+import { isBacklogged, limitMessages } from './socket-limits.ts';
 
 interface SocketData {
   user: SessionUser;
   session: SessionRow;
   presence: { viewing: string | null; editing: string | null };
-  /** Highest sequence sent to this socket. */
+  /** Where the client resumes from (the handshake's `auth.after`); undefined: from now. */
+  resumeFrom: number | undefined;
+  /** Highest sequence sent to this socket: nothing at or below it is ever sent again. */
   delivered: number;
-  /** Live events held back while a resume replays older ones (null once the socket is live). */
+  /** Live events held back while the replay of what the client missed runs (null once live). */
   pending: AuditEvent[] | null;
 }
 
@@ -36,15 +40,16 @@ type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<stri
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 const STAFF_ROOMS = staffRoles.map((role) => `role:${role}`);
-const isStaff = (role: Role) => (staffRoles as readonly Role[]).includes(role);
-// A socket that does not send `resume` this soon after connecting goes live from where it connected.
-const RESUME_GRACE_MS = 1500;
 // Stats and presence go out at most this often, however many changes arrive.
 const BROADCAST_INTERVAL_MS = 250;
-// How often open sockets are checked against their sessions (for expiry; revocations act at once).
-const SESSION_SWEEP_MS = 60_000;
+// How often open sockets are checked against their sessions: expiry and idleness have no event.
+const SESSION_SWEEP_MS = 15_000;
 // How long a cluster-wide socket query waits for the other nodes (the adapter's default is 5 s).
 const PEER_ANSWER_MS = 2000;
+// Connections one session may hold on one node (browser tabs); more are refused.
+const MAX_SOCKETS_PER_SESSION = 20;
+// Replays running at once on this node; a reconnecting crowd (after a restart) queues for the database.
+const MAX_CONCURRENT_REPLAYS = 8;
 
 export interface LiveHubOptions {
   sql: Sql;
@@ -52,13 +57,13 @@ export interface LiveHubOptions {
   databaseUrl: string;
   log: Logger;
   origins: string[];
-  idleMs: number;
+  sessionPolicy: SessionPolicy;
 }
 
 /**
- * The live channel: authenticates handshakes, fans the LISTEN/NOTIFY feed out to the sockets
- * allowed to see each event, replays missed events on `resume`, ends the sockets of revoked
- * sessions, and broadcasts stats and presence.
+ * The live channel: authenticates handshakes, replays what a reconnecting client missed, fans the
+ * LISTEN/NOTIFY feed out to the sockets allowed to see each event (shaped for each audience), ends
+ * the sockets of revoked, expired and idle sessions, and broadcasts stats and presence.
  */
 export class LiveHub {
   readonly io: LiveServer;
@@ -73,6 +78,8 @@ export class LiveHub {
   private presenceTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly adapterPool: pg.Pool;
+  private replaysRunning = 0;
+  private readonly replayQueue: (() => void)[] = [];
 
   constructor(
     httpServer: HttpServer,
@@ -87,6 +94,8 @@ export class LiveHub {
     this.io = new Server(httpServer, {
       path: '/socket.io',
       serveClient: false,
+      // One message is a presence update of a few dozen bytes; nothing a client sends needs more.
+      maxHttpBufferSize: 16 * 1024,
       adapter: createAdapter(this.adapterPool, {
         errorHandler: (error) => options.log.warn({ err: error }, 'socket.io adapter error'),
       }),
@@ -124,38 +133,45 @@ export class LiveHub {
   // ---- Handshake and connection ---------------------------------------------------------------
 
   private async authenticate(socket: LiveSocket, next: (error?: Error) => void) {
+    const refuse = (code: string) => next(Object.assign(new Error(code), { data: { code } }));
+    const handshake = liveHandshakeSchema.safeParse(socket.handshake.auth ?? {});
+    if (!handshake.success) return refuse('invalid_resume_point');
     const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
     let validated: Awaited<ReturnType<typeof validateSessionToken>> = null;
     try {
-      validated = token ? await validateSessionToken(this.options.sql, token, this.options.idleMs) : null;
+      validated = token ? await validateSessionToken(this.options.sql, token, this.options.sessionPolicy) : null;
     } catch (error) {
       // The database is unreachable: not a verdict on the session. The client retries.
       this.options.log.warn({ err: error }, 'socket session check failed');
-      return next(Object.assign(new Error('unavailable'), { data: { code: 'unavailable' } }));
+      return refuse('unavailable');
     }
-    if (!validated) return next(Object.assign(new Error('unauthenticated'), { data: { code: 'unauthenticated' } }));
+    if (!validated) return refuse('unauthenticated');
+    if (validated.user.password_change_required) return refuse('password_change_required');
+    if ((this.io.of('/').adapter.rooms.get(`session:${validated.session.id}`)?.size ?? 0) >= MAX_SOCKETS_PER_SESSION) {
+      return refuse('too_many_connections');
+    }
     socket.data.user = validated.user;
     socket.data.session = validated.session;
     socket.data.presence = { viewing: null, editing: null };
-    socket.data.delivered = this.seq;
-    socket.data.pending = [];
+    socket.data.resumeFrom = handshake.data.after;
     next();
   }
 
   private onConnection(socket: LiveSocket) {
     const { user, session } = socket.data;
+    // From here on the socket is in the fan-out: a client starting afresh is live at once, one
+    // resuming holds live events back until the replay of what it missed has been sent.
+    socket.data.delivered = this.seq;
+    socket.data.pending = socket.data.resumeFrom === undefined ? null : [];
     void socket.join([`user:${user.id}`, `role:${user.role}`, `session:${session.id}`]);
-    const grace = setTimeout(() => this.goLive(socket), RESUME_GRACE_MS);
-    socket.on('resume', (request, ack) => {
-      clearTimeout(grace);
-      void this.resume(socket, request, ack);
-    });
+    limitMessages(socket, () => this.options.log.warn({ user: user.id }, 'live connection flooded messages; disconnected'));
     socket.on('presence', (update) => this.updatePresence(socket, update));
     socket.on('disconnect', () => {
-      clearTimeout(grace);
       this.schedulePresence();
       this.scheduleStats(true);
     });
+    if (socket.data.resumeFrom === undefined) socket.emit('live', { seq: socket.data.delivered, replayed: 0 });
+    else void this.replay(socket, socket.data.resumeFrom);
     this.schedulePresence();
     this.scheduleStats(true);
   }
@@ -207,26 +223,47 @@ export class LiveHub {
     }
   }
 
+  /**
+   * Sends one event to every live socket allowed to see it, in the shape its audience may see:
+   * staff get it whole in one broadcast (encoded once); a plain user gets their own view.
+   */
   private deliver(row: EventRow) {
     const event = toAuditEvent(row);
-    const recipients: string[] = [];
+    const staff: string[] = [];
     for (const socket of this.io.of('/').sockets.values()) {
-      if (!canSee(socket.data.user, event)) continue;
-      if (socket.data.pending) socket.data.pending.push(event);
-      else if (event.seq > socket.data.delivered) {
-        socket.data.delivered = event.seq;
-        recipients.push(socket.id);
+      const view = eventFor(socket.data.user, event);
+      if (!view) continue;
+      if (socket.data.pending) {
+        socket.data.pending.push(event);
+        continue;
       }
+      if (event.seq <= socket.data.delivered) continue;
+      if (isBacklogged(socket)) {
+        this.cutOff(socket);
+        continue;
+      }
+      socket.data.delivered = event.seq;
+      if (view === event) staff.push(socket.id);
+      else socket.emit('event', view);
     }
-    // One broadcast, encoded once, to every socket that is live and allowed to see the event.
-    if (recipients.length > 0) this.io.local.to(recipients).emit('event', event);
+    if (staff.length > 0) this.io.local.to(staff).emit('event', event);
     this.applySideEffects(event);
+  }
+
+  /** A client that does not read what it is sent is disconnected, not buffered for without end. */
+  private cutOff(socket: LiveSocket) {
+    this.options.log.warn({ user: socket.data.user.id }, 'live connection is not reading; disconnected');
+    const transport = socket.conn.transport as unknown as { socket?: { terminate?: () => void } };
+    socket.disconnect(true);
+    // A graceful websocket close waits for the client to read a close frame, which it never does.
+    transport.socket?.terminate?.();
   }
 
   private applySideEffects(event: AuditEvent) {
     if (event.action === 'session.revoked' && event.target_id) {
       this.endSession(event.target_id, (event.data.reason as SessionEndReason | undefined) ?? 'revoked');
     }
+    if (event.action === 'session.revoked_all') this.endEverySession((event.data.kept_session_id as string | null) ?? null);
     if (event.action === 'user.updated' && event.target_id) {
       const role = (event.data.changes as Record<string, { to: unknown }> | undefined)?.role?.to as Role | undefined;
       if (role) this.moveToRole(event.target_id, role);
@@ -241,6 +278,12 @@ export class LiveHub {
     this.io.local.in(room).disconnectSockets(true);
   }
 
+  private endEverySession(keptSessionId: string | null) {
+    const rooms = keptSessionId ? this.io.local.except(`session:${keptSessionId}`) : this.io.local;
+    rooms.emit('session.ended', { reason: 'revoked' });
+    rooms.disconnectSockets(true);
+  }
+
   /** A role change applies to open connections at once: new rooms, new visibility. */
   private moveToRole(userId: string, role: Role) {
     for (const socket of this.io.of('/').sockets.values()) {
@@ -252,71 +295,90 @@ export class LiveHub {
     this.schedulePresence();
   }
 
-  // ---- Resume ---------------------------------------------------------------------------------
+  // ---- Replay ---------------------------------------------------------------------------------
 
-  private async resume(
-    socket: LiveSocket,
-    request: unknown,
-    ack: ((result: { seq: number; replayed: number } | { error: string }) => void) | undefined,
-  ) {
-    const reply = typeof ack === 'function' ? ack : () => undefined;
-    const parsed = resumeRequestSchema.safeParse(request);
-    if (!parsed.success) return reply({ error: 'resume needs {after: a sequence number} or {}' });
-    // Live events are held back while the replay runs; whatever both paths carry is sent once,
-    // because each socket remembers the highest sequence it was sent.
-    socket.data.pending ??= [];
+  /**
+   * Sends a reconnecting socket what it missed after `after` (as its audience may see it), then
+   * what arrived meanwhile, then `live`. A client too far behind is told to `resync` instead.
+   * Each sequence number reaches a socket at most once: `delivered` only grows.
+   */
+  private async replay(socket: LiveSocket, after: number) {
+    await this.replaySlot();
     try {
-      if (parsed.data.after === undefined) {
-        socket.data.delivered = Math.max(socket.data.delivered, await latestEventSeq(this.options.sql));
-        this.goLive(socket);
-        return reply({ seq: socket.data.delivered, replayed: 0 });
-      }
       const { user } = socket.data;
-      const rows = await eventsSince(this.options.sql, parsed.data.after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
+      const rows = await eventsSince(this.options.sql, after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
+      if (!socket.connected) return;
       if (rows.length > MAX_REPLAY) {
         // Too far behind to replay: the client refetches its lists and continues from here.
         const seq = await latestEventSeq(this.options.sql);
         socket.data.delivered = seq;
         socket.emit('resync', { seq });
-        this.goLive(socket);
-        return reply({ seq, replayed: 0 });
+      } else {
+        for (const row of rows) {
+          const event = toAuditEvent(row);
+          const view = eventFor(socket.data.user, event);
+          if (!view || event.seq <= after) continue;
+          socket.emit('event', view);
+        }
+        socket.data.delivered = Math.max(after, Number(rows.at(-1)?.id ?? after));
       }
-      const events = rows.map(toAuditEvent);
-      for (const event of events) socket.emit('event', event);
-      socket.data.delivered = Math.max(parsed.data.after, events.at(-1)?.seq ?? 0);
-      this.goLive(socket);
-      reply({ seq: socket.data.delivered, replayed: events.length });
+      this.goLive(socket, rows.length > MAX_REPLAY ? 0 : rows.length);
     } catch (error) {
-      this.options.log.error({ err: error }, 'resume failed');
-      this.goLive(socket);
-      reply({ error: 'resume failed; refetch' });
+      this.options.log.error({ err: error }, 'replay failed');
+      // The client could not be brought up to date: it reconnects and asks again.
+      socket.disconnect(true);
+    } finally {
+      this.releaseReplaySlot();
     }
   }
 
-  /** Sends what was held back during a replay (skipping what the replay already sent), then streams live. */
-  private goLive(socket: LiveSocket) {
-    const pending = socket.data.pending;
-    if (!pending) return;
+  /** Sends what was held back during the replay (skipping what the replay sent), then says so. */
+  private goLive(socket: LiveSocket, replayed: number) {
+    const pending = socket.data.pending ?? [];
     socket.data.pending = null;
     for (const event of pending) {
       if (event.seq <= socket.data.delivered) continue;
       socket.data.delivered = event.seq;
-      socket.emit('event', event);
+      const view = eventFor(socket.data.user, event);
+      if (view) socket.emit('event', view);
     }
+    socket.emit('live', { seq: socket.data.delivered, replayed });
+  }
+
+  private replaySlot(): Promise<void> {
+    if (this.replaysRunning < MAX_CONCURRENT_REPLAYS) {
+      this.replaysRunning += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.replayQueue.push(resolve));
+  }
+
+  private releaseReplaySlot() {
+    const next = this.replayQueue.shift();
+    if (next) next();
+    else this.replaysRunning -= 1;
   }
 
   // ---- Sessions, stats, presence ---------------------------------------------------------------
 
-  /** Ends sockets whose session expired or vanished without an event (revocations act immediately). */
-  private async sweepSessions() {
+  /**
+   * Ends the sockets whose session is over without an event: past its absolute lifetime, idle for
+   * longer than allowed (an open connection is not use: only requests are), or gone. Runs every
+   * SESSION_SWEEP_MS; revocations act at once through their events.
+   */
+  async sweepSessions(): Promise<void> {
     const sockets = [...this.io.of('/').sockets.values()];
     if (sockets.length === 0) return;
     const ids = [...new Set(sockets.map((s) => s.data.session.id))];
     const alive = await this.options.sql<{ id: string }[]>`
-      SELECT id FROM sessions WHERE id = ANY(${ids}) AND expires_at > now()`.catch(() => null);
+      SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.id = ANY(${ids}::uuid[]) AND u.status = 'active' AND NOT ${sessionOver(this.options.sql, this.options.sessionPolicy)}`.catch(
+      () => null,
+    );
     if (!alive) return;
     const aliveIds = new Set(alive.map((r) => r.id));
     for (const id of ids) if (!aliveIds.has(id)) this.endSession(id, 'expired');
+    for (const socket of sockets) if (socket.connected && isBacklogged(socket)) this.cutOff(socket);
   }
 
   /**
@@ -410,14 +472,4 @@ export class LiveHub {
       this.options.log.warn({ err: error }, 'presence broadcast failed');
     }
   }
-}
-
-/**
- * Staff see every event; a plain user sees only events about their own account, sessions, keys
- * and usage, and about projects they own or belong to (`audience`). Mirrors `eventsSince`.
- */
-function canSee(user: SessionUser, event: AuditEvent): boolean {
-  if (isStaff(user.role)) return true;
-  const audience = event.data.audience;
-  return event.target_id === user.id || event.data.user_id === user.id || (Array.isArray(audience) && audience.includes(user.id));
 }

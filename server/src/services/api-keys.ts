@@ -1,9 +1,11 @@
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import { can, type ApiKey } from '@roster/shared';
 import { generateApiKey, type ApiKeyRow } from '../auth/api-keys.ts';
 import type { Principal } from '../auth/principal.ts';
+import { lockForWrite, type Actor } from '../data/locks.ts';
+import { transaction } from '../data/transaction.ts';
 import { AppError } from '../http/errors.ts';
-import { recordEvent, type Actor } from './events.ts';
+import { recordEvent } from './events.ts';
 
 export function toApiKeyDto(row: ApiKeyRow): ApiKey {
   return {
@@ -27,27 +29,26 @@ export async function listApiKeys(sql: Sql, principal: Principal): Promise<ApiKe
   return rows.map(toApiKeyDto);
 }
 
+/**
+ * Creates a key for the actor (or, for admins, a system key). Needs a browser session that checked
+ * the password within REAUTH_MINUTES: a stolen cookie alone cannot mint a credential that outlives it.
+ */
 export async function createApiKey(
   sql: Sql,
   actor: Actor,
-  principal: Principal,
   request: { name: string; system: boolean; expires_at?: string },
 ): Promise<{ api_key: ApiKey; key: string }> {
-  if (request.system && !can(principal.role, 'system.manage')) {
-    throw new AppError('forbidden', 'Only admins can create system keys');
-  }
-  if (!request.system && !principal.user) {
-    throw new AppError('validation_failed', 'Some fields are invalid', { system: 'A system key can create only system keys' });
-  }
-  const userId = request.system ? null : principal.user!.id;
   const { key, prefix, hash } = generateApiKey();
-  return sql.begin(async (tx) => {
+  return transaction(sql, async (tx) => {
+    const { role } = await lockForWrite(tx, actor, { recentAuth: true });
+    if (request.system && !can(role!, 'system.manage')) throw new AppError('forbidden', 'Only admins can create system keys');
+    const userId = request.system ? null : actor.id;
     const [row] = await tx<ApiKeyRow[]>`
       INSERT INTO api_keys (user_id, name, prefix, hash, created_by, expires_at)
-      VALUES (${userId}, ${request.name}, ${prefix}, ${hash}, ${principal.user?.id ?? null}, ${request.expires_at ?? null})
+      VALUES (${userId}, ${request.name}, ${prefix}, ${hash}, ${actor.id}, ${request.expires_at ?? null})
       RETURNING *`;
     const apiKey = toApiKeyDto(row!);
-    await recordEvent(tx, actor, {
+    recordEvent(tx, actor, {
       action: 'api_key.created',
       targetType: 'api_key',
       targetId: apiKey.id,
@@ -59,18 +60,31 @@ export async function createApiKey(
 }
 
 /** Revokes a key at once: one's own, or (admins) any key. Others' keys are "not found". */
-export async function revokeApiKey(sql: Sql, actor: Actor, principal: Principal, id: string): Promise<void> {
-  await sql.begin(async (tx) => {
-    const [row] = await tx<ApiKeyRow[]>`SELECT * FROM api_keys WHERE id = ${id} FOR UPDATE`;
-    const own = row && row.user_id !== null && row.user_id === principal.user?.id;
-    if (!row || !(own || can(principal.role, 'system.manage'))) throw new AppError('not_found', 'No such API key');
-    await tx`DELETE FROM api_keys WHERE id = ${id}`;
-    await recordEvent(tx, actor, {
-      action: 'api_key.revoked',
-      targetType: 'api_key',
-      targetId: id,
-      targetLabel: row.name,
-      data: { user_id: row.user_id },
-    });
+export async function revokeApiKey(sql: Sql, actor: Actor, id: string): Promise<void> {
+  await transaction(sql, async (tx) => {
+    const [found] = await tx<{ user_id: string | null }[]>`SELECT user_id FROM api_keys WHERE id = ${id}`;
+    if (!found) throw new AppError('not_found', 'No such API key');
+    const { role } = await lockForWrite(tx, actor, { read: found.user_id ? [found.user_id] : [] });
+    const own = found.user_id !== null && found.user_id === actor.id;
+    if (!own && !can(role!, 'system.manage')) throw new AppError('not_found', 'No such API key');
+    const [row] = await tx<ApiKeyRow[]>`DELETE FROM api_keys WHERE id = ${id} RETURNING *`;
+    if (!row) throw new AppError('not_found', 'No such API key');
+    recordApiKeyRevoked(tx, actor, row);
+  });
+}
+
+/** Ends every key of a user, in the caller's transaction (a password reset, "sign out everywhere"). */
+export async function revokeUserApiKeys(tx: TransactionSql, actor: Actor, userId: string): Promise<void> {
+  const rows = await tx<ApiKeyRow[]>`DELETE FROM api_keys WHERE user_id = ${userId} RETURNING *`;
+  for (const row of rows) recordApiKeyRevoked(tx, actor, row);
+}
+
+function recordApiKeyRevoked(tx: TransactionSql, actor: Actor, row: ApiKeyRow) {
+  recordEvent(tx, actor, {
+    action: 'api_key.revoked',
+    targetType: 'api_key',
+    targetId: row.id,
+    targetLabel: row.name,
+    data: { user_id: row.user_id },
   });
 }

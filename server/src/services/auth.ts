@@ -1,76 +1,133 @@
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import type { LoginRequest, User } from '@roster/shared';
-import { verifyAgainstDummy, verifyPassword } from '../auth/passwords.ts';
-import type { Principal } from '../auth/principal.ts';
-import { createSession, generateSessionToken, type SessionRow } from '../auth/sessions.ts';
-import { clearAccountFailures, loginRetryAfter, recordLoginFailure, type ThrottleLimits } from '../auth/login-throttle.ts';
+import { rememberDevice, trustedDevice } from '../auth/devices.ts';
+import { hashPassword, verifyAgainstDummy, verifyPassword } from '../auth/passwords.ts';
+import { createSession, generateSessionToken, sessionIdOfToken, type SessionPolicy, type SessionRow } from '../auth/sessions.ts';
+import { attemptSucceeded, countAttempt, type Attempt, type ThrottleKey } from '../auth/throttle.ts';
+import { lockForWrite, type Actor } from '../data/locks.ts';
+import { transaction } from '../data/transaction.ts';
+import { findUserByLogin, toUserDto, type UserRow } from '../data/users.ts';
 import { AppError } from '../http/errors.ts';
-import { recordEvent, type Actor } from './events.ts';
+import { recordEvent } from './events.ts';
 import { revokeSessions } from './sessions.ts';
-import { findUserByLogin, insertUser, setPassword, toUserDto, type UserRow } from './users.ts';
+import { insertUser } from './users/changes.ts';
 
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
 }
 
+/** What sign-in may cost an attacker (LOGIN_*, REGISTRATION_MAX_PER_IP). */
+export interface SignInLimits {
+  /** Failed sign-ins per login name (and per trusted device) within the window. */
+  perLogin: number;
+  perIp: number;
+  registrationsPerIp: number;
+  windowMs: number;
+}
+
+/** The cookies a browser brings to a sign-in: its current session (replaced) and its device token. */
+export interface BrowserCookies {
+  session?: string;
+  device?: string;
+}
+
 export interface SignedIn {
   token: string;
   session: SessionRow;
   user: User;
+  /** The device cookie to set: this browser may sign in to this account despite an attack on it. */
+  deviceToken: string;
 }
 
-async function assertNotThrottled(sql: Sql, subject: { ip: string | null; account: string }, limits: ThrottleLimits) {
-  const retryAfter = await loginRetryAfter(sql, subject, limits);
-  if (retryAfter > 0) {
-    throw new AppError('rate_limited', 'Too many failed attempts; try again later', undefined, {
-      'Retry-After': String(retryAfter),
-    });
-  }
+export function rateLimited(retryAfterSeconds: number, what = 'Too many failed attempts'): AppError {
+  const minutes = Math.ceil(retryAfterSeconds / 60);
+  const when = retryAfterSeconds < 60 ? `${retryAfterSeconds} seconds` : `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  return new AppError('rate_limited', `${what}; try again in ${when}`, undefined, { 'Retry-After': String(retryAfterSeconds) });
+}
+
+/** Counts the attempt or refuses it with `429` and `Retry-After`. */
+export async function throttle(sql: Sql, keys: ThrottleKey[], windowMs: number, what?: string): Promise<Attempt> {
+  const attempt = await countAttempt(sql, keys, windowMs);
+  if (!attempt.counted) throw rateLimited(attempt.retryAfterSeconds, what);
+  return attempt;
 }
 
 /**
- * Checks the throttle, then the password. An unknown login and a wrong password take the same time
- * and give the same `invalid_credentials`; both count as failures for the account and the IP.
+ * Signs in. The attempt is counted before the password is checked: per trusted device when the
+ * browser signed in to this account before, else per login name (as typed, so the limit cannot
+ * tell which username and which email belong together) and per IP. An unknown login and a wrong
+ * password take the same time and give the same `invalid_credentials`.
  */
-export async function login(sql: Sql, request: LoginRequest, client: ClientInfo, limits: ThrottleLimits): Promise<SignedIn> {
+export async function login(
+  sql: Sql,
+  request: LoginRequest,
+  client: ClientInfo,
+  cookies: BrowserCookies,
+  limits: SignInLimits,
+  policy: SessionPolicy,
+): Promise<SignedIn> {
   const row = await findUserByLogin(sql, request.login);
-  const subject = { ip: client.ip, account: row?.id ?? request.login.toLowerCase() };
-  await assertNotThrottled(sql, subject, limits);
+  const device = row ? await trustedDevice(sql, cookies.device, row.id) : null;
+  const keys: ThrottleKey[] = device
+    ? [{ scope: 'device', key: device, max: limits.perLogin }]
+    : [
+        { scope: 'login', key: request.login.toLowerCase(), max: limits.perLogin },
+        ...(client.ip ? [{ scope: 'ip' as const, key: client.ip, max: limits.perIp }] : []),
+      ];
+  const attempt = await throttle(sql, keys, limits.windowMs);
   const valid = row ? await verifyPassword(row.password_hash, request.password) : await verifyAgainstDummy(request.password);
   if (!row || !valid) {
-    await recordLoginFailure(sql, subject, limits);
-    await sql.begin((tx) =>
+    await transaction(sql, async (tx) => {
       recordEvent(tx, { id: null, label: request.login, ip: client.ip }, {
         action: 'auth.login_failed',
         targetType: 'user',
         targetId: row?.id ?? null,
         targetLabel: row?.username ?? request.login,
-      }),
-    );
+      });
+    });
     throw new AppError('invalid_credentials', 'The login or password is wrong');
   }
-  if (row.status !== 'active') {
-    throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
-  }
-  await clearAccountFailures(sql, row.id);
-  return startSession(sql, row, client);
+  await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: request.login.toLowerCase() }]);
+  return startSession(sql, row, client, cookies, policy, { verifiedHash: row.password_hash });
 }
 
-/** Opens a session for a user who has just proven who they are (sign-in, setup, registration). */
-export async function startSession(sql: Sql, row: Pick<UserRow, 'id' | 'username'>, client: ClientInfo): Promise<SignedIn> {
+/**
+ * Opens a session for a user who has just proven who they are (sign-in, setup, registration). The
+ * user is locked and re-read in the same transaction: a deactivation or password change that
+ * committed after the password was checked wins, and one that comes later waits and then ends
+ * this session too. The browser's previous session ends (ASVS 7.2.4), and beyond
+ * SESSION_MAX_PER_USER the user's least recently used sessions end.
+ */
+export async function startSession(
+  sql: Sql,
+  user: Pick<UserRow, 'id' | 'username'>,
+  client: ClientInfo,
+  cookies: BrowserCookies,
+  policy: SessionPolicy,
+  proof: { verifiedHash?: string } = {},
+): Promise<SignedIn> {
   const token = generateSessionToken();
-  return sql.begin(async (tx) => {
-    const session = await createSession(tx, token, row.id, client);
-    const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${row.id} RETURNING *`;
-    const actor: Actor = { id: row.id, label: row.username, ip: client.ip };
-    await recordEvent(tx, actor, {
+  const actor: Actor = { id: user.id, label: user.username, ip: client.ip };
+  return transaction(sql, async (tx) => {
+    const { users } = await lockForWrite(tx, actor, { change: [user.id] });
+    const row = users.get(user.id);
+    if (!row || (proof.verifiedHash !== undefined && row.password_hash !== proof.verifiedHash)) {
+      throw new AppError('invalid_credentials', 'The login or password is wrong');
+    }
+    if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
+    await endReplacedSession(tx, actor, cookies.session);
+    const session = await createSession(tx, token, user.id, client, policy);
+    await revokeSessions(tx, actor, { userId: user.id, beyondNewest: policy.maxPerUser }, 'replaced');
+    const deviceToken = await rememberDevice(tx, user.id, cookies.device);
+    const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${user.id} RETURNING *`;
+    recordEvent(tx, actor, {
       action: 'session.created',
       targetType: 'session',
       targetId: session.id,
-      targetLabel: row.username,
+      targetLabel: user.username,
       data: {
-        user_id: row.id,
+        user_id: user.id,
         display_name: updated!.display_name,
         ip: client.ip,
         user_agent: client.userAgent,
@@ -78,51 +135,33 @@ export async function startSession(sql: Sql, row: Pick<UserRow, 'id' | 'username
         expires_at: session.expires_at,
       },
     });
-    return { token, session, user: toUserDto(updated!) };
+    return { token, session, user: toUserDto(updated!), deviceToken };
   });
 }
 
-export async function logout(sql: Sql, actor: Actor, principal: Principal): Promise<void> {
-  await sql.begin((tx) =>
-    revokeSessions(tx, actor, { userId: principal.user!.id, sessionId: principal.session!.id }, 'logout'),
-  );
+async function endReplacedSession(tx: TransactionSql, actor: Actor, token: string | undefined) {
+  const sessionId = token ? await sessionIdOfToken(tx, token) : null;
+  if (sessionId) await revokeSessions(tx, actor, { sessionId }, 'replaced');
 }
 
+/**
+ * Open registration (ALLOW_REGISTRATION): closed until the first admin exists, so a stranger
+ * cannot take an installation before its owner; throttled per IP (every attempt counts), because
+ * its `username_taken` / `email_taken` answers tell which accounts exist.
+ */
 export async function register(
   sql: Sql,
   request: { username: string; display_name: string; email: string; password: string },
   client: ClientInfo,
+  cookies: BrowserCookies,
+  limits: SignInLimits,
+  policy: SessionPolicy,
 ): Promise<SignedIn> {
-  const user = await sql.begin((tx) =>
-    insertUser(tx, { id: null, label: 'registration', ip: client.ip }, { ...request, role: 'user' }),
-  );
-  return startSession(sql, user, client);
-}
-
-/**
- * Changes one's own password. The current password is checked like a sign-in (throttled, failures
- * counted); the other sessions end, the one making the change stays.
- */
-export async function changeOwnPassword(
-  sql: Sql,
-  actor: Actor,
-  principal: Principal,
-  request: { current_password: string; new_password: string },
-  limits: ThrottleLimits,
-): Promise<void> {
-  const userId = principal.user!.id;
-  const subject = { ip: actor.ip, account: userId };
-  await assertNotThrottled(sql, subject, limits);
-  const [row] = await sql<{ password_hash: string }[]>`SELECT password_hash FROM users WHERE id = ${userId}`;
-  if (!row || !(await verifyPassword(row.password_hash, request.current_password))) {
-    await recordLoginFailure(sql, subject, limits);
-    throw new AppError('validation_failed', 'Some fields are invalid', { current_password: 'The current password is wrong' });
-  }
-  await sql.begin((tx) =>
-    setPassword(tx, actor, userId, request.new_password, {
-      sessions: true,
-      keepSessionId: principal.session?.id ?? null,
-      reason: 'password_changed',
-    }),
-  );
+  const [admin] = await sql`SELECT 1 FROM users WHERE role = 'admin' AND status = 'active' LIMIT 1`;
+  if (!admin) throw new AppError('registration_closed', 'Registration opens once Roster is set up; ask its administrator');
+  if (client.ip) await throttle(sql, [{ scope: 'register', key: client.ip, max: limits.registrationsPerIp }], limits.windowMs, 'Too many registrations');
+  const { password, ...profile } = request;
+  const passwordHash = await hashPassword(password);
+  const user = await transaction(sql, (tx) => insertUser(tx, { id: null, label: 'registration', ip: client.ip }, { ...profile, role: 'user', passwordHash }));
+  return startSession(sql, user, client, cookies, policy);
 }

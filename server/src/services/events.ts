@@ -1,16 +1,15 @@
 import type { Sql, TransactionSql } from 'postgres';
 import type { AuditEvent, EventAction } from '@roster/shared';
+import { assertActorChecked, type Actor } from '../data/locks.ts';
+import { beforeCommit } from '../data/transaction.ts';
+
+export type { Actor };
 
 export const EVENTS_CHANNEL = 'roster_events';
 // Held from an event's insert to its transaction's commit, so sequence numbers commit in order and
-// a client resuming "after N" can never miss an event numbered below N that committed later.
+// a client resuming "after N" can never miss an event numbered below N that committed later. It is
+// the last lock a transaction takes (data/locks.ts): events are written just before commit.
 const EVENT_ORDER_LOCK = 7_264_003;
-
-export interface Actor {
-  id: string | null;
-  label: string;
-  ip: string | null;
-}
 
 export interface NewEvent {
   action: EventAction;
@@ -24,19 +23,35 @@ export interface NewEvent {
 /** The command line acts as this actor in the audit log. */
 export const cliActor: Actor = { id: null, label: 'cli', ip: null };
 
+const pending = new WeakMap<TransactionSql, { actor: Actor; event: NewEvent }[]>();
+
 /**
- * Writes an audit event and announces its id, inside the caller's transaction: PostgreSQL delivers
- * the notification only on commit, so an event is announced if and only if its change is durable.
+ * Records an audit event in the caller's transaction (opened with `transaction()`). The events of a
+ * transaction are written together just before it commits, after all of its row locks, and each is
+ * announced with `pg_notify`: PostgreSQL delivers notifications only on commit, so an event is
+ * announced if and only if its change is durable.
  */
-export async function recordEvent(tx: TransactionSql, actor: Actor, event: NewEvent): Promise<number> {
+export function recordEvent(tx: TransactionSql, actor: Actor, event: NewEvent): void {
+  assertActorChecked(tx, actor);
+  let queue = pending.get(tx);
+  if (!queue) {
+    const events: { actor: Actor; event: NewEvent }[] = [];
+    pending.set(tx, (queue = events));
+    beforeCommit(tx, () => writeEvents(tx, events));
+  }
+  queue.push({ actor, event });
+}
+
+async function writeEvents(tx: TransactionSql, events: { actor: Actor; event: NewEvent }[]): Promise<void> {
   await tx`SELECT pg_advisory_xact_lock(${EVENT_ORDER_LOCK})`;
-  const [row] = await tx<{ id: string }[]>`
-    INSERT INTO events (actor_id, actor_label, action, target_type, target_id, target_label, data, version, ip)
-    VALUES (${actor.id}, ${actor.label}, ${event.action}, ${event.targetType}, ${event.targetId},
-            ${event.targetLabel}, ${tx.json((event.data ?? {}) as never)}, ${event.version ?? null}, ${actor.ip})
-    RETURNING id`;
-  await tx`SELECT pg_notify(${EVENTS_CHANNEL}, ${row!.id})`;
-  return Number(row!.id);
+  for (const { actor, event } of events) {
+    const [row] = await tx<{ id: string }[]>`
+      INSERT INTO events (actor_id, actor_label, action, target_type, target_id, target_label, data, version, ip)
+      VALUES (${actor.id}, ${actor.label}, ${event.action}, ${event.targetType}, ${event.targetId},
+              ${event.targetLabel}, ${tx.json((event.data ?? {}) as never)}, ${event.version ?? null}, ${actor.ip})
+      RETURNING id`;
+    await tx`SELECT pg_notify(${EVENTS_CHANNEL}, ${row!.id})`;
+  }
 }
 
 export interface EventRow {

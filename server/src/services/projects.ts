@@ -1,7 +1,9 @@
 import type { Sql, TransactionSql } from 'postgres';
 import type { Project, Role } from '@roster/shared';
+import { lockForWrite, type Actor } from '../data/locks.ts';
+import { transaction } from '../data/transaction.ts';
 import { AppError, versionConflict } from '../http/errors.ts';
-import { recordEvent, type Actor } from './events.ts';
+import { recordEvent } from './events.ts';
 
 /** Who a row-secured query runs for. */
 export interface Viewer {
@@ -15,11 +17,28 @@ export interface Viewer {
  * ever read the projects they own or belong to: the database filters, not the query.
  */
 export function withRowSecurity<T>(sql: Sql, viewer: Viewer, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
-  return sql.begin(async (tx) => {
-    await tx`SELECT set_config('roster.user_id', ${viewer.id ?? ''}, true), set_config('roster.role', ${viewer.role}, true)`;
-    await tx`SET LOCAL ROLE roster_app`;
+  return transaction(sql, async (tx) => {
+    await enterRowSecurity(tx, viewer);
     return fn(tx);
-  }) as Promise<T>;
+  });
+}
+
+async function enterRowSecurity(tx: TransactionSql, viewer: Viewer) {
+  await tx`SELECT set_config('roster.user_id', ${viewer.id ?? ''}, true), set_config('roster.role', ${viewer.role}, true)`;
+  await tx`SET LOCAL ROLE roster_app`;
+}
+
+/**
+ * A change under row-level security: first the actor and the users it names are locked and
+ * re-checked (data/locks.ts; row locks need privileges the restricted role lacks), then the
+ * viewer is the actor's role as it is now.
+ */
+function changeWithRowSecurity<T>(sql: Sql, actor: Actor, users: string[], fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
+  return transaction(sql, async (tx) => {
+    const { role } = await lockForWrite(tx, actor, { read: users });
+    await enterRowSecurity(tx, { id: actor.id, role: role ?? 'admin' });
+    return fn(tx);
+  });
 }
 
 interface ProjectRow {
@@ -98,7 +117,7 @@ async function assertUsersExist(tx: TransactionSql, ids: string[], field: string
 }
 
 async function projectEvent(tx: TransactionSql, actor: Actor, action: 'project.created' | 'project.updated' | 'project.deleted', project: Project, owners: string[], extra: Record<string, unknown> = {}) {
-  await recordEvent(tx, actor, {
+  recordEvent(tx, actor, {
     action,
     targetType: 'project',
     targetId: project.id,
@@ -111,11 +130,10 @@ async function projectEvent(tx: TransactionSql, actor: Actor, action: 'project.c
 
 export function createProject(
   sql: Sql,
-  viewer: Viewer,
   actor: Actor,
   request: { name: string; owner_id: string; item_count: number; size_bytes: number; member_ids: string[] },
 ): Promise<Project> {
-  return withRowSecurity(sql, viewer, async (tx) => {
+  return changeWithRowSecurity(sql, actor, [request.owner_id, ...request.member_ids], async (tx) => {
     await assertUsersExist(tx, [request.owner_id], 'owner_id');
     await assertUsersExist(tx, request.member_ids, 'member_ids');
     const [row] = await tx<{ id: string }[]>`
@@ -133,12 +151,11 @@ export function createProject(
 
 export function updateProject(
   sql: Sql,
-  viewer: Viewer,
   actor: Actor,
   id: string,
   request: { version?: number; name?: string; owner_id?: string; item_count?: number; size_bytes?: number },
 ): Promise<Project> {
-  return withRowSecurity(sql, viewer, async (tx) => {
+  return changeWithRowSecurity(sql, actor, request.owner_id ? [request.owner_id] : [], async (tx) => {
     const [current] = await tx<{ owner_id: string; version: number }[]>`SELECT owner_id, version FROM projects WHERE id = ${id} FOR UPDATE`;
     if (!current) throw new AppError('not_found', 'No such project');
     if (request.version !== undefined && request.version !== current.version) throw versionConflict(await readProject(tx, id));
@@ -151,16 +168,16 @@ export function updateProject(
   });
 }
 
-export function deleteProject(sql: Sql, viewer: Viewer, actor: Actor, id: string): Promise<void> {
-  return withRowSecurity(sql, viewer, async (tx) => {
+export function deleteProject(sql: Sql, actor: Actor, id: string): Promise<void> {
+  return changeWithRowSecurity(sql, actor, [], async (tx) => {
     const project = await readProject(tx, id);
     await tx`DELETE FROM projects WHERE id = ${id}`;
     await projectEvent(tx, actor, 'project.deleted', project, [project.owner.id]);
   });
 }
 
-export function setMembership(sql: Sql, viewer: Viewer, actor: Actor, id: string, userId: string, member: boolean): Promise<Project> {
-  return withRowSecurity(sql, viewer, async (tx) => {
+export function setMembership(sql: Sql, actor: Actor, id: string, userId: string, member: boolean): Promise<Project> {
+  return changeWithRowSecurity(sql, actor, [userId], async (tx) => {
     await readProject(tx, id);
     await assertUsersExist(tx, [userId], 'user_id');
     if (member) await tx`INSERT INTO project_members (project_id, user_id) VALUES (${id}, ${userId}) ON CONFLICT DO NOTHING`;

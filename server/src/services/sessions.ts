@@ -1,9 +1,12 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { can, type Session, type SessionEndReason, type SessionEntry } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
-import type { SessionRow } from '../auth/sessions.ts';
+import { sessionOver, type SessionPolicy, type SessionRow } from '../auth/sessions.ts';
+import { assertRecentAuth, lockForWrite, type Actor } from '../data/locks.ts';
+import { transaction } from '../data/transaction.ts';
 import { AppError } from '../http/errors.ts';
-import { recordEvent, type Actor } from './events.ts';
+import { revokeUserApiKeys } from './api-keys.ts';
+import { recordEvent } from './events.ts';
 
 export function toSessionDto(row: SessionRow): Session {
   return {
@@ -12,29 +15,35 @@ export function toSessionDto(row: SessionRow): Session {
     created_at: row.created_at.toISOString(),
     expires_at: row.expires_at.toISOString(),
     last_seen_at: row.last_seen_at.toISOString(),
+    authenticated_at: row.authenticated_at.toISOString(),
     ip: row.ip,
     user_agent: row.user_agent,
   };
 }
 
 /**
- * Deletes sessions and writes one `session.revoked` event each, in the caller's transaction. Every
+ * Deletes sessions and records one `session.revoked` event each, in the caller's transaction. Every
  * node closes the sockets of those sessions when it sees the events; the cookies die with the rows.
  */
 export async function revokeSessions(
   tx: TransactionSql,
   actor: Actor,
-  where: { userId: string; sessionId?: string; exceptSessionId?: string | null },
+  where: { userId: string; sessionId?: string; exceptSessionId?: string | null; beyondNewest?: number } | { sessionId: string },
   reason: SessionEndReason,
 ): Promise<number> {
   const ended = await tx<{ id: string; user_id: string; username: string }[]>`
     DELETE FROM sessions s USING users u
-    WHERE u.id = s.user_id AND s.user_id = ${where.userId}
+    WHERE u.id = s.user_id
+      ${'userId' in where ? tx`AND s.user_id = ${where.userId}` : tx``}
       ${where.sessionId ? tx`AND s.id = ${where.sessionId}` : tx``}
-      ${where.exceptSessionId ? tx`AND s.id <> ${where.exceptSessionId}` : tx``}
+      ${'exceptSessionId' in where && where.exceptSessionId ? tx`AND s.id <> ${where.exceptSessionId}` : tx``}
+      ${'beyondNewest' in where && where.beyondNewest !== undefined
+        ? tx`AND s.id NOT IN (SELECT id FROM sessions WHERE user_id = ${where.userId}
+                              ORDER BY last_seen_at DESC, created_at DESC LIMIT ${where.beyondNewest})`
+        : tx``}
     RETURNING s.id, s.user_id, u.username`;
   for (const session of ended) {
-    await recordEvent(tx, actor, {
+    recordEvent(tx, actor, {
       action: 'session.revoked',
       targetType: 'session',
       targetId: session.id,
@@ -45,12 +54,13 @@ export async function revokeSessions(
   return ended.length;
 }
 
-/** Unexpired sessions with their users; admins see everyone's, others their own. */
+/** Sessions that are not over, with their users; admins see everyone's, others their own. */
 export async function listSessions(
   sql: Sql,
   principal: Principal,
   filter: { userId?: string },
   onlineSessions: Set<string>,
+  policy: SessionPolicy,
 ): Promise<SessionEntry[]> {
   const all = can(principal.role, 'sessions.all');
   if (!all && !principal.user) return [];
@@ -59,9 +69,10 @@ export async function listSessions(
   }
   const userId = all ? filter.userId : principal.user!.id;
   const rows = await sql<(SessionRow & { username: string; display_name: string })[]>`
-    SELECT s.*, u.username, u.display_name
+    SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent,
+           u.username, u.display_name
     FROM sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.expires_at > now() ${userId ? sql`AND s.user_id = ${userId}` : sql``}
+    WHERE NOT ${sessionOver(sql, policy)} ${userId ? sql`AND s.user_id = ${userId}` : sql``}
     ORDER BY s.last_seen_at DESC, s.id
     LIMIT 5000`;
   return rows.map(({ username, display_name, ...row }) => ({
@@ -72,31 +83,69 @@ export async function listSessions(
   }));
 }
 
-/** Ends one session: anyone's for admins, otherwise only one's own (others' are "not found"). */
-export async function revokeSession(sql: Sql, actor: Actor, principal: Principal, sessionId: string): Promise<void> {
-  await sql.begin(async (tx) => {
-    const [row] = await tx<{ user_id: string }[]>`SELECT user_id FROM sessions WHERE id = ${sessionId} FOR UPDATE`;
-    const allowed = row && (can(principal.role, 'sessions.all') || row.user_id === principal.user?.id);
-    if (!allowed) throw new AppError('not_found', 'No such session');
-    const reason = row.user_id === principal.user?.id && sessionId === principal.session?.id ? 'logout' : 'revoked';
-    await revokeSessions(tx, actor, { userId: row.user_id, sessionId }, reason);
+/**
+ * Ends one session: anyone's for admins, otherwise only one's own (others' are "not found").
+ * Ending one's own other sessions needs a recent password check; ending the current one is signing out.
+ */
+export async function revokeSession(sql: Sql, actor: Actor, sessionId: string): Promise<void> {
+  await transaction(sql, async (tx) => {
+    const [found] = await tx<{ user_id: string }[]>`SELECT user_id FROM sessions WHERE id = ${sessionId}`;
+    if (!found) throw new AppError('not_found', 'No such session');
+    const { role } = await lockForWrite(tx, actor, { read: [found.user_id] });
+    const own = found.user_id === actor.id;
+    if (!own && !can(role!, 'sessions.all')) throw new AppError('not_found', 'No such session');
+    const current = actor.credential?.kind === 'session' && actor.credential.sessionId === sessionId;
+    if (own && !current) await assertRecentAuth(tx, actor);
+    const ended = await revokeSessions(tx, actor, { userId: found.user_id, sessionId }, current ? 'logout' : 'revoked');
+    if (ended === 0) throw new AppError('not_found', 'No such session');
   });
 }
 
-/** Ends every session of a user (admins: anyone; others: themselves), optionally keeping the caller's. */
-export async function revokeAllSessions(
-  sql: Sql,
-  actor: Actor,
-  principal: Principal,
-  userId: string,
-  exceptCurrent: boolean,
-): Promise<number> {
-  if (!can(principal.role, 'sessions.all') && userId !== principal.user?.id) {
-    throw new AppError('forbidden', 'You can end only your own sessions');
-  }
-  return sql.begin(async (tx) => {
-    const [user] = await tx`SELECT 1 FROM users WHERE id = ${userId}`;
-    if (!user) throw new AppError('not_found', 'No such user');
-    return revokeSessions(tx, actor, { userId, exceptSessionId: exceptCurrent ? principal.session?.id : null }, 'revoked');
+/** Signs the actor's own current session out. */
+export async function logout(sql: Sql, actor: Actor): Promise<void> {
+  if (actor.credential?.kind !== 'session' || !actor.id) throw new AppError('forbidden', 'Only a browser session can sign out');
+  const { sessionId } = actor.credential;
+  await transaction(sql, async (tx) => {
+    await lockForWrite(tx, actor);
+    await revokeSessions(tx, actor, { userId: actor.id!, sessionId }, 'logout');
+  });
+}
+
+/**
+ * "Sign out everywhere" for a user (admins: anyone; others: themselves, after a recent password
+ * check): every session and every API key of the user ends. With `exceptCurrent` only the caller's
+ * other sessions end, and the keys stay.
+ */
+export async function revokeAllSessions(sql: Sql, actor: Actor, userId: string, exceptCurrent: boolean): Promise<number> {
+  return transaction(sql, async (tx) => {
+    const { role, users } = await lockForWrite(tx, actor, { read: [userId] });
+    const own = userId === actor.id;
+    if (!own && !can(role!, 'sessions.all')) throw new AppError('forbidden', 'You can end only your own sessions');
+    if (!users.has(userId)) throw new AppError('not_found', 'No such user');
+    if (own) await assertRecentAuth(tx, actor);
+    const keep = exceptCurrent && actor.credential?.kind === 'session' ? actor.credential.sessionId : null;
+    const ended = await revokeSessions(tx, actor, { userId, exceptSessionId: keep }, 'revoked');
+    if (!exceptCurrent) await revokeUserApiKeys(tx, actor, userId);
+    return ended;
+  });
+}
+
+/**
+ * Ends every session of every user (after a breach), optionally keeping the caller's own: one
+ * audited event, on which every node closes its connections.
+ */
+export async function revokeEverySession(sql: Sql, actor: Actor, keepOwn: boolean): Promise<number> {
+  return transaction(sql, async (tx) => {
+    if (actor.credential) await lockForWrite(tx, actor, { recentAuth: true });
+    const keep = keepOwn && actor.credential?.kind === 'session' ? actor.credential.sessionId : null;
+    const ended = await tx`DELETE FROM sessions ${keep ? tx`WHERE id <> ${keep}` : tx``}`;
+    recordEvent(tx, actor, {
+      action: 'session.revoked_all',
+      targetType: 'session',
+      targetId: null,
+      targetLabel: 'every session',
+      data: { count: ended.count, kept_session_id: keep },
+    });
+    return ended.count;
   });
 }

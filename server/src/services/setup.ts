@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { SetupRequest, User } from '@roster/shared';
 import { sha256Hex } from '../auth/tokens.ts';
+import { hashPassword } from '../auth/passwords.ts';
+import { transaction } from '../data/transaction.ts';
 import { AppError } from '../http/errors.ts';
-import { insertUser } from './users.ts';
+import { insertUser } from './users/changes.ts';
 
 // The first admin is created with a one-time token printed in the server's console: whoever can
 // read that console owns the installation. Tokens are stored hashed and die with the first user.
@@ -22,7 +24,9 @@ export async function issueSetupToken(sql: Sql): Promise<string | null> {
 }
 
 export async function completeSetup(sql: Sql, request: SetupRequest, ip: string | null): Promise<User> {
-  return sql.begin(async (tx) => {
+  const { token: _token, password, ...profile } = request;
+  const passwordHash = await hashPassword(password);
+  return transaction(sql, async (tx) => {
     // Serialise setups: two requests racing with valid tokens must not both create an admin.
     await tx`LOCK TABLE setup_tokens IN EXCLUSIVE MODE`;
     const [existing] = await tx`SELECT 1 FROM users LIMIT 1`;
@@ -30,7 +34,6 @@ export async function completeSetup(sql: Sql, request: SetupRequest, ip: string 
     const [valid] = await tx`SELECT 1 FROM setup_tokens WHERE hash = ${sha256Hex(request.token)}`;
     if (!valid) throw new AppError('forbidden', 'The setup token is wrong; use the link printed when Roster started');
     await tx`DELETE FROM setup_tokens`;
-    const { token: _token, password, ...profile } = request;
-    return insertUser(tx, { id: null, label: 'setup', ip }, { ...profile, role: 'admin', password });
+    return insertUser(tx, { id: null, label: 'setup', ip }, { ...profile, role: 'admin', passwordHash });
   });
 }

@@ -1,7 +1,9 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { meterUsage, type Meter, type MeterUsage, type ReportUsageRequest, type UserUsage } from '@roster/shared';
+import { lockForWrite, type Actor } from '../data/locks.ts';
+import { transaction } from '../data/transaction.ts';
 import { AppError } from '../http/errors.ts';
-import { recordEvent, type Actor } from './events.ts';
+import { recordEvent } from './events.ts';
 
 export type Clock = () => Date;
 export type Prices = Record<string, number>;
@@ -71,9 +73,9 @@ export async function reportUsage(
   request: ReportUsageRequest,
   now: Date,
 ): Promise<{ recorded: boolean; usage: MeterUsage }> {
-  return sql.begin(async (tx) => {
-    const [user] = await tx<(BudgetRow & { username: string })[]>`
-      SELECT username, token_budget, minute_budget FROM users WHERE id = ${request.user_id}`;
+  return transaction(sql, async (tx) => {
+    const { users } = await lockForWrite(tx, actor, { read: [request.user_id] });
+    const user = users.get(request.user_id);
     if (!user) throw new AppError('not_found', 'No such user');
     const inserted = await tx`
       INSERT INTO usage_events (user_id, meter, amount, source, at, idempotency_key)
@@ -84,7 +86,7 @@ export async function reportUsage(
     const used = await usedThisMonth(tx, request.user_id, now);
     const usage = meterUsage(used[request.meter], budgetOf(user, request.meter));
     if (inserted.length === 0) return { recorded: false, usage };
-    await recordEvent(tx, actor, {
+    recordEvent(tx, actor, {
       action: 'usage.recorded',
       targetType: 'user',
       targetId: request.user_id,

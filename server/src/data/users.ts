@@ -1,0 +1,51 @@
+import type { Sql, TransactionSql } from 'postgres';
+import type { Role, User, UserStatus } from '@roster/shared';
+
+// Reads of the users table that several services share.
+
+export interface UserRow {
+  id: string;
+  username: string;
+  display_name: string;
+  email: string;
+  role: Role;
+  status: UserStatus;
+  password_hash: string;
+  /** Set by an admin-chosen or generated password: the next sign-in must choose a new one. */
+  password_change_required: boolean;
+  can_share_publicly: boolean;
+  /** bigint arrives as text. */
+  token_budget: string | null;
+  minute_budget: number | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  last_login_at: Date | null;
+}
+
+export function toUserDto(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    display_name: row.display_name,
+    email: row.email,
+    role: row.role,
+    status: row.status,
+    password_change_required: row.password_change_required,
+    can_share_publicly: row.can_share_publicly,
+    token_budget: row.token_budget === null ? null : Number(row.token_budget),
+    minute_budget: row.minute_budget,
+    version: row.version,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    last_login_at: row.last_login_at?.toISOString() ?? null,
+  };
+}
+
+/** The user a sign-in names, by username or email (both case-insensitive). */
+export async function findUserByLogin(sql: Sql | TransactionSql, login: string): Promise<UserRow | undefined> {
+  const [row] = await sql<UserRow[]>`
+    SELECT * FROM users WHERE username = ${login} OR email = ${login}
+    ORDER BY username = ${login} DESC LIMIT 1`;
+  return row;
+}

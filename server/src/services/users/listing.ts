@@ -1,0 +1,148 @@
+import postgres, { type Sql, type TransactionSql } from 'postgres';
+import { meterUsage, type User, type UserList, type UserListQuery, type UserStats } from '@roster/shared';
+import { toUserDto, type UserRow } from '../../data/users.ts';
+import { AppError } from '../../http/errors.ts';
+import { monthOf } from '../usage.ts';
+
+// Reading users: one, a filtered page of the table, the statistics, everything about one.
+
+export async function getUser(sql: Sql | TransactionSql, id: string): Promise<User> {
+  const [row] = await sql<UserRow[]>`SELECT * FROM users WHERE id = ${id}`;
+  if (!row) throw new AppError('not_found', 'No such user');
+  return toUserDto(row);
+}
+
+interface ListExtras {
+  sort_key: string;
+  session_count: number;
+  project_count: number;
+  storage_bytes: string;
+  api_key_count: number;
+  tokens_used: string;
+  minutes_used: string;
+}
+
+const SEARCH_EXPRESSION = "lower(username::text || ' ' || display_name || ' ' || email::text)";
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => '\\' + c);
+}
+
+function encodeCursor(sortKey: string, id: string): string {
+  return Buffer.from(JSON.stringify([sortKey, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
+      return value as [string, string];
+    }
+  } catch {
+    // fall through
+  }
+  throw new AppError('validation_failed', 'Some fields are invalid', { cursor: 'Not a cursor from this list' });
+}
+
+/** Filtered, searched, sorted users with keyset paging: `(sort key, id)` after the cursor's. */
+export async function listUsers(sql: Sql, query: UserListQuery, now: Date): Promise<UserList> {
+  const month = monthOf(now);
+  const descending = query.sort.startsWith('-');
+  const field = descending ? query.sort.slice(1) : query.sort;
+  // Sort keys travel through the cursor as text (and are bound as text), so timestamps keep their microseconds.
+  const sortKey = {
+    username: { expr: sql`username`, type: sql`citext` },
+    email: { expr: sql`email`, type: sql`citext` },
+    created_at: { expr: sql`created_at`, type: sql`timestamptz` },
+    last_login_at: { expr: sql`coalesce(last_login_at, '-infinity')`, type: sql`timestamptz` },
+  }[field]!;
+
+  const filters = sql`
+    ${query.q ? sql`AND ${sql.unsafe(SEARCH_EXPRESSION)} LIKE ${'%' + escapeLike(query.q.toLowerCase()) + '%'}` : sql``}
+    ${query.role ? sql`AND role = ${query.role}` : sql``}
+    ${query.status ? sql`AND status = ${query.status}` : sql``}`;
+
+  let after = sql``;
+  if (query.cursor) {
+    const [key, id] = decodeCursor(query.cursor);
+    after = descending
+      ? sql`AND (${sortKey.expr}, id) < (${key}::text::${sortKey.type}, ${id}::text::uuid)`
+      : sql`AND (${sortKey.expr}, id) > (${key}::text::${sortKey.type}, ${id}::text::uuid)`;
+  }
+  const order = descending ? sql`${sortKey.expr} DESC, id DESC` : sql`${sortKey.expr} ASC, id ASC`;
+
+  const [rows, [count]] = await Promise.all([
+    sql<(UserRow & ListExtras)[]>`
+      SELECT *, (${sortKey.expr})::text AS sort_key,
+             (SELECT count(*)::int FROM sessions s WHERE s.user_id = users.id AND s.expires_at > now()) AS session_count,
+             (SELECT count(*)::int FROM projects p WHERE p.owner_id = users.id) AS project_count,
+             (SELECT coalesce(sum(p.size_bytes), 0) FROM projects p WHERE p.owner_id = users.id) AS storage_bytes,
+             (SELECT count(*)::int FROM api_keys k WHERE k.user_id = users.id) AS api_key_count,
+             (SELECT coalesce(sum(amount), 0) FROM usage_events e
+              WHERE e.user_id = users.id AND e.meter = 'tokens' AND e.at >= ${month.start} AND e.at < ${month.end}) AS tokens_used,
+             (SELECT coalesce(sum(amount), 0) FROM usage_events e
+              WHERE e.user_id = users.id AND e.meter = 'minutes' AND e.at >= ${month.start} AND e.at < ${month.end}) AS minutes_used
+      FROM users
+      WHERE true ${filters} ${after}
+      ORDER BY ${order}
+      LIMIT ${query.limit + 1}`.catch((error: unknown) => {
+      // A cursor whose key does not parse as the sort's type (a tampered or foreign cursor).
+      if (query.cursor && error instanceof postgres.PostgresError && error.code.startsWith('22')) {
+        throw new AppError('validation_failed', 'Some fields are invalid', { cursor: 'Not a cursor from this list' });
+      }
+      throw error;
+    }),
+    sql<{ total: number }[]>`SELECT count(*)::int AS total FROM users WHERE true ${filters}`,
+  ]);
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(({ sort_key: _, session_count, project_count, storage_bytes, api_key_count, tokens_used, minutes_used, ...row }) => {
+      const user = toUserDto(row);
+      return {
+        ...user,
+        session_count,
+        project_count,
+        storage_bytes: Number(storage_bytes),
+        api_key_count,
+        usage: { tokens: meterUsage(Number(tokens_used), user.token_budget), minutes: meterUsage(Number(minutes_used), user.minute_budget) },
+      };
+    }),
+    next_cursor: rows.length > query.limit && last ? encodeCursor(last.sort_key, last.id) : null,
+    total: count!.total,
+  };
+}
+
+export async function userStats(sql: Sql, online: number): Promise<UserStats> {
+  const [row] = await sql<Omit<UserStats, 'online'>[]>`
+    SELECT count(*)::int AS total,
+           count(*) FILTER (WHERE status = 'active')::int AS active,
+           count(*) FILTER (WHERE status = 'inactive')::int AS inactive,
+           count(*) FILTER (WHERE role = 'admin')::int AS admins,
+           count(*) FILTER (WHERE role = 'moderator')::int AS moderators,
+           count(*) FILTER (WHERE role = 'user')::int AS users,
+           (SELECT count(*)::int FROM sessions WHERE expires_at > now()) AS sessions
+    FROM users`;
+  return { ...row!, online };
+}
+
+export async function listAllUsers(sql: Sql): Promise<User[]> {
+  const rows = await sql<UserRow[]>`SELECT * FROM users ORDER BY username`;
+  return rows.map(toUserDto);
+}
+
+/** Everything Roster holds about a user (no secrets): profile, sessions, API keys, audit trail. */
+export async function exportUser(sql: Sql, id: string) {
+  return sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
+    const user = await getUser(tx, id);
+    const sessions = await tx`
+      SELECT id, created_at, expires_at, last_seen_at, ip, user_agent FROM sessions WHERE user_id = ${id} ORDER BY created_at`;
+    const apiKeys = await tx`
+      SELECT id, name, prefix, created_at, last_used_at, expires_at FROM api_keys WHERE user_id = ${id} ORDER BY created_at`;
+    const events = await tx`
+      SELECT id AS seq, at, actor_label, action, target_type, target_id, target_label, data, ip FROM events
+      WHERE actor_id = ${id} OR target_id = ${id} OR data->>'user_id' = ${id}
+      ORDER BY id DESC LIMIT 10000`;
+    return { exported_at: new Date().toISOString(), user, sessions, api_keys: apiKeys, events };
+  });
+}

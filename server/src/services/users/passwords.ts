@@ -1,0 +1,65 @@
+import type { Sql, TransactionSql } from 'postgres';
+import type { SessionEndReason, User } from '@roster/shared';
+import { hashPassword } from '../../auth/passwords.ts';
+import { lockForWrite, type Actor } from '../../data/locks.ts';
+import { transaction } from '../../data/transaction.ts';
+import { findUserByLogin, toUserDto, type UserRow } from '../../data/users.ts';
+import { AppError } from '../../http/errors.ts';
+import { revokeUserApiKeys } from '../api-keys.ts';
+import { recordEvent } from '../events.ts';
+import { revokeSessions } from '../sessions.ts';
+
+export interface PasswordChange {
+  /** End the user's sessions: all of them, or all but `keepSessionId`. */
+  sessions: boolean;
+  keepSessionId?: string | null;
+  /** End the user's API keys and forget their trusted browsers too. */
+  credentials: boolean;
+  /** Chosen by someone else: the next sign-in must replace it. */
+  temporary: boolean;
+  reason: Extract<SessionEndReason, 'password_reset' | 'password_changed'>;
+}
+
+/** Sets a new password on a user locked by the caller, and ends what `change` names, each with its event. */
+export async function setPassword(tx: TransactionSql, actor: Actor, user: UserRow, passwordHash: string, change: PasswordChange): Promise<User> {
+  const [row] = await tx<UserRow[]>`
+    UPDATE users SET password_hash = ${passwordHash}, password_change_required = ${change.temporary},
+                     version = version + 1, updated_at = now()
+    WHERE id = ${user.id} RETURNING *`;
+  const updated = toUserDto(row!);
+  recordEvent(tx, actor, {
+    action: 'user.password_reset',
+    targetType: 'user',
+    targetId: updated.id,
+    targetLabel: updated.username,
+    data: { user: updated, revoke_sessions: change.sessions, revoke_credentials: change.credentials, by_self: change.reason === 'password_changed' },
+    version: updated.version,
+  });
+  if (change.sessions) await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: change.keepSessionId }, change.reason);
+  if (change.credentials) {
+    await revokeUserApiKeys(tx, actor, user.id);
+    await tx`DELETE FROM trusted_devices WHERE user_id = ${user.id}`;
+  }
+  return updated;
+}
+
+/**
+ * An admin sets a user's password: it is temporary (the user chooses their own at the next
+ * sign-in), and the user's API keys and trusted browsers end with the old one (ASVS 6.4.1).
+ */
+export async function resetPassword(sql: Sql, actor: Actor, id: string, password: string, endSessions: boolean): Promise<User> {
+  const passwordHash = await hashPassword(password);
+  return transaction(sql, async (tx) => {
+    const { users } = await lockForWrite(tx, actor, { change: [id] });
+    const user = users.get(id);
+    if (!user) throw new AppError('not_found', 'No such user');
+    return setPassword(tx, actor, user, passwordHash, { sessions: endSessions, credentials: true, temporary: true, reason: 'password_reset' });
+  });
+}
+
+/** The command line's reset, for an admin locked out: everything of the user ends. */
+export async function resetPasswordByLogin(sql: Sql, actor: Actor, login: string, password: string): Promise<User> {
+  const found = await findUserByLogin(sql, login);
+  if (!found) throw new AppError('not_found', `No user with username or email "${login}"`);
+  return resetPassword(sql, actor, found.id, password, true);
+}

@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// What one connection may cost the server, and what the feed tells whom.
+
+let server: TestServer;
+let admin: ApiClient;
+beforeAll(async () => {
+  server = await startTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
+  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe('a flood of messages', () => {
+  test('2,000 messages from one plain user: the excess is dropped, the socket cut off, nobody else notices', async () => {
+    const { client } = await signedInClient(server);
+    const attacker = await LiveClient.connect(server, client.cookie);
+    const bystander = await LiveClient.connect(server, admin.cookie);
+    const emit = attacker.socket.emit.bind(attacker.socket) as (event: string, ...args: unknown[]) => void;
+    for (let i = 0; i < 2000; i++) {
+      emit('resume', { after: 0 }, () => undefined);
+      emit('presence', { viewing: null });
+    }
+    expect(await attacker.disconnected()).toBe('io server disconnect');
+    // Nothing was replayed to it, whatever it asked for.
+    expect(attacker.events).toEqual([]);
+    const during = await admin.get('/api/v1/users/stats');
+    expect(during.status).toBe(200);
+    const user = await createTestUser(server);
+    await bystander.event((e) => e.target_id === user.id, 'event after the flood');
+    bystander.close();
+  });
+
+  test('a session may hold a bounded number of connections on a node', async () => {
+    const { client } = await signedInClient(server);
+    const sockets = [];
+    for (let i = 0; i < 20; i++) sockets.push(await connectSocket(server, { cookie: client.cookie }));
+    await expect(connectSocket(server, { cookie: client.cookie })).rejects.toThrow('too_many_connections');
+    sockets.pop()!.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    sockets.push(await connectSocket(server, { cookie: client.cookie }));
+    for (const socket of sockets) socket.close();
+  });
+});
+
+describe('a client that will not read', () => {
+  test('is disconnected once what waits for it passes the bound; others keep streaming', { timeout: 60_000 }, async () => {
+    const { client: staffHttp, user: staffUser } = await signedInClient(server, { role: 'moderator' });
+    await stalledSocket(server, staffHttp.cookie!);
+    const connectionsOfStuck = () => [...server.live.io.of('/').sockets.values()].filter((s) => s.data.user.id === staffUser.id).length;
+    expect(connectionsOfStuck()).toBe(1);
+    const bystander = await LiveClient.connect(server, admin.cookie);
+    // Events with large payloads, written as another process (a migration, the CLI) would.
+    const padding = 'x'.repeat(20_000);
+    const before = await latestSeq(server);
+    for (let batch = 0; batch < 10; batch++) {
+      await server.sql`
+        INSERT INTO events (actor_label, action, target_type, target_id, target_label, data)
+        SELECT 'load', 'user.updated', 'user', gen_random_uuid()::text, 'load-' || n, jsonb_build_object('padding', ${padding}::text)
+        FROM generate_series(1, 100) n`;
+      await server.sql`SELECT pg_notify('roster_events', 'load')`;
+    }
+    const last = await latestSeq(server);
+    await bystander.until(() => bystander.lastSeq >= last, 'every load event at the reading client', 30_000);
+    expect(bystander.events.filter((e) => e.seq > before)).toHaveLength(last - before);
+    await expect.poll(connectionsOfStuck, { timeout: 30_000 }).toBe(0);
+    bystander.close();
+  });
+});
+
+describe('sessions that end without an event', () => {
+  test('an idle session\'s socket is ended with session.ended {reason: "expired"}', async () => {
+    const { client } = await signedInClient(server);
+    const watcher = await LiveClient.connect(server, client.cookie);
+    const { session } = (await client.get('/api/v1/auth/me')).body;
+    // The socket's own traffic is not use: only requests keep a session alive.
+    await server.sql`UPDATE sessions SET last_seen_at = now() - interval '2 minutes' WHERE id = ${session.id}`;
+    await server.live.sweepSessions();
+    expect(await watcher.disconnected()).toBe('io server disconnect');
+    expect(watcher.ended).toEqual({ reason: 'expired' });
+    expect((await client.get('/api/v1/auth/me')).status).toBe(401);
+  });
+
+  test('a session past its absolute lifetime is ended the same way', async () => {
+    const { client } = await signedInClient(server);
+    const watcher = await LiveClient.connect(server, client.cookie);
+    const { session } = (await client.get('/api/v1/auth/me')).body;
+    await server.sql`UPDATE sessions SET created_at = now() - interval '31 days' WHERE id = ${session.id}`;
+    await server.live.sweepSessions();
+    await watcher.disconnected();
+    expect(watcher.ended).toEqual({ reason: 'expired' });
+  });
+});
+
+describe('what each audience is told', () => {
+  test('a plain user\'s own events carry no admin identity or client address', async () => {
+    const { client, user } = await signedInClient(server);
+    const watcher = await LiveClient.connect(server, client.cookie);
+    const staff = await LiveClient.connect(server, admin.cookie);
+    await admin.patch(`/api/v1/users/${user.id}`, { version: user.version, display_name: 'Renamed' });
+    const own = await watcher.event((e) => e.action === 'user.updated' && e.target_id === user.id, 'own update');
+    expect(own.ip).toBeNull();
+    expect(own.actor).toEqual({ id: null, label: null });
+    expect(own.data.user).toMatchObject({ id: user.id, display_name: 'Renamed' });
+    // Staff see the same event whole.
+    const whole = await staff.event((e) => e.seq === own.seq, 'the same event for staff');
+    expect(whole.ip).toBeTruthy();
+    expect(whole.actor.label).toBeTruthy();
+    // The replay gives the same view.
+    const replay = await LiveClient.connect(server, client.cookie, own.seq - 1);
+    const replayed = await replay.event((e) => e.seq === own.seq, 'the replayed update');
+    expect(replayed).toEqual(own);
+    for (const socket of [watcher, staff, replay]) socket.close();
+  });
+
+  test('a project member is told the project, not the owner\'s totals over projects hidden from them', async () => {
+    const owner = await createTestUser(server);
+    const { client: memberClient, user: member } = await signedInClient(server);
+    const hidden = await admin.post('/api/v1/projects', { name: 'Owner only', owner_id: owner.id, size_bytes: 5_000_000 });
+    expect(hidden.status).toBe(201);
+    const watcher = await LiveClient.connect(server, memberClient.cookie);
+    const shared = await admin.post('/api/v1/projects', { name: 'Shared', owner_id: owner.id, size_bytes: 1000, member_ids: [member.id] });
+    const event = await watcher.event((e) => e.action === 'project.created' && e.target_id === shared.body.project.id, 'shared project');
+    expect(event.data.project).toMatchObject({ name: 'Shared' });
+    expect(event.data.owners).toEqual([]);
+    expect(event.data).not.toHaveProperty('audience');
+    expect(JSON.stringify(event)).not.toContain('5000000');
+    watcher.close();
+  });
+});
+
+/**
+ * A Socket.IO connection over a bare TCP socket that completes the handshake and then stops
+ * reading, as a client that leaves the server to buffer for it would.
+ */
+async function stalledSocket(target: TestServer, cookie: string): Promise<net.Socket> {
+  const { hostname, port } = new URL(target.url);
+  const socket = net.connect(Number(port), hostname);
+  socket.on('error', () => undefined);
+  socket.write(
+    [
+      'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
+      `Host: ${hostname}:${port}`,
+      `Origin: ${target.origin}`,
+      `Cookie: ${cookie}`,
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+      'Sec-WebSocket-Version: 13',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  let received = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      // The engine's open packet has arrived: join the namespace, then wait for its answer.
+      if (received.includes('"sid"') && !received.includes('connected')) {
+        received += 'connected';
+        socket.write(maskedTextFrame('40'));
+      }
+      if (received.includes('40{"sid"')) {
+        socket.off('data', onData);
+        resolve();
+      }
+    };
+    socket.on('data', onData).once('error', reject);
+  });
+  socket.pause();
+  return socket;
+}
+
+/** A client-to-server websocket text frame (clients must mask; a zero key leaves the bytes as they are). */
+function maskedTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+}
