@@ -1,4 +1,6 @@
+import { goto } from '$app/navigation';
 import type { ErrorBody, ErrorCode } from '@roster/shared';
+import { reauth } from './reauth.svelte';
 
 /** An error answered by the API, with its code and per-field messages for forms. */
 export class ApiError extends Error {
@@ -12,8 +14,24 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the Roster API with the session cookie; resolves with the JSON body or throws `ApiError`. */
+/**
+ * Calls the Roster API with the session cookie; resolves with the JSON body or throws `ApiError`.
+ * A change that needs the password confirmed asks for it and is retried once confirmed; a user
+ * who must first replace an admin-set password is taken to that page.
+ */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  try {
+    return await request<T>(method, path, body);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'reauthentication_required' && (await reauth.ask())) {
+      return request<T>(method, path, body);
+    }
+    if (error instanceof ApiError && error.code === 'password_change_required') void goto('/choose-password');
+    throw error;
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`/api/v1${path}`, {

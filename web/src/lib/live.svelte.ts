@@ -34,23 +34,27 @@ class LiveChannel {
   /** The server announced a shutdown: its disconnect is not a sign-out. */
   private draining = false;
 
-  /** Connects once; resolves when the first resume is acknowledged, i.e. when data loaded from now on is covered. */
+  /** Connects once; resolves when the server says the connection is live, i.e. when data loaded from now on is covered. */
   connect(): Promise<void> {
     if (this.ready) return this.ready;
     this.ready = new Promise((resolve) => {
       // WebSocket only: browsers always send Origin on it (the server requires one), and it needs no
-      // sticky sessions behind a proxy with several nodes.
-      const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({ path: '/socket.io', transports: ['websocket'], forceNew: true });
+      // sticky sessions behind a proxy with several nodes. The resume point travels in the
+      // handshake, read anew on every reconnect: the server sends what was missed, then `live`.
+      const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
+        path: '/socket.io',
+        transports: ['websocket'],
+        forceNew: true,
+        auth: (send) => send(this.seq > 0 ? { after: this.seq } : {}),
+      });
       this.socket = socket;
       let first = true;
-      socket.on('connect', () => {
-        socket.emit('resume', first ? {} : { after: this.seq }, (result) => {
-          if ('seq' in result) this.seq = Math.max(this.seq, result.seq);
-          this.status = 'live';
-          if (first) resolve();
-          first = false;
-          if (this.presenceState.viewing || this.presenceState.editing) socket.emit('presence', this.presenceState);
-        });
+      socket.on('live', ({ seq }) => {
+        this.seq = Math.max(this.seq, seq);
+        this.status = 'live';
+        if (first) resolve();
+        first = false;
+        if (this.presenceState.viewing || this.presenceState.editing) socket.emit('presence', this.presenceState);
       });
       socket.on('event', (event) => {
         if (event.seq <= this.seq) return;
@@ -75,9 +79,10 @@ class LiveChannel {
       });
       socket.on('connect_error', (error) => {
         if (error.message === 'unauthenticated') return void this.signedOut('revoked');
+        if (error.message === 'password_change_required') return void goto('/choose-password');
         this.status = navigator.onLine ? 'reconnecting' : 'offline';
-        // Refused by the server's check (database unavailable): Socket.IO does not retry those by itself.
-        if (error.message === 'unavailable') setTimeout(() => socket.connect(), 2000);
+        // Refused by the server's check (database unavailable, too many tabs): Socket.IO does not retry those by itself.
+        if (error.message === 'unavailable' || error.message === 'too_many_connections') setTimeout(() => socket.connect(), 2000);
         if (first) resolve(); // let the page load its data; events catch up once connected
       });
       socket.io.on('reconnect_attempt', () => (this.status = navigator.onLine ? 'reconnecting' : 'offline'));
