@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { writableState } from '../helpers/database.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// Issue 11, item 15: inputs that still reached the database (or a recursive check) and got a 500.
+
+let server: TestServer;
+let admin: ApiClient;
+let adminVersion: number;
+let host: ApiClient;
+let targetId: string;
+let projectId: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ env: { USAGE_PRICES: '{"openai-whisper": 0.006}' } });
+  const signedIn = await signedInClient(server, { role: 'admin' });
+  admin = signedIn.client;
+  adminVersion = signedIn.user.version;
+  const { key } = (await admin.post('/api/v1/api-keys', { name: 'host app', system: true })).body;
+  host = new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
+  targetId = (await createTestUser(server)).id;
+  projectId = (await admin.post('/api/v1/projects', { name: 'bounded', owner_id: targetId })).body.project.id;
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/**
+ * Sends a request that must be refused: 400 `validation_failed` naming `field` (with a message
+ * matching `message` when given), and nothing written.
+ */
+async function expectRefused(client: ApiClient, method: string, path: string, body: unknown, field: string, message?: RegExp) {
+  const before = await writableState(server.sql);
+  const rawBody = typeof body === 'string' ? body : JSON.stringify(body);
+  const response = await client.request(method, path, undefined, { rawBody });
+  const what = `${method} ${path} ${rawBody.slice(0, 120)}`;
+  expect(response.status, `${what} → ${JSON.stringify(response.body)}`).toBe(400);
+  expect(response.body.error.code, what).toBe('validation_failed');
+  expect(response.body.error.fields, what).toHaveProperty([field]);
+  if (message) expect(response.body.error.fields[field], what).toMatch(message);
+  expect(await writableState(server.sql), what).toBe(before);
+}
+
+/** `levels` nested arrays (or objects under `a`), innermost empty. */
+const nestedArray = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+const nestedObject = (levels: number) => '{"a":'.repeat(levels - 1) + '{}' + '}'.repeat(levels - 1);
+
+describe('nesting depth', () => {
+  test('a body nested 20,000 deep is a 400, signed in or not, on every kind of route', async () => {
+    // Named by the top-level field the nesting is under, or `_` when the body itself is an array.
+    await expectRefused(new ApiClient(server), 'POST', '/api/v1/auth/login', nestedArray(20_000), '_', /nested/i);
+    await expectRefused(new ApiClient(server), 'POST', '/api/v1/auth/login', nestedObject(20_000), 'a', /nested/i);
+    // As deep as fits in the 1 MiB a body may have.
+    await expectRefused(admin, 'PATCH', '/api/v1/me', nestedArray(500_000), '_', /nested/i);
+    for (const value of [nestedArray(20_000), nestedObject(20_000)]) {
+      await expectRefused(new ApiClient(server), 'POST', '/api/v1/auth/login', `{"login":${value},"password":"x"}`, 'login', /nested/i);
+      await expectRefused(admin, 'PATCH', '/api/v1/me', `{"display_name":${value}}`, 'display_name', /nested/i);
+      await expectRefused(host, 'POST', '/api/v1/usage', `{"user_id":"${targetId}","meter":"tokens","amount":1,"source":${value}}`, 'source', /nested/i);
+    }
+  });
+
+  test('32 levels are left to the schema; the 33rd is refused for its depth', async () => {
+    // The body itself is the first level.
+    const atLimit = await admin.request('PATCH', '/api/v1/me', undefined, { rawBody: `{"display_name":${nestedArray(31)}}` });
+    expect(atLimit.status).toBe(400);
+    expect(atLimit.body.error.fields.display_name).not.toMatch(/nested/i);
+    await expectRefused(admin, 'PATCH', '/api/v1/me', `{"display_name":${nestedArray(32)}}`, 'display_name', /at most 32/);
+  });
+});
+
+describe('unicode', () => {
+  test('a lone surrogate is refused under its field in every body, keys included', async () => {
+    const usage = { user_id: targetId, meter: 'tokens', amount: 1 };
+    for (const bad of ['\ud800x', 'x\udfff', '\udc00\ud800', '\ud83d']) {
+      await expectRefused(host, 'POST', '/api/v1/usage', { ...usage, source: bad }, 'source', /surrogate/);
+      await expectRefused(host, 'POST', '/api/v1/usage', { ...usage, idempotency_key: bad }, 'idempotency_key', /surrogate/);
+      await expectRefused(admin, 'POST', '/api/v1/users', { username: 'lone', display_name: bad, email: 'lone@example.com', generate_password: true }, 'display_name', /surrogate/);
+      await expectRefused(admin, 'PATCH', `/api/v1/projects/${projectId}`, { name: bad }, 'name', /surrogate/);
+      await expectRefused(admin, 'POST', '/api/v1/api-keys', { name: bad }, 'name', /surrogate/);
+      await expectRefused(new ApiClient(server), 'POST', '/api/v1/auth/login', { login: bad, password: 'a long passphrase' }, 'login', /surrogate/);
+      await expectRefused(admin, 'PATCH', '/api/v1/me', { display_name: 'x', [bad]: 1 }, bad, /surrogate/);
+    }
+  });
+
+  test('well-formed text of every kind is stored exactly: astral emoji, joiners, direction marks, combining marks', async () => {
+    // (Leading and trailing white space, U+FEFF included, is trimmed by the schema, so marks sit inside.)
+    const names = ['👩🏽‍💻 Ada', '\u202eevil\u202c', 'a\u200bb', 'e\u0301\u0301', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'b\ufeffom', '\uffff', '\u2066x\u2069'];
+    for (const name of names) {
+      const response = await admin.patch(`/api/v1/projects/${projectId}`, { name });
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(response.body.project.name).toBe(name);
+    }
+  });
+});
