@@ -69,6 +69,33 @@ describe('nesting depth', () => {
   });
 });
 
+describe('numbers fit their columns', () => {
+  test('budgets: a sensible maximum, far below the integer and bigint limits', async () => {
+    const user = await createTestUser(server);
+    for (const minute_budget of [3_000_000_000, 2 ** 31 - 1, 2 ** 31, 2 ** 53, 1_000_000_010]) {
+      await expectRefused(admin, 'PATCH', `/api/v1/users/${user.id}`, { version: user.version, minute_budget }, 'minute_budget', /at most/);
+    }
+    for (const token_budget of [2 ** 63, 9_007_199_254_740_000, 1_000_000_010_000]) {
+      await expectRefused(admin, 'PATCH', `/api/v1/users/${user.id}`, { version: user.version, token_budget }, 'token_budget', /at most/);
+    }
+    const body = { username: 'hugebudget', display_name: 'H', email: 'huge@example.com', generate_password: true };
+    await expectRefused(admin, 'POST', '/api/v1/users', { ...body, minute_budget: 3_000_000_000 }, 'minute_budget');
+    const largest = await admin.patch(`/api/v1/users/${user.id}`, { version: user.version, minute_budget: 1_000_000_000, token_budget: 1_000_000_000_000 });
+    expect(largest.status, JSON.stringify(largest.body)).toBe(200);
+    expect(largest.body.user).toMatchObject({ minute_budget: 1_000_000_000, token_budget: 1_000_000_000_000 });
+  });
+
+  test('versions beyond the integer column are refused, not compared in SQL', async () => {
+    const user = await createTestUser(server);
+    for (const version of [2 ** 31, 3_000_000_000, 2 ** 53 - 1]) {
+      await expectRefused(admin, 'PATCH', `/api/v1/users/${user.id}`, { version, display_name: 'V' }, 'version');
+      await expectRefused(admin, 'PATCH', '/api/v1/me', { version, display_name: 'V' }, 'version');
+      await expectRefused(admin, 'PATCH', `/api/v1/projects/${projectId}`, { version, name: 'V' }, 'version');
+    }
+    expect((await admin.patch('/api/v1/me', { version: adminVersion, display_name: 'Still me' })).status).toBe(200);
+  });
+});
+
 describe('unicode', () => {
   test('a lone surrogate is refused under its field in every body, keys included', async () => {
     const usage = { user_id: targetId, meter: 'tokens', amount: 1 };
@@ -91,5 +118,29 @@ describe('unicode', () => {
       expect(response.status, JSON.stringify(response.body)).toBe(200);
       expect(response.body.project.name).toBe(name);
     }
+  });
+});
+
+describe('query strings', () => {
+  test('numbers out of range in query strings are a 400 naming the parameter', async () => {
+    const cases: [string, string][] = [
+      ['/api/v1/events?before=9007199254740993', 'before'],
+      ['/api/v1/events?before=1e400', 'before'],
+      ['/api/v1/events?after=-1', 'after'],
+      ['/api/v1/events?after=NaN', 'after'],
+      ['/api/v1/events?limit=0', 'limit'],
+      ['/api/v1/events?limit=201', 'limit'],
+      ['/api/v1/events?limit=1.5', 'limit'],
+      ['/api/v1/users?limit=Infinity', 'limit'],
+      [`/api/v1/usage/check?user_id=${targetId}&meter=tokens&amount=1e13`, 'amount'],
+      [`/api/v1/usage/check?user_id=${targetId}&meter=tokens&amount=-0`, 'amount'],
+      [`/api/v1/usage/check?user_id=${targetId}&meter=tokens&amount=NaN`, 'amount'],
+    ];
+    for (const [path, field] of cases) {
+      const response = await host.get(path);
+      expect(response.status, `${path} → ${JSON.stringify(response.body)}`).toBe(400);
+      expect(response.body.error.fields, path).toHaveProperty([field]);
+    }
+    expect((await host.get('/api/v1/events?before=9007199254740991&limit=200')).status).toBe(200);
   });
 });
