@@ -295,14 +295,24 @@ export const apiKeySchema = z.object({
 });
 export type ApiKey = z.infer<typeof apiKeySchema>;
 
+/** How long an expiring key may live; one that should live longer is made without expiry. */
+const API_KEY_MAX_YEARS = 5;
+
 export const createApiKeySchema = z.strictObject({
   name: z.string().trim().min(1, 'Name is required').max(100, 'Name must be at most 100 characters'),
   system: z.boolean().default(false),
   expires_at: z.iso
     .datetime({ offset: true, error: 'Expiry must be an ISO date-time' })
     .refine((v) => Date.parse(v) > Date.now(), 'Expiry must be in the future')
+    .refine((v) => Date.parse(v) <= yearsFromNow(API_KEY_MAX_YEARS), `Expiry must be at most ${API_KEY_MAX_YEARS} years from now`)
     .optional(),
 });
+
+function yearsFromNow(years: number): number {
+  const date = new Date();
+  date.setUTCFullYear(date.getUTCFullYear() + years);
+  return date.getTime();
+}
 
 export const createdApiKeySchema = z.object({ api_key: apiKeySchema, key: z.string() });
 
@@ -396,12 +406,23 @@ const usageAmountSchema = z
   .positive('Amount must be positive')
   .max(1e12, 'Amount must be at most 1,000,000,000,000');
 
+/** The earliest date a usage report may carry: anything older is a mistake (year 0 is not even a PostgreSQL date). */
+const USAGE_EARLIEST = '2000-01-01T00:00:00Z';
+/**
+ * How far ahead of the server's clock a report may be dated: room for hosts whose clocks run
+ * fast, no more. Checked by the service against its clock, which tests can move.
+ */
+export const USAGE_MAX_AHEAD_MS = 24 * 3600 * 1000;
+
 export const reportUsageSchema = z.strictObject({
   user_id: z.uuid('user_id must be a user id'),
   meter: meterSchema,
   amount: usageAmountSchema,
   source: z.string().trim().min(1).max(100).optional(),
-  at: z.iso.datetime({ offset: true, error: 'at must be an ISO date-time' }).optional(),
+  at: z.iso
+    .datetime({ offset: true, error: 'at must be an ISO date-time' })
+    .refine((v) => Date.parse(v) >= Date.parse(USAGE_EARLIEST), 'at must not be before 2000-01-01')
+    .optional(),
   idempotency_key: z.string().min(1).max(200).optional(),
 });
 export type ReportUsageRequest = z.infer<typeof reportUsageSchema>;

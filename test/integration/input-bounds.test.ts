@@ -96,6 +96,30 @@ describe('numbers fit their columns', () => {
   });
 });
 
+describe('dates', () => {
+  const report = (at: string) => ({ user_id: targetId, meter: 'tokens', amount: 1, at });
+  const fromNow = (ms: number) => new Date(Date.now() + ms).toISOString();
+  const HOUR = 3600 * 1000;
+
+  test('usage is dated from 2000-01-01 to a day ahead of the server clock', async () => {
+    for (const at of ['0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '1970-01-01T00:00:00Z', '1999-12-31T23:59:59.999Z', '9999-12-31T23:59:59Z', fromNow(25 * HOUR)]) {
+      await expectRefused(host, 'POST', '/api/v1/usage', report(at), 'at', /2000|day/);
+    }
+    for (const at of ['2000-01-01T00:00:00Z', '2000-01-01T01:00:00+01:00', fromNow(23 * HOUR)]) {
+      const response = await host.post('/api/v1/usage', report(at));
+      expect(response.status, `${at} → ${JSON.stringify(response.body)}`).toBe(201);
+    }
+  });
+
+  test('an API key expires at most 5 years from now', async () => {
+    const YEAR = 365 * 24 * HOUR;
+    for (const expires_at of ['9999-12-31T23:59:59Z', fromNow(5 * YEAR + 2 * 24 * HOUR), fromNow(100 * YEAR), '0000-01-01T00:00:00Z']) {
+      await expectRefused(admin, 'POST', '/api/v1/api-keys', { name: 'far', expires_at }, 'expires_at');
+    }
+    expect((await admin.post('/api/v1/api-keys', { name: 'near', expires_at: fromNow(4 * YEAR) })).status).toBe(201);
+  });
+});
+
 describe('unicode', () => {
   test('a lone surrogate is refused under its field in every body, keys included', async () => {
     const usage = { user_id: targetId, meter: 'tokens', amount: 1 };

@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { meterUsage, type Meter, type MeterUsage, type ReportUsageRequest, type UserUsage } from '@roster/shared';
+import { meterUsage, USAGE_MAX_AHEAD_MS, type Meter, type MeterUsage, type ReportUsageRequest, type UserUsage } from '@roster/shared';
 import { AppError } from '../http/errors.ts';
 import { recordEvent, type Actor } from './events.ts';
 
@@ -63,7 +63,8 @@ export async function userUsage(sql: Sql, userId: string, now: Date, prices: Pri
 /**
  * Records usage reported by a host application. A retried report with the same idempotency key is
  * not counted again. Reports are recorded even when the user is over budget: the budget gates
- * spending through the check, it does not lose facts.
+ * spending through the check, it does not lose facts. The date's upper bound is checked here,
+ * against the clock the month is computed with, not in the schema.
  */
 export async function reportUsage(
   sql: Sql,
@@ -71,6 +72,10 @@ export async function reportUsage(
   request: ReportUsageRequest,
   now: Date,
 ): Promise<{ recorded: boolean; usage: MeterUsage }> {
+  const at = request.at ? new Date(request.at) : now;
+  if (at.getTime() > now.getTime() + USAGE_MAX_AHEAD_MS) {
+    throw new AppError('validation_failed', 'Some fields are invalid', { at: 'at must not be more than a day in the future' });
+  }
   return sql.begin(async (tx) => {
     const [user] = await tx<(BudgetRow & { username: string })[]>`
       SELECT username, token_budget, minute_budget FROM users WHERE id = ${request.user_id}`;
@@ -78,7 +83,7 @@ export async function reportUsage(
     const inserted = await tx`
       INSERT INTO usage_events (user_id, meter, amount, source, at, idempotency_key)
       VALUES (${request.user_id}, ${request.meter}, ${request.amount}, ${request.source ?? null},
-              ${request.at ? new Date(request.at) : now}, ${request.idempotency_key ?? null})
+              ${at}, ${request.idempotency_key ?? null})
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING id`;
     const used = await usedThisMonth(tx, request.user_id, now);
