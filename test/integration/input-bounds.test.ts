@@ -145,6 +145,27 @@ describe('unicode', () => {
   });
 });
 
+describe('prices by source', () => {
+  test('sources named like Object.prototype members cost nothing and keep the statistics numeric', async () => {
+    const user = await createTestUser(server);
+    const sources = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'openai-whisper'];
+    for (const source of sources) {
+      const response = await host.post('/api/v1/usage', { user_id: user.id, meter: 'minutes', amount: 10, source });
+      expect(response.status, source).toBe(201);
+    }
+    const usage = (await admin.get(`/api/v1/users/${user.id}/usage`)).body;
+    expect(usage.cost.total_usd).toBeCloseTo(0.06, 9);
+    for (const entry of usage.cost.by_source) {
+      expect(entry.usd, entry.source).toBe(entry.source === 'openai-whisper' ? 0.06 : 0);
+    }
+    const overview = await admin.get('/api/v1/stats/overview');
+    expect(overview.status).toBe(200);
+    const consumer = overview.body.top_consumers.find((c: { user_id: string }) => c.user_id === user.id);
+    expect(consumer).toMatchObject({ minutes: 60, usd: expect.closeTo(0.06, 9) });
+    for (const c of overview.body.top_consumers) expect(typeof c.usd, c.username).toBe('number');
+  });
+});
+
 describe('query strings', () => {
   test('numbers out of range in query strings are a 400 naming the parameter', async () => {
     const cases: [string, string][] = [

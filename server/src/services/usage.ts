@@ -6,6 +6,15 @@ import { recordEvent, type Actor } from './events.ts';
 export type Clock = () => Date;
 export type Prices = Record<string, number>;
 
+/**
+ * The configured unit price of a source (a report without one is priced under ""). Own entries
+ * only: a source named `constructor` or `__proto__` read Object.prototype, and its cost became NaN.
+ */
+export function priceOf(prices: Prices, source: string | null): number {
+  const key = source ?? '';
+  return Object.hasOwn(prices, key) ? prices[key]! : 0;
+}
+
 /** The UTC calendar month containing `now`: budgets reset at its start, computed, with no job to run. */
 export function monthOf(now: Date): { start: Date; end: Date; label: string } {
   const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
@@ -47,7 +56,7 @@ export async function userUsage(sql: Sql, userId: string, now: Date, prices: Pri
     source: r.source,
     meter: r.meter,
     amount: Number(r.amount),
-    usd: Number(r.amount) * (prices[r.source ?? ''] ?? 0),
+    usd: Number(r.amount) * priceOf(prices, r.source),
   }));
   return {
     user_id: userId,
