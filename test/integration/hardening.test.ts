@@ -203,6 +203,30 @@ describe('headers', () => {
     expect(response.headers.get('strict-transport-security')).toBeNull();
   });
 
+  test('API responses, which carry personal data, are never stored by caches; the console files keep their caching', async () => {
+    const web = await startTestServer({ web: true, databaseUrl: server.databaseUrl });
+    try {
+      const anonymous = new ApiClient(web);
+      const responses = [
+        await admin.get('/api/v1/auth/me'),
+        await admin.get(`/api/v1/users/${targetId}/export`),
+        await admin.get('/api/v1/users?limit=1'),
+        await anonymous.get('/api/v1/auth/me'),
+        await anonymous.post('/api/v1/auth/login', { login: 'x' }),
+        await anonymous.get('/api/v1/no-such-route'),
+        await anonymous.get('/api/v1/setup'),
+      ];
+      for (const response of responses) expect(response.headers.get('cache-control'), String(response.status)).toBe('no-store');
+      const shell = await anonymous.get('/users');
+      const script = /src="(\/_app\/immutable\/[^"]+\.js)"|import\("(\/_app\/immutable\/[^"]+\.js)"\)/.exec(shell.body as string);
+      expect(script, 'an immutable asset in the shell').not.toBeNull();
+      expect((await anonymous.get(script![1] ?? script![2]!)).headers.get('cache-control')).not.toBe('no-store');
+      expect(shell.headers.get('cache-control')).not.toBe('no-store');
+    } finally {
+      await web.close();
+    }
+  });
+
   test('HSTS when served over HTTPS', async () => {
     const https = await startTestServer({ env: { ROSTER_ORIGIN: 'https://roster.example.com' } });
     try {
