@@ -40,6 +40,27 @@ describe('what clients send on the live channel', () => {
     bystander.close();
   });
 
+  test('messages nested 20,000 deep, plain or with a binary attachment, reach no recursive check', async () => {
+    // Written to the engine as they would arrive on the wire: the client's own encoder recurses on such payloads.
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    const { client: attackerHttp } = await signedInClient(server);
+    const attacker = await connectSocket(server, { cookie: attackerHttp.cookie });
+    const bystander = await LiveClient.connect(server, admin.cookie);
+    for (const name of ['resume', 'presence', 'unknown']) attacker.io.engine.write(`21["${name}",${deep}]`);
+    // Handled in order, and the connection survives them: the next request is answered.
+    expect(await attacker.timeout(2000).emitWithAck('resume', {})).toMatchObject({ replayed: 0 });
+    // The server's parser rebuilds a binary packet recursively; on such a packet it fails and closes that connection alone.
+    const closed = new Promise<void>((resolve) => attacker.once('disconnect', () => resolve()));
+    attacker.io.engine.write(`51-["resume",{"_placeholder":true,"num":0},${deep}]`);
+    attacker.io.engine.write(new Uint8Array([1, 2, 3]));
+    await closed;
+
+    const user = await createTestUser(server);
+    await bystander.event((e) => e.target_id === user.id, 'event after the deep messages');
+    expect((await new ApiClient(server).get('/healthz')).status).toBe(200);
+    bystander.close();
+  });
+
   test('a plain user cannot subscribe itself to rooms or events it may not see', async () => {
     const { client, user } = await signedInClient(server);
     const watcher = await LiveClient.connect(server, client.cookie);
