@@ -61,7 +61,7 @@ export type PresenceUpdate = z.infer<typeof presenceUpdateSchema>;
  * What a client passes in the Socket.IO handshake (`auth`): `after`, the last sequence it saw, to
  * be sent what it missed before anything else; omitted on a first connection, to start from now.
  */
-export const liveHandshakeSchema = z.object({ after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() });
+export const liveHandshakeSchema = z.strictObject({ after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() });
 export type LiveHandshake = z.infer<typeof liveHandshakeSchema>;
 
 /** The most events a resume replays; a client further behind is told to refetch. */

@@ -4,3 +4,4 @@ export * from './permissions.ts';
 export * from './api.ts';
 export * from './events.ts';
 export * from './usage.ts';
+export * from './input.ts';

@@ -99,6 +99,20 @@ export type Session = z.infer<typeof sessionSchema>;
 export const meResponseSchema = z.object({ user: userSchema, session: sessionSchema.nullable() });
 export type MeResponse = z.infer<typeof meResponseSchema>;
 
+/** The largest value of PostgreSQL's `integer`, the type of versions and minute budgets. */
+const INTEGER_MAX = 2_147_483_647;
+
+/**
+ * The version a change is based on; a stale one is refused with `version_conflict`. (Here and in
+ * the budgets the range comes before `int`, whose check also refuses integers beyond 2^53: those
+ * hear "at most", not "whole number".)
+ */
+const versionSchema = z
+  .number({ error: 'The version you read is required' })
+  .min(1, 'The version is at least 1')
+  .max(INTEGER_MAX, 'No record has this version')
+  .int('The version is a whole number');
+
 /** Lets an object-level rule report alongside field errors (zod skips refinements once a field failed). */
 function isObjectPayload(payload: { value: unknown }): boolean {
   return typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
@@ -186,8 +200,7 @@ export const createdUserSchema = z.object({ user: userSchema, generated_password
 
 export const updateUserSchema = z
   .strictObject({
-    /** The version the change is based on; a stale one is refused with `version_conflict`. */
-    version: z.number({ error: 'The version you read is required' }).int().min(1),
+    version: versionSchema,
     username: usernameSchema.optional(),
     display_name: displayNameSchema.optional(),
     email: emailSchema.optional(),
@@ -234,7 +247,7 @@ export type BulkResult = z.infer<typeof bulkResultSchema>;
 
 export const updateMeSchema = z
   .strictObject({
-    version: z.number().int().min(1).optional(),
+    version: versionSchema.optional(),
     display_name: displayNameSchema.optional(),
     email: emailSchema.optional(),
   })
@@ -301,14 +314,24 @@ export const apiKeySchema = z.object({
 });
 export type ApiKey = z.infer<typeof apiKeySchema>;
 
+/** How long an expiring key may live; one that should live longer is made without expiry. */
+const API_KEY_MAX_YEARS = 5;
+
 export const createApiKeySchema = z.strictObject({
   name: z.string().trim().min(1, 'Name is required').max(100, 'Name must be at most 100 characters'),
   system: z.boolean().default(false),
   expires_at: z.iso
     .datetime({ offset: true, error: 'Expiry must be an ISO date-time' })
     .refine((v) => Date.parse(v) > Date.now(), 'Expiry must be in the future')
+    .refine((v) => Date.parse(v) <= yearsFromNow(API_KEY_MAX_YEARS), `Expiry must be at most ${API_KEY_MAX_YEARS} years from now`)
     .optional(),
 });
+
+function yearsFromNow(years: number): number {
+  const date = new Date();
+  date.setUTCFullYear(date.getUTCFullYear() + years);
+  return date.getTime();
+}
 
 export const createdApiKeySchema = z.object({ api_key: apiKeySchema, key: z.string() });
 
@@ -347,19 +370,29 @@ export const meters = ['tokens', 'minutes'] as const;
 export const meterSchema = z.enum(meters);
 export type Meter = z.infer<typeof meterSchema>;
 
-/** Monthly token budget: empty for unlimited, else at least 100,000 in steps of 10,000. */
+/**
+ * Monthly token budget: empty for unlimited, else 100,000 to a trillion in steps of 10,000. The
+ * maximum is far above any real month and far below the `bigint` column and JavaScript's safe integers.
+ */
+const TOKEN_BUDGET_MAX = 1_000_000_000_000;
 export const tokenBudgetSchema = z
   .number({ error: 'Token budget must be a number or null' })
-  .int('Token budget must be a whole number')
   .min(100_000, 'Token budget must be at least 100,000')
+  .max(TOKEN_BUDGET_MAX, 'Token budget must be at most 1,000,000,000,000')
+  .int('Token budget must be a whole number')
   .multipleOf(10_000, 'Token budget must be in steps of 10,000')
   .nullable();
 
-/** Monthly minute budget: empty for unlimited, else at least 10. */
+/**
+ * Monthly minute budget: empty for unlimited, else 10 to a billion (some 1,900 years of one
+ * stream; many run in parallel), below the 2,147,483,647 an `integer` column holds.
+ */
+const MINUTE_BUDGET_MAX = 1_000_000_000;
 export const minuteBudgetSchema = z
   .number({ error: 'Minute budget must be a number or null' })
-  .int('Minute budget must be a whole number')
   .min(10, 'Minute budget must be at least 10')
+  .max(MINUTE_BUDGET_MAX, 'Minute budget must be at most 1,000,000,000')
+  .int('Minute budget must be a whole number')
   .nullable();
 
 export const usageStates = ['ok', 'warning', 'blocked'] as const;
@@ -386,12 +419,29 @@ export const userUsageSchema = z.object({
 });
 export type UserUsage = z.infer<typeof userUsageSchema>;
 
+/** One report's (or one check's) amount of a meter. */
+const usageAmountSchema = z
+  .number({ error: 'Amount must be a number' })
+  .positive('Amount must be positive')
+  .max(1e12, 'Amount must be at most 1,000,000,000,000');
+
+/** The earliest date a usage report may carry: anything older is a mistake (year 0 is not even a PostgreSQL date). */
+const USAGE_EARLIEST = '2000-01-01T00:00:00Z';
+/**
+ * How far ahead of the server's clock a report may be dated: room for hosts whose clocks run
+ * fast, no more. Checked by the service against its clock, which tests can move.
+ */
+export const USAGE_MAX_AHEAD_MS = 24 * 3600 * 1000;
+
 export const reportUsageSchema = z.strictObject({
   user_id: z.uuid('user_id must be a user id'),
   meter: meterSchema,
-  amount: z.number().positive('Amount must be positive').max(1e12, 'Amount is too large'),
+  amount: usageAmountSchema,
   source: z.string().trim().min(1).max(100).optional(),
-  at: z.iso.datetime({ offset: true, error: 'at must be an ISO date-time' }).optional(),
+  at: z.iso
+    .datetime({ offset: true, error: 'at must be an ISO date-time' })
+    .refine((v) => Date.parse(v) >= Date.parse(USAGE_EARLIEST), 'at must not be before 2000-01-01')
+    .optional(),
   idempotency_key: z.string().min(1).max(200).optional(),
 });
 export type ReportUsageRequest = z.infer<typeof reportUsageSchema>;
@@ -399,7 +449,7 @@ export type ReportUsageRequest = z.infer<typeof reportUsageSchema>;
 export const usageCheckQuerySchema = z.strictObject({
   user_id: z.uuid('user_id must be a user id'),
   meter: meterSchema,
-  amount: z.coerce.number().positive('Amount must be positive').default(1),
+  amount: z.coerce.number({ error: 'Amount must be a number' }).pipe(usageAmountSchema).default(1),
 });
 
 export const usageCheckSchema = z.object({
@@ -426,7 +476,12 @@ export const projectSchema = z.object({
 export type Project = z.infer<typeof projectSchema>;
 
 const projectName = z.string().trim().min(1, 'Name is required').max(100, 'Name must be at most 100 characters');
-const count = z.number().int('Must be a whole number').min(0, 'Must not be negative').max(Number.MAX_SAFE_INTEGER);
+/** Item counts and sizes: `bigint` columns, bounded by what JavaScript counts exactly. */
+const count = z
+  .number({ error: 'Must be a number' })
+  .min(0, 'Must not be negative')
+  .max(Number.MAX_SAFE_INTEGER, 'Must be at most 9,007,199,254,740,991')
+  .int('Must be a whole number');
 
 export const createProjectSchema = z.strictObject({
   name: projectName,
@@ -438,7 +493,7 @@ export const createProjectSchema = z.strictObject({
 
 export const updateProjectSchema = z
   .strictObject({
-    version: z.number().int().min(1).optional(),
+    version: versionSchema.optional(),
     name: projectName.optional(),
     owner_id: z.uuid('owner_id must be a user id').optional(),
     item_count: count.optional(),

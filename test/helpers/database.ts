@@ -16,3 +16,21 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   const url = databaseUrl(serverUrl, name);
   return { url, sql: connect(url) };
 }
+
+/**
+ * A fingerprint of every table a write route can touch, to prove a refused request changed nothing.
+ * Left out: what merely being signed in records (a session's last sight, a key's last use) and failed sign-ins.
+ */
+export async function writableState(sql: Sql): Promise<string> {
+  const [row] = await sql`
+    SELECT md5(concat_ws('|',
+      (SELECT string_agg(u::text, ',' ORDER BY id) FROM users u),
+      (SELECT string_agg((to_jsonb(s) - 'last_seen_at')::text, ',' ORDER BY id) FROM sessions s),
+      (SELECT string_agg((to_jsonb(k) - 'last_used_at')::text, ',' ORDER BY id) FROM api_keys k),
+      (SELECT string_agg(p::text, ',' ORDER BY id) FROM projects p),
+      (SELECT string_agg(m::text, ',' ORDER BY project_id, user_id) FROM project_members m),
+      (SELECT string_agg(e::text, ',' ORDER BY id) FROM usage_events e),
+      (SELECT count(*)::text FROM events WHERE action NOT IN ('auth.login_failed'))
+    )) AS hash`;
+  return row!.hash as string;
+}

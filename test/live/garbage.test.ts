@@ -41,6 +41,34 @@ describe('what clients send on the live channel', () => {
     bystander.close();
   });
 
+  test('deeply nested messages, plain or with a binary attachment, reach no recursive check', async () => {
+    // Written to the engine as they would arrive on the wire: the client's own encoder recurses on
+    // such payloads. 7,000 levels is as deep as a message gets within the 16 KiB message limit.
+    const deep = '['.repeat(7_000) + ']'.repeat(7_000);
+    const { client: attackerHttp, user: attackerUser } = await signedInClient(server);
+    const attacker = await LiveClient.connect(server, attackerHttp.cookie);
+    const bystander = await LiveClient.connect(server, admin.cookie);
+    const engine = attacker.socket.io.engine;
+    for (const name of ['resume', 'presence', 'unknown']) engine.write(`21["${name}",${deep}]`);
+    // Handled in order, and the connection survives them: the next event about its user arrives.
+    await admin.patch(`/api/v1/users/${attackerUser.id}`, { version: attackerUser.version, display_name: 'Still here' });
+    await attacker.event((e) => e.target_id === attackerUser.id && e.action === 'user.updated', 'event after the deep messages');
+    // The server's parser rebuilds a binary packet recursively; on such a packet it fails and closes that connection alone.
+    engine.write(`51-["resume",{"_placeholder":true,"num":0},${deep}]`);
+    engine.write(new Uint8Array([1, 2, 3]));
+    await attacker.disconnected();
+    // A message over the limit (16 KiB) closes its connection before anything parses it.
+    const { client: secondHttp } = await signedInClient(server);
+    const second = await LiveClient.connect(server, secondHttp.cookie);
+    second.socket.io.engine.write(`2["presence",${'['.repeat(20_000) + ']'.repeat(20_000)}]`);
+    await second.disconnected();
+
+    const user = await createTestUser(server);
+    await bystander.event((e) => e.target_id === user.id, 'event after the deep messages');
+    expect((await new ApiClient(server).get('/healthz')).status).toBe(200);
+    bystander.close();
+  });
+
   test('a plain user cannot subscribe itself to rooms or events it may not see', async () => {
     const { client, user } = await signedInClient(server);
     const watcher = await LiveClient.connect(server, client.cookie);

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { z } from 'zod';
+import { inputProblems } from '@roster/shared';
 import type { Sql } from 'postgres';
 import type { Access } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
@@ -105,10 +106,11 @@ export async function parseBody<S extends z.ZodType>(
   try {
     body = await c.req.json();
   } catch {
-    throw new AppError('validation_failed', 'The request body is not valid JSON');
+    throw new AppError('validation_failed', 'The request body is not valid JSON', { _: 'Must be a JSON object' });
   }
+  refuseInputProblems(body);
   const parsed = schema.safeParse(body);
-  const fields: Record<string, string> = { ...(parsed.success ? {} : validationError(parsed.error).fields), ...nulFields(body) };
+  const fields: Record<string, string> = { ...(parsed.success ? {} : validationError(parsed.error).fields) };
   const record = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   for (const field of passwords?.fields ?? []) {
     // A body that names its owner (sign-up forms) is checked against that name and address too.
@@ -119,30 +121,21 @@ export async function parseBody<S extends z.ZodType>(
   return parsed.data;
 }
 
-/**
- * Text with a NUL character cannot be stored in PostgreSQL, whatever the field; every input is
- * checked here, so no schema has to remember it and no query fails on it.
- */
-function nulFields(value: unknown, path = ''): Record<string, string> {
-  const message = 'Must not contain NUL characters';
-  if (typeof value === 'string') return value.includes('\u0000') ? { [path || '_']: message } : {};
-  if (typeof value !== 'object' || value === null) return {};
-  const found: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) {
-    const itemPath = path ? `${path}.${key}` : key;
-    if (key.includes('\u0000')) found[itemPath] = message;
-    Object.assign(found, nulFields(item, itemPath));
-  }
-  return found;
-}
-
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
   const query = c.req.query();
-  const nul = nulFields(query);
-  if (Object.keys(nul).length > 0) throw new AppError('validation_failed', 'Some fields are invalid', nul);
+  refuseInputProblems(query);
   const parsed = schema.safeParse(query);
   if (!parsed.success) throw validationError(parsed.error);
   return parsed.data;
+}
+
+/**
+ * Runs before any schema, so no schema has to remember NUL and lone surrogates, no query fails on
+ * them, and nothing walks a body nested without bound.
+ */
+function refuseInputProblems(input: unknown) {
+  const problems = inputProblems(input);
+  if (Object.keys(problems).length > 0) throw new AppError('validation_failed', 'Some fields are invalid', problems);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

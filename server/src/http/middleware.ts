@@ -28,6 +28,17 @@ export function requestLog(deps: Deps): MiddlewareHandler<AppEnv> {
 }
 
 /**
+ * API responses carry personal data, so no browser or proxy may keep a copy; set after the
+ * handler, so error responses get it too. The console's static files keep their caching.
+ */
+export function noStore(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    await next();
+    c.header('Cache-Control', 'no-store');
+  };
+}
+
+/**
  * CSRF defence: a state-changing request must come from an allowed origin. Browsers always send
  * `Origin` on such requests; programs authenticating with a bearer key are not exposed to CSRF
  * (the cookie is then ignored, see `authenticate`).

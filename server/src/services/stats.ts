@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 import { roles, userStatuses, type Overview } from '@roster/shared';
-import { monthOf, type Prices } from './usage.ts';
+import { monthOf, priceOf, type Prices } from './usage.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -43,7 +43,7 @@ export async function overview(sql: Sql, now: Date, prices: Prices): Promise<Ove
     const byUser = new Map<string, Overview['top_consumers'][number]>();
     for (const row of consumers) {
       const entry = byUser.get(row.user_id) ?? { user_id: row.user_id, username: row.username, display_name: row.display_name, tokens: 0, minutes: 0, usd: 0 };
-      const price = prices[row.source ?? ''] ?? 0;
+      const price = priceOf(prices, row.source);
       entry.tokens += Number(row.tokens);
       entry.minutes += Number(row.minutes);
       entry.usd += (Number(row.tokens) + Number(row.minutes)) * price;

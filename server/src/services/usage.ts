@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { meterUsage, type Meter, type MeterUsage, type ReportUsageRequest, type UserUsage } from '@roster/shared';
+import { meterUsage, USAGE_MAX_AHEAD_MS, type Meter, type MeterUsage, type ReportUsageRequest, type UserUsage } from '@roster/shared';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError } from '../http/errors.ts';
@@ -7,6 +7,15 @@ import { recordEvent } from './events.ts';
 
 export type Clock = () => Date;
 export type Prices = Record<string, number>;
+
+/**
+ * The configured unit price of a source (a report without one is priced under ""). Own entries
+ * only: a source named `constructor` or `__proto__` read Object.prototype, and its cost became NaN.
+ */
+export function priceOf(prices: Prices, source: string | null): number {
+  const key = source ?? '';
+  return Object.hasOwn(prices, key) ? prices[key]! : 0;
+}
 
 /** The UTC calendar month containing `now`: budgets reset at its start, computed, with no job to run. */
 export function monthOf(now: Date): { start: Date; end: Date; label: string } {
@@ -49,7 +58,7 @@ export async function userUsage(sql: Sql, userId: string, now: Date, prices: Pri
     source: r.source,
     meter: r.meter,
     amount: Number(r.amount),
-    usd: Number(r.amount) * (prices[r.source ?? ''] ?? 0),
+    usd: Number(r.amount) * priceOf(prices, r.source),
   }));
   return {
     user_id: userId,
@@ -65,7 +74,8 @@ export async function userUsage(sql: Sql, userId: string, now: Date, prices: Pri
 /**
  * Records usage reported by a host application. A retried report with the same idempotency key is
  * not counted again. Reports are recorded even when the user is over budget: the budget gates
- * spending through the check, it does not lose facts.
+ * spending through the check, it does not lose facts. The date's upper bound is checked here,
+ * against the clock the month is computed with, not in the schema.
  */
 export async function reportUsage(
   sql: Sql,
@@ -73,6 +83,10 @@ export async function reportUsage(
   request: ReportUsageRequest,
   now: Date,
 ): Promise<{ recorded: boolean; usage: MeterUsage }> {
+  const at = request.at ? new Date(request.at) : now;
+  if (at.getTime() > now.getTime() + USAGE_MAX_AHEAD_MS) {
+    throw new AppError('validation_failed', 'Some fields are invalid', { at: 'at must not be more than a day in the future' });
+  }
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { read: [request.user_id] });
     const user = users.get(request.user_id);
@@ -80,7 +94,7 @@ export async function reportUsage(
     const inserted = await tx`
       INSERT INTO usage_events (user_id, meter, amount, source, at, idempotency_key)
       VALUES (${request.user_id}, ${request.meter}, ${request.amount}, ${request.source ?? null},
-              ${request.at ? new Date(request.at) : now}, ${request.idempotency_key ?? null})
+              ${at}, ${request.idempotency_key ?? null})
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING id`;
     const used = await usedThisMonth(tx, request.user_id, now);
