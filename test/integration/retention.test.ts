@@ -1,5 +1,33 @@
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
+import { MAX_REPLAY } from '@roster/shared';
 import { loadConfig } from '../../server/src/config.ts';
+import { connect, type Sql } from '../../server/src/database.ts';
+import { RETENTION_LOCK_KEY, applyRetention } from '../../server/src/services/retention.ts';
+import { createTestDatabase } from '../helpers/database.ts';
+
+const policy = { auditDays: 400, loginWindowMs: 15 * 60_000 };
+const pools: Sql[] = [];
+afterAll(async () => {
+  for (const pool of pools) await pool.end({ timeout: 5 });
+});
+
+async function freshDatabase() {
+  const database = await createTestDatabase();
+  pools.push(database.sql);
+  return database;
+}
+
+/** Audit rows dated `daysAgo`, as old activity would have left them. */
+async function seedEvents(sql: Sql, count: number, daysAgo: number) {
+  await sql`
+    INSERT INTO events (actor_label, action, target_type, target_id, target_label, at)
+    SELECT 'seed', 'user.updated', 'user', gen_random_uuid()::text, 'seed-' || n, now() - ${daysAgo} * interval '1 day'
+    FROM generate_series(1, ${count}) n`;
+}
+
+async function eventIds(sql: Sql): Promise<number[]> {
+  return (await sql<{ id: string }[]>`SELECT id FROM events ORDER BY id`).map((r) => Number(r.id));
+}
 
 describe('AUDIT_RETENTION_DAYS', () => {
   test('defaults to 400 days and refuses less than the 30 days the statistics page reads', () => {
@@ -8,5 +36,86 @@ describe('AUDIT_RETENTION_DAYS', () => {
     for (const bad of ['29', '0', '-1', '1.5', 'forever']) {
       expect(() => loadConfig({ AUDIT_RETENTION_DAYS: bad }), bad).toThrow(/AUDIT_RETENTION_DAYS/);
     }
+  });
+});
+
+describe('audit retention', () => {
+  test('removes events older than the retention and keeps those inside it', async () => {
+    const { sql } = await freshDatabase();
+    await seedEvents(sql, 300, 500);
+    await seedEvents(sql, 1200, 399);
+    const before = await eventIds(sql);
+
+    expect(await applyRetention(sql, policy)).toEqual({ events: 300, sessions: 0, loginFailures: 0 });
+    expect(await eventIds(sql)).toEqual(before.slice(300));
+    const [old] = await sql`SELECT count(*)::int AS n FROM events WHERE at < now() - interval '400 days'`;
+    expect(old!.n).toBe(0);
+  });
+
+  test('keeps the newest MAX_REPLAY events whatever their age: the window a reconnecting client resumes from', async () => {
+    const { sql } = await freshDatabase();
+    await seedEvents(sql, MAX_REPLAY + 200, 900);
+    const before = await eventIds(sql);
+
+    expect((await applyRetention(sql, policy))?.events).toBe(200);
+    expect(await eventIds(sql)).toEqual(before.slice(-MAX_REPLAY));
+    // Nothing more goes on a second run.
+    expect((await applyRetention(sql, policy))?.events).toBe(0);
+  });
+
+  test('removes from the oldest end only: an event inside the retention keeps every later one', async () => {
+    const { sql } = await freshDatabase();
+    await seedEvents(sql, 100, 500);
+    await seedEvents(sql, 1, 10); // e.g. written while the clock was wrong
+    await seedEvents(sql, 100, 500);
+    await seedEvents(sql, MAX_REPLAY, 1);
+    const before = await eventIds(sql);
+
+    expect((await applyRetention(sql, policy))?.events).toBe(100);
+    expect(await eventIds(sql)).toEqual(before.slice(100));
+  });
+
+  test('works through a backlog of many batches', async () => {
+    const { sql } = await freshDatabase();
+    await seedEvents(sql, 12_000 + MAX_REPLAY, 450);
+    expect((await applyRetention(sql, policy))?.events).toBe(12_000);
+    expect((await eventIds(sql)).length).toBe(MAX_REPLAY);
+  });
+
+  test('removes expired sessions and failed sign-ins older than the throttle window', async () => {
+    const { sql } = await freshDatabase();
+    const [user] = await sql`
+      INSERT INTO users (username, display_name, email, password_hash)
+      VALUES ('kept', 'Kept', 'kept@example.com', 'x') RETURNING id`;
+    await sql`
+      INSERT INTO sessions (id, user_id, expires_at) VALUES
+        ('expired', ${user!.id}, now() - interval '1 minute'),
+        ('valid', ${user!.id}, now() + interval '1 day')`;
+    await sql`
+      INSERT INTO login_failures (scope, key, at) VALUES
+        ('ip', '192.0.2.1', now() - interval '16 minutes'),
+        ('account', 'someone', now() - interval '3 days'),
+        ('ip', '192.0.2.2', now() - interval '14 minutes')`;
+
+    expect(await applyRetention(sql, policy)).toEqual({ events: 0, sessions: 1, loginFailures: 2 });
+    expect((await sql`SELECT id FROM sessions`).map((r) => r.id)).toEqual(['valid']);
+    expect((await sql`SELECT key FROM login_failures`).map((r) => r.key)).toEqual(['192.0.2.2']);
+  });
+
+  test('does nothing while another node holds the job, and two nodes running it at once both finish', async () => {
+    const { url, sql } = await freshDatabase();
+    await seedEvents(sql, 6000 + MAX_REPLAY, 500);
+    const other = connect(url, { max: 1 });
+    pools.push(other);
+
+    await other`SELECT pg_advisory_lock(${RETENTION_LOCK_KEY})`;
+    expect(await applyRetention(sql, policy)).toBeNull();
+    expect((await eventIds(sql)).length).toBe(6000 + MAX_REPLAY);
+    await other`SELECT pg_advisory_unlock(${RETENTION_LOCK_KEY})`;
+
+    const results = await Promise.all([applyRetention(sql, policy), applyRetention(other, policy)]);
+    const removed = results.reduce((sum, result) => sum + (result?.events ?? 0), 0);
+    expect(removed).toBe(6000);
+    expect((await eventIds(sql)).length).toBe(MAX_REPLAY);
   });
 });
