@@ -19,7 +19,7 @@ import {
 } from '@roster/shared';
 import { SESSION_COOKIE, validateSessionToken, type SessionRow, type SessionUser } from '../auth/sessions.ts';
 import type { Logger } from '../logger.ts';
-import { EVENTS_CHANNEL, eventsSince, latestEventSeq, toAuditEvent, type EventRow } from '../services/events.ts';
+import { EVENTS_CHANNEL, eventsSince, isResumable, latestEventSeq, toAuditEvent, type EventRow } from '../services/events.ts';
 import { userStats } from '../services/users.ts';
 
 interface SocketData {
@@ -273,8 +273,9 @@ export class LiveHub {
       }
       const { user } = socket.data;
       const rows = await eventsSince(this.options.sql, parsed.data.after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
-      if (rows.length > MAX_REPLAY) {
-        // Too far behind to replay: the client refetches its lists and continues from here.
+      if (rows.length > MAX_REPLAY || !(await isResumable(this.options.sql, parsed.data.after))) {
+        // Too far behind to replay, or audit retention removed some of what it missed: the client
+        // refetches its lists and continues from here.
         const seq = await latestEventSeq(this.options.sql);
         socket.data.delivered = seq;
         socket.emit('resync', { seq });
