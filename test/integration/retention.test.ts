@@ -2,6 +2,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { MAX_REPLAY } from '@roster/shared';
 import { loadConfig } from '../../server/src/config.ts';
 import { connect, type Sql } from '../../server/src/database.ts';
+import { startHousekeeping } from '../../server/src/live/housekeeping.ts';
+import { createLogger } from '../../server/src/logger.ts';
 import { RETENTION_LOCK_KEY, applyRetention } from '../../server/src/services/retention.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 
@@ -117,5 +119,25 @@ describe('audit retention', () => {
     const removed = results.reduce((sum, result) => sum + (result?.events ?? 0), 0);
     expect(removed).toBe(6000);
     expect((await eventIds(sql)).length).toBe(MAX_REPLAY);
+  });
+});
+
+describe('housekeeping', () => {
+  test('every node runs the retention soon after start and then periodically, logs what it removed, and stops when told', async () => {
+    const { sql } = await freshDatabase();
+    await seedEvents(sql, 50 + MAX_REPLAY, 500);
+    const entries: { level: number; msg: string; removed?: unknown }[] = [];
+    const log = createLogger('debug', { write: (line: string) => void entries.push(JSON.parse(line)) });
+    const runs = () => entries.filter((e) => e.msg.startsWith('audit retention'));
+
+    const housekeeping = startHousekeeping({ sql, log, policy, firstRunMs: 10, everyMs: 20 });
+    await expect.poll(() => runs().length, { timeout: 5000 }).toBeGreaterThanOrEqual(3);
+    await housekeeping.stop();
+    expect(runs()[0]).toMatchObject({ level: 30, removed: { events: 50, sessions: 0, loginFailures: 0 } });
+    expect(runs().slice(1).every((e) => e.level === 20)).toBe(true); // nothing left: debug only
+
+    const after = runs().length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(runs().length).toBe(after);
   });
 });
