@@ -8,6 +8,7 @@ import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
 import { cliActor } from './services/events.ts';
+import { applyRetention, retentionPolicy } from './services/retention.ts';
 import { createUser, listAllUsers, resetPasswordByLogin } from './services/users.ts';
 
 const usage = `Usage: npm run roster -- <command> [options]
@@ -17,6 +18,7 @@ Commands:
   reset-password --login USERNAME_OR_EMAIL --password P     (also ends the user's sessions)
   list-users
   migrate        apply pending database migrations
+  prune-audit    apply the retention now (AUDIT_RETENTION_DAYS), as every server does hourly
 
 Uses DATABASE_URL, or the embedded PostgreSQL in ROSTER_DATA_DIR (a running Roster's, if it is up).`;
 
@@ -33,7 +35,7 @@ async function main(argv: string[]) {
     },
     strict: true,
   });
-  if (!command || !['create-admin', 'reset-password', 'list-users', 'migrate'].includes(command)) {
+  if (!command || !['create-admin', 'reset-password', 'list-users', 'migrate', 'prune-audit'].includes(command)) {
     process.stderr.write(usage + '\n');
     return 2;
   }
@@ -72,6 +74,19 @@ async function main(argv: string[]) {
         for (const user of await listAllUsers(database.sql)) {
           process.stdout.write(`${user.username}\t${user.email}\t${user.role}\t${user.status}\t${user.id}\n`);
         }
+        return 0;
+      }
+      case 'prune-audit': {
+        const policy = retentionPolicy(config);
+        const removed = await applyRetention(database.sql, policy);
+        if (!removed) {
+          process.stderr.write('Another Roster process is running the retention now; nothing was removed. Try again later.\n');
+          return 1;
+        }
+        process.stdout.write(
+          `Removed ${removed.events} audit events older than ${policy.auditDays} days, ${removed.sessions} expired sessions, ` +
+            `${removed.loginFailures} failed sign-ins past the throttle window\n`,
+        );
         return 0;
       }
       default: {

@@ -6,6 +6,7 @@ import { startHousekeeping } from '../../server/src/live/housekeeping.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import { RETENTION_LOCK_KEY, applyRetention } from '../../server/src/services/retention.ts';
 import { createTestDatabase } from '../helpers/database.ts';
+import { runCli } from '../helpers/processes.ts';
 
 const policy = { auditDays: 400, loginWindowMs: 15 * 60_000 };
 const pools: Sql[] = [];
@@ -139,5 +140,33 @@ describe('housekeeping', () => {
     const after = runs().length;
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(runs().length).toBe(after);
+  });
+});
+
+describe('command line', () => {
+  test('prune-audit runs the retention once with the configured days and prints what it removed', async () => {
+    const { url, sql } = await freshDatabase();
+    await seedEvents(sql, 25, 100);
+    await seedEvents(sql, MAX_REPLAY, 1);
+    const env = { DATABASE_URL: url };
+
+    const kept = await runCli(['prune-audit'], env);
+    expect(kept.code, kept.output).toBe(0);
+    expect(kept.output).toMatch(/Removed 0 audit events older than 400 days, 0 expired sessions, 0 failed sign-ins past the throttle window/);
+
+    const removed = await runCli(['prune-audit'], { ...env, AUDIT_RETENTION_DAYS: '90' });
+    expect(removed.code, removed.output).toBe(0);
+    expect(removed.output).toMatch(/Removed 25 audit events older than 90 days/);
+    expect((await eventIds(sql)).length).toBe(MAX_REPLAY);
+  });
+
+  test('prune-audit says so and exits 1 while a node is running the retention', async () => {
+    const { url } = await freshDatabase();
+    const node = connect(url, { max: 1 });
+    pools.push(node);
+    await node`SELECT pg_advisory_lock(${RETENTION_LOCK_KEY})`;
+    const busy = await runCli(['prune-audit'], { DATABASE_URL: url });
+    expect(busy.code).toBe(1);
+    expect(busy.output).toMatch(/another Roster process is running the retention now/i);
   });
 });
