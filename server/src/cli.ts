@@ -8,6 +8,7 @@ import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
 import { cliActor } from './services/events.ts';
+import { applyRetention, retentionPolicy } from './services/retention.ts';
 import { createUser } from './services/users/changes.ts';
 import { listAllUsers } from './services/users/listing.ts';
 import { resetPasswordByLogin } from './services/users/passwords.ts';
@@ -19,6 +20,7 @@ Commands:
   reset-password --login USERNAME_OR_EMAIL --password P     (also ends the user's sessions)
   list-users
   migrate        apply pending database migrations
+  prune-audit    apply the retention now (AUDIT_RETENTION_DAYS), as every server does hourly
 
 Uses DATABASE_URL, or the embedded PostgreSQL in ROSTER_DATA_DIR (a running Roster's, if it is up).`;
 
@@ -35,7 +37,7 @@ async function main(argv: string[]) {
     },
     strict: true,
   });
-  if (!command || !['create-admin', 'reset-password', 'list-users', 'migrate'].includes(command)) {
+  if (!command || !['create-admin', 'reset-password', 'list-users', 'migrate', 'prune-audit'].includes(command)) {
     process.stderr.write(usage + '\n');
     return 2;
   }
@@ -74,6 +76,19 @@ async function main(argv: string[]) {
         for (const user of await listAllUsers(database.sql)) {
           process.stdout.write(`${user.username}\t${user.email}\t${user.role}\t${user.status}\t${user.id}\n`);
         }
+        return 0;
+      }
+      case 'prune-audit': {
+        const policy = retentionPolicy(config);
+        const removed = await applyRetention(database.sql, policy);
+        if (!removed) {
+          process.stderr.write('Another Roster process is running the retention now; nothing was removed. Try again later.\n');
+          return 1;
+        }
+        process.stdout.write(
+          `Removed ${removed.events} audit events older than ${policy.auditDays} days, ${removed.sessions} expired sessions, ` +
+            `${removed.rateLimitHits} counted sign-in attempts past their window\n`,
+        );
         return 0;
       }
       default: {

@@ -33,6 +33,8 @@ const envSchema = z.object({
   /** Registration attempts per IP within the login window (ALLOW_REGISTRATION). */
   REGISTRATION_MAX_PER_IP: z.coerce.number().int().positive().default(10),
   TRUST_PROXY: flag.default(false),
+  // The statistics page counts the last 30 days of sign-ins from the audit log: never keep less.
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(30).default(400),
   /** USD per unit of usage, by source: `{"openai-whisper": 0.006}` is $0.006 per minute. */
   USAGE_PRICES: z
     .string()

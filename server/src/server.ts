@@ -7,8 +7,10 @@ import { verifyAgainstDummy } from './auth/passwords.ts';
 import { sessionPolicy } from './auth/sessions.ts';
 import { allowedOrigins, type Config } from './config.ts';
 import type { Deps } from './http/context.ts';
+import { startHousekeeping } from './live/housekeeping.ts';
 import { LiveHub } from './live/hub.ts';
 import type { Logger } from './logger.ts';
+import { retentionPolicy } from './services/retention.ts';
 
 export interface RunningServer {
   url: string;
@@ -64,6 +66,7 @@ export async function startServer(options: {
   };
   handleRequest = getRequestListener(createApp(deps).fetch);
   await live.start();
+  const housekeeping = startHousekeeping({ sql, log, policy: retentionPolicy(config) });
   await verifyAgainstDummy(''); // compute the timing-equaliser hash now, not during the first sign-in
 
   return {
@@ -72,6 +75,7 @@ export async function startServer(options: {
     origins,
     live,
     close: async () => {
+      await housekeeping.stop();
       httpServer.closeIdleConnections();
       await live.close(); // closes the sockets and the HTTP server
     },

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { User } from '@roster/shared';
+import { MAX_REPLAY, type User } from '@roster/shared';
+import { applyRetention, retentionPolicy } from '../../server/src/services/retention.ts';
 import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -171,6 +172,45 @@ describe('resume', () => {
       expect(socket.resyncs).toEqual([last]);
       expect(socket.ready).toEqual({ seq: last, replayed: 0 });
       expect(socket.events).toEqual([]);
+      socket.close();
+    } finally {
+      await arena.close();
+    }
+  });
+
+  test('a client whose missed events were removed by audit retention is told to resync, not left with a gap', async () => {
+    const arena = await startTestServer();
+    try {
+      const { client: staff } = await signedInClient(arena, { role: 'admin' });
+      const { client: plain, user } = await signedInClient(arena);
+      const away = await latestSeq(arena);
+      // While both were away: a change to the user, then more than a replay's worth of other
+      // activity, and all of it grew older than the retention.
+      const renamed = await staff.patch(`/api/v1/users/${user.id}`, { version: user.version, display_name: 'Renamed while away' });
+      expect(renamed.status).toBe(200);
+      await arena.sql`
+        INSERT INTO events (actor_label, action, target_type, target_id, target_label)
+        SELECT 'seed', 'user.updated', 'user', gen_random_uuid()::text, 'seed-' || n FROM generate_series(1, ${MAX_REPLAY}) n`;
+      await arena.sql`SELECT pg_notify('roster_events', 'seed')`;
+      await arena.sql`UPDATE events SET at = now() - interval '500 days'`;
+      const pruned = await applyRetention(arena.sql, retentionPolicy(arena.config));
+      expect(pruned?.events).toBeGreaterThan(0);
+      const last = await latestSeq(arena);
+
+      // The staff client would otherwise replay the newest MAX_REPLAY events without the rename;
+      // the plain user would replay nothing at all.
+      for (const cookie of [staff.cookie, plain.cookie]) {
+        const socket = await LiveClient.connect(arena, cookie, away);
+        expect(socket.ready).toEqual({ seq: last, replayed: 0 });
+        expect(socket.resyncs).toEqual([last]);
+        socket.close();
+      }
+
+      // From the last sequence removed onwards nothing is missing: a normal resume.
+      const through = Number((await arena.sql`SELECT through FROM events_pruned`)[0]!.through);
+      const socket = await LiveClient.connect(arena, plain.cookie, through);
+      expect(socket.ready).toEqual({ seq: through, replayed: 0 });
+      expect(socket.resyncs).toEqual([]);
       socket.close();
     } finally {
       await arena.close();

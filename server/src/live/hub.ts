@@ -19,7 +19,7 @@ import {
 } from '@roster/shared';
 import { SESSION_COOKIE, sessionOver, validateSessionToken, type SessionPolicy, type SessionRow, type SessionUser } from '../auth/sessions.ts';
 import type { Logger } from '../logger.ts';
-import { EVENTS_CHANNEL, eventsSince, latestEventSeq, toAuditEvent, type EventRow } from '../services/events.ts';
+import { EVENTS_CHANNEL, eventsSince, isResumable, latestEventSeq, toAuditEvent, type EventRow } from '../services/events.ts';
 import { userStats } from '../services/users/listing.ts';
 import { eventFor, isStaff } from './audience.ts';
 import { isBacklogged, limitMessages } from './socket-limits.ts';
@@ -307,9 +307,12 @@ export class LiveHub {
     try {
       const { user } = socket.data;
       const rows = await eventsSince(this.options.sql, after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
+      // Checked after the read, so a removal committed in between shows here rather than as a gap.
+      const resumable = await isResumable(this.options.sql, after);
       if (!socket.connected) return;
-      if (rows.length > MAX_REPLAY) {
-        // Too far behind to replay: the client refetches its lists and continues from here.
+      if (rows.length > MAX_REPLAY || !resumable) {
+        // Too far behind to replay, or audit retention removed some of what it missed: the client
+        // refetches its lists and continues from here.
         const seq = await latestEventSeq(this.options.sql);
         socket.data.delivered = seq;
         socket.emit('resync', { seq });
@@ -322,7 +325,7 @@ export class LiveHub {
         }
         socket.data.delivered = Math.max(after, Number(rows.at(-1)?.id ?? after));
       }
-      this.goLive(socket, rows.length > MAX_REPLAY ? 0 : rows.length);
+      this.goLive(socket, rows.length > MAX_REPLAY || !resumable ? 0 : rows.length);
     } catch (error) {
       this.options.log.error({ err: error }, 'replay failed');
       // The client could not be brought up to date: it reconnects and asks again.

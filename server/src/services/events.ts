@@ -115,6 +115,16 @@ export async function eventsSince(sql: Sql, after: number, limit: number, onlyAb
     LIMIT ${limit}`;
 }
 
+/**
+ * True while every event after `after` still exists, i.e. audit retention has removed none of them
+ * (it removes from the oldest end and records the highest sequence it removed). Check it after
+ * reading the replay: a removal committed in between then shows here rather than as a gap.
+ */
+export async function isResumable(sql: Sql, after: number): Promise<boolean> {
+  const [row] = await sql<{ through: string }[]>`SELECT through FROM events_pruned`;
+  return after >= Number(row!.through);
+}
+
 export async function latestEventSeq(sql: Sql): Promise<number> {
   const [row] = await sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
   return Number(row!.seq);
