@@ -9,6 +9,7 @@ import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
 import { cliActor } from './services/events.ts';
 import { applyRetention, retentionPolicy } from './services/retention.ts';
+import { revokeEverySession } from './services/sessions.ts';
 import { createUser } from './services/users/changes.ts';
 import { listAllUsers } from './services/users/listing.ts';
 import { resetPasswordByLogin } from './services/users/passwords.ts';
@@ -17,7 +18,9 @@ const usage = `Usage: npm run roster -- <command> [options]
 
 Commands:
   create-admin   --username U --email E --password P [--display-name N]
-  reset-password --login USERNAME_OR_EMAIL --password P     (also ends the user's sessions)
+  reset-password --login USERNAME_OR_EMAIL --password P     (temporary: the user chooses a new one at
+                 sign-in; ends the user's sessions and API keys)
+  sign-out-everyone --yes   end every session of every user now (after a breach; audited, live)
   list-users
   migrate        apply pending database migrations
   prune-audit    apply the retention now (AUDIT_RETENTION_DAYS), as every server does hourly
@@ -34,10 +37,11 @@ async function main(argv: string[]) {
       password: { type: 'string' },
       'display-name': { type: 'string' },
       login: { type: 'string' },
+      yes: { type: 'boolean' },
     },
     strict: true,
   });
-  if (!command || !['create-admin', 'reset-password', 'list-users', 'migrate', 'prune-audit'].includes(command)) {
+  if (!command || !['create-admin', 'reset-password', 'sign-out-everyone', 'list-users', 'migrate', 'prune-audit'].includes(command)) {
     process.stderr.write(usage + '\n');
     return 2;
   }
@@ -69,7 +73,16 @@ async function main(argv: string[]) {
         const [owner] = await database.sql`SELECT username, email FROM users WHERE username = ${input.login} OR email = ${input.login}`;
         checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH, owner);
         const user = await resetPasswordByLogin(database.sql, cliActor, input.login, input.password);
-        process.stdout.write(`Password of ${user.username} reset; their sessions were ended\n`);
+        process.stdout.write(`Password of ${user.username} reset; their sessions and API keys were ended. It works for one sign-in, then they choose their own\n`);
+        return 0;
+      }
+      case 'sign-out-everyone': {
+        if (!values.yes) {
+          process.stderr.write('This ends every session of every user. Run it again with --yes to do it.\n');
+          return 1;
+        }
+        const ended = await revokeEverySession(database.sql, cliActor, false);
+        process.stdout.write(`Ended ${ended} session${ended === 1 ? '' : 's'}; everyone signs in again\n`);
         return 0;
       }
       case 'list-users': {
