@@ -31,10 +31,9 @@ async function connect(command: Connect) {
             arrivals.push({ client, key: payload.key ?? `${payload.target_id}:${payload.version}`, at: now() });
           });
           socket.on('disconnect', () => disconnects.push({ client, at: now() }));
-          socket.once('connect', () => {
-            if (cookie) socket.emit('resume', {}, () => resolve());
-            else resolve();
-          });
+          // A Roster session is live once the server says so; a bare Socket.IO server has no such message.
+          if (cookie) socket.once('live', () => resolve());
+          else socket.once('connect', () => resolve());
           socket.once('connect_error', reject);
           sockets.push(socket);
         }),

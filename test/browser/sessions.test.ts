@@ -64,6 +64,16 @@ describe.skipIf(!chromiumPath)('session flows in the console', () => {
     await new ApiClient(server).signIn('newcomer', 'my own passphrase');
   });
 
+  test('7.4.4 every signed-in page offers sign-out in view', async () => {
+    const { context, page } = await signInPage(browser, server, 'ada', password);
+    for (const path of ['/users', '/projects', '/stats', '/sessions', '/audit', '/account']) {
+      await page.goto(`${server.url}${path}`);
+      await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+      expect(await page.getByRole('button', { name: 'Sign out', exact: true }).isVisible(), path).toBe(true);
+    }
+    await context.close();
+  });
+
   test('creating an API key after a while asks for the password in a dialog, then carries on', async () => {
     const user = await createTestUser(server, { username: 'keyholder', display_name: 'Key Holder', password });
     const { context, page } = await signInPage(browser, server, 'keyholder', password);
