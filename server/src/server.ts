@@ -5,6 +5,7 @@ import type { Sql } from 'postgres';
 import { createApp } from './app.ts';
 import { verifyAgainstDummy } from './auth/passwords.ts';
 import { allowedOrigins, type Config } from './config.ts';
+import { DatabaseWatch } from './database-watch.ts';
 import type { Deps } from './http/context.ts';
 import { LiveHub } from './live/hub.ts';
 import type { Logger } from './logger.ts';
@@ -40,8 +41,11 @@ export async function startServer(options: {
   // so the app's listener must exist first; the app itself needs the hub, hence the late binding.
   let handleRequest: ReturnType<typeof getRequestListener> | undefined;
   httpServer.on('request', (req, res) => void handleRequest!(req, res));
+  const database = new DatabaseWatch(options.databaseUrl, log);
+  database.start();
   const live = new LiveHub(httpServer, {
     sql,
+    database,
     databaseUrl: options.databaseUrl,
     log,
     origins,
@@ -49,6 +53,7 @@ export async function startServer(options: {
   });
   const deps: Deps = {
     ...options,
+    database,
     origins,
     secureCookies: origins[0]!.startsWith('https:'),
     live,
@@ -66,6 +71,7 @@ export async function startServer(options: {
     close: async () => {
       httpServer.closeIdleConnections();
       await live.close(); // closes the sockets and the HTTP server
+      await database.stop();
     },
   };
 }

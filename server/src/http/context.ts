@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Sql } from 'postgres';
 import type { Principal } from '../auth/principal.ts';
 import type { Config } from '../config.ts';
+import type { DatabaseWatch } from '../database-watch.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { Logger } from '../logger.ts';
 import type { Actor } from '../services/events.ts';
@@ -14,6 +15,8 @@ import { AppError, validationError } from './errors.ts';
 /** What every route can reach: built once per server, never a global. */
 export interface Deps {
   sql: Sql;
+  /** Whether the database answers; requests fail fast with 503 while it does not. */
+  database: DatabaseWatch;
   config: Config;
   log: Logger;
   origins: string[];

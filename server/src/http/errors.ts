@@ -60,10 +60,20 @@ function toAppError(error: unknown): AppError {
   return new AppError('internal', 'Something went wrong on the server');
 }
 
+// Connection failures (postgres.js and Node codes), the health watch's verdict, and PostgreSQL
+// shutting down or starting (57P01, 57P03): none of them is a verdict on the request.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'DATABASE_DOWN',
+  '57P01',
+  '57P03',
+]);
+
 function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return (
-    typeof code === 'string' &&
-    ['ECONNREFUSED', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03'].includes(code)
-  );
+  return typeof code === 'string' && UNAVAILABLE_CODES.has(code);
 }
