@@ -149,6 +149,14 @@ function summary(outcomes: Outcome[]): string {
   return `${outcomes.length} requests, slowest ${Math.round(slowest)} ms`;
 }
 
+describe('server-side limits', () => {
+  test('no statement or idle transaction can hold a connection for ever', async () => {
+    const [limits] = await server.sql`
+      SELECT current_setting('statement_timeout') AS statement, current_setting('idle_in_transaction_session_timeout') AS idle`;
+    expect(limits).toEqual({ statement: '30s', idle: '1min' });
+  });
+});
+
 describe('PostgreSQL stopped for 10 s', () => {
   test('every request answers 503 within 2 s, and service returns within 2 s of the restart', { timeout: 120_000 }, async () => {
     expect((await Promise.all(everyKind())).filter((o) => !succeeded(o))).toEqual([]);
