@@ -6,9 +6,14 @@ import { createApp } from './app.ts';
 import { verifyAgainstDummy } from './auth/passwords.ts';
 import { allowedOrigins, type Config } from './config.ts';
 import { DatabaseWatch } from './database-watch.ts';
+import { ConnectionDrain } from './drain.ts';
 import type { Deps } from './http/context.ts';
 import { LiveHub } from './live/hub.ts';
 import type { Logger } from './logger.ts';
+
+// How long a stopping server waits for the requests it was sent: with the rest of the shutdown,
+// within the 10 s Docker grants between SIGTERM and SIGKILL.
+const DRAIN_TIMEOUT_MS = 8000;
 
 export interface RunningServer {
   url: string;
@@ -51,6 +56,7 @@ export async function startServer(options: {
     origins,
     idleMs: config.SESSION_IDLE_MINUTES * 60 * 1000,
   });
+  const drain = new ConnectionDrain(httpServer, log, '/socket.io/');
   const deps: Deps = {
     ...options,
     database,
@@ -68,9 +74,10 @@ export async function startServer(options: {
     port,
     origins,
     live,
+    /** Answers every request already sent, then closes the live channel's sockets and the HTTP server. */
     close: async () => {
-      httpServer.closeIdleConnections();
-      await live.close(); // closes the sockets and the HTTP server
+      await drain.drain(DRAIN_TIMEOUT_MS);
+      await live.close();
       await database.stop();
     },
   };
