@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { setImmediate as nextPoll, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.ts';
@@ -19,6 +19,7 @@ type State = 'new' | 'active' | 'idle';
  */
 export class ConnectionDrain {
   private readonly connections = new Map<Socket, State>();
+  private readonly responses = new Set<ServerResponse>();
   private accepted = 0;
   private draining = false;
   private onChange: (() => void) | null = null;
@@ -39,9 +40,10 @@ export class ConnectionDrain {
     server.prependListener('request', (req: IncomingMessage, res) => {
       if (req.url?.startsWith(this.livePath)) return this.forget(req.socket);
       this.connections.set(req.socket, 'active');
-      // Keep-alive clients must not send another request on a connection about to close.
-      if (this.draining) res.setHeader('Connection', 'close');
+      this.responses.add(res);
+      if (this.draining) closeAfter(res);
       res.once('finish', () => this.connections.has(req.socket) && this.connections.set(req.socket, 'idle'));
+      res.once('close', () => this.responses.delete(res));
     });
     server.on('upgrade', (req: IncomingMessage) => this.forget(req.socket));
   }
@@ -53,9 +55,11 @@ export class ConnectionDrain {
    */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
+    for (const res of this.responses) closeAfter(res);
     await this.acceptQueued();
     // net's close, not http's: that one would also reset connections whose request is still unread.
     NetServer.prototype.close.call(this.server);
+    this.log.info({ connections: this.connections.size }, 'draining: stopped accepting connections');
     this.close('idle');
     const silent = setTimeout(() => this.close('new'), FIRST_REQUEST_GRACE_MS);
     const finished = await Promise.race([this.allClosed(), sleep(timeoutMs, false, { ref: false })]);
@@ -92,4 +96,9 @@ export class ConnectionDrain {
     this.connections.delete(socket);
     this.onChange?.();
   }
+}
+
+/** Keep-alive clients must not send another request on a connection about to close. */
+function closeAfter(res: ServerResponse) {
+  if (!res.headersSent) res.setHeader('Connection', 'close');
 }
