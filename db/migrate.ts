@@ -40,6 +40,9 @@ export async function runMigrations(sql: Sql): Promise<string[]> {
   const applied: string[] = [];
   for (const migration of await loadMigrations()) {
     const ran = await sql.begin(async (tx) => {
+      // Waiting for another node's migration, or building an index on a big table, may take longer
+      // than the statement limit that protects requests.
+      await tx`SET LOCAL statement_timeout = 0`;
       await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
       await tx`
         CREATE TABLE IF NOT EXISTS schema_migrations (

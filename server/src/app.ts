@@ -9,7 +9,7 @@ import { apiRoutes, type RouteKey } from '@roster/shared';
 import type { AppEnv, Deps } from './http/context.ts';
 import { AppError, errorResponse } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
-import { authenticate, authorize, noStore, originCheck, requestLog } from './http/middleware.ts';
+import { authenticate, authorize, noStore, originCheck, requestLog, requireDatabase } from './http/middleware.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { routeHandlers } from './http/routes.ts';
 
@@ -19,6 +19,7 @@ export function createApp(deps: Deps) {
   const shell = deps.webRoot ? readFileSync(path.join(deps.webRoot, 'index.html'), 'utf8') : null;
   const api = new Hono<AppEnv>()
     .use(noStore())
+    .use(requireDatabase(deps))
     .use(
       bodyLimit({
         maxSize: MAX_BODY_BYTES,

@@ -11,12 +11,30 @@ export function connect(url: string, options: { max?: number } = {}): Sql {
   return postgres(url, {
     max: options.max ?? 10,
     onnotice: () => undefined,
-    // Plan every statement for its actual values: a search's selectivity ranges from one row to the
-    // whole table, and a cached generic plan for `LIKE $1` walks the sort index instead of using the
-    // trigram index (30 ms instead of 1 ms at 100,000 users, see BENCHMARKS.md).
-    connection: { application_name: 'roster', plan_cache_mode: 'force_custom_plan' },
+    // postgres.js waits longer after each failed attempt, up to 20 s, and queries queued meanwhile
+    // wait with it: after an outage the database would be back long before Roster noticed.
+    backoff: (retries) => Math.min(0.05 * 2 ** retries, 0.5),
+    // A server that accepts TCP but never answers (frozen, overloaded) must not hold a connection
+    // attempt for the default 30 s.
+    connect_timeout: 5,
+    connection: {
+      application_name: 'roster',
+      // Plan every statement for its actual values: a search's selectivity ranges from one row to the
+      // whole table, and a cached generic plan for `LIKE $1` walks the sort index instead of using the
+      // trigram index (30 ms instead of 1 ms at 100,000 users, see BENCHMARKS.md).
+      plan_cache_mode: 'force_custom_plan',
+      // No runaway statement or forgotten transaction holds a connection and its locks for ever
+      // (migrations lift the statement limit for themselves).
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    },
   });
 }
+
+/** Far above any request's statement (the slowest, a search over 100,000 users, takes ~30 ms). */
+export const STATEMENT_TIMEOUT_MS = 30_000;
+/** A transaction waits on nothing but argon2 hashing between its statements. */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
 
 export interface EmbeddedDatabase {
   url: string;

@@ -6,11 +6,17 @@ import { createApp } from './app.ts';
 import { verifyAgainstDummy } from './auth/passwords.ts';
 import { sessionPolicy } from './auth/sessions.ts';
 import { allowedOrigins, type Config } from './config.ts';
+import { DatabaseWatch } from './database-watch.ts';
+import { ConnectionDrain } from './drain.ts';
 import type { Deps } from './http/context.ts';
 import { startHousekeeping } from './live/housekeeping.ts';
 import { LiveHub } from './live/hub.ts';
 import type { Logger } from './logger.ts';
 import { retentionPolicy } from './services/retention.ts';
+
+// How long a stopping server waits for the requests it was sent: with the rest of the shutdown,
+// within the 10 s Docker grants between SIGTERM and SIGKILL.
+const DRAIN_TIMEOUT_MS = 8000;
 
 export interface RunningServer {
   url: string;
@@ -43,15 +49,20 @@ export async function startServer(options: {
   // so the app's listener must exist first; the app itself needs the hub, hence the late binding.
   let handleRequest: ReturnType<typeof getRequestListener> | undefined;
   httpServer.on('request', (req, res) => void handleRequest!(req, res));
+  const database = new DatabaseWatch(options.databaseUrl, log);
+  database.start();
   const live = new LiveHub(httpServer, {
     sql,
+    database,
     databaseUrl: options.databaseUrl,
     log,
     origins,
     sessionPolicy: sessionPolicy(config),
   });
+  const drain = new ConnectionDrain(httpServer, log, '/socket.io/');
   const deps: Deps = {
     ...options,
+    database,
     origins,
     secureCookies: origins[0]!.startsWith('https:'),
     live,
@@ -74,10 +85,12 @@ export async function startServer(options: {
     port,
     origins,
     live,
+    /** Answers every request already sent, then closes the live channel's sockets and the HTTP server. */
     close: async () => {
+      await drain.drain(DRAIN_TIMEOUT_MS);
       await housekeeping.stop();
-      httpServer.closeIdleConnections();
-      await live.close(); // closes the sockets and the HTTP server
+      await live.close();
+      await database.stop();
     },
   };
 }

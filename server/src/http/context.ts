@@ -8,6 +8,7 @@ import type { Principal } from '../auth/principal.ts';
 import type { SessionPolicy } from '../auth/sessions.ts';
 import type { Config } from '../config.ts';
 import type { Actor } from '../data/locks.ts';
+import type { DatabaseWatch } from '../database-watch.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { Logger } from '../logger.ts';
 import type { SignInLimits } from '../services/auth.ts';
@@ -18,6 +19,8 @@ import { AppError, validationError } from './errors.ts';
 /** What every route can reach: built once per server, never a global. */
 export interface Deps {
   sql: Sql;
+  /** Whether the database answers; requests fail fast with 503 while it does not. */
+  database: DatabaseWatch;
   config: Config;
   log: Logger;
   origins: string[];

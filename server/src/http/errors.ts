@@ -60,10 +60,24 @@ function toAppError(error: unknown): AppError {
   return new AppError('internal', 'Something went wrong on the server');
 }
 
+// Connection failures (postgres.js and Node codes), the health watch's verdict, PostgreSQL shutting
+// down or starting (57P01, 57P03), and the limits that end a runaway statement or transaction (57014,
+// 25P03): none of them is a verdict on the request.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'DATABASE_DOWN',
+  '57P01',
+  '57P03',
+  '57014',
+  '25P03',
+]);
+
 function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return (
-    typeof code === 'string' &&
-    ['ECONNREFUSED', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03'].includes(code)
-  );
+  return typeof code === 'string' && UNAVAILABLE_CODES.has(code);
 }

@@ -39,6 +39,15 @@ export function noStore(): MiddlewareHandler<AppEnv> {
 }
 
 /**
+ * While the database is down every API request answers 503 at once, and one already waiting on it
+ * answers 503 as soon as the health watch notices (DESIGN.md section 6: within 2 s). No fixed
+ * deadline: a bulk action over hundreds of users may take longer while the database is healthy.
+ */
+export function requireDatabase(deps: Deps): MiddlewareHandler<AppEnv> {
+  return (_, next) => deps.database.guard(next);
+}
+
+/**
  * CSRF defence: a state-changing request must come from an allowed origin. Browsers always send
  * `Origin` on such requests; programs authenticating with a bearer key are not exposed to CSRF
  * (the cookie is then ignored, see `authenticate`).

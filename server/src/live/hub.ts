@@ -18,6 +18,7 @@ import {
   type SessionEndReason,
 } from '@roster/shared';
 import { SESSION_COOKIE, sessionOver, validateSessionToken, type SessionPolicy, type SessionRow, type SessionUser } from '../auth/sessions.ts';
+import type { DatabaseWatch } from '../database-watch.ts';
 import type { Logger } from '../logger.ts';
 import { EVENTS_CHANNEL, eventsSince, isResumable, latestEventSeq, toAuditEvent, type EventRow } from '../services/events.ts';
 import { userStats } from '../services/users/listing.ts';
@@ -53,6 +54,8 @@ const MAX_CONCURRENT_REPLAYS = 8;
 
 export interface LiveHubOptions {
   sql: Sql;
+  /** Handshakes are refused with `unavailable` at once while the database is down. */
+  database: DatabaseWatch;
   /** For the Socket.IO PostgreSQL adapter (its own small pool), which carries presence and socket queries across nodes. */
   databaseUrl: string;
   log: Logger;
@@ -139,7 +142,7 @@ export class LiveHub {
     const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
     let validated: Awaited<ReturnType<typeof validateSessionToken>> = null;
     try {
-      validated = token ? await validateSessionToken(this.options.sql, token, this.options.sessionPolicy) : null;
+      validated = token ? await this.options.database.guard(() => validateSessionToken(this.options.sql, token, this.options.sessionPolicy)) : null;
     } catch (error) {
       // The database is unreachable: not a verdict on the session. The client retries.
       this.options.log.warn({ err: error }, 'socket session check failed');

@@ -1,0 +1,88 @@
+import postgres, { type Sql } from 'postgres';
+import type { Logger } from './logger.ts';
+
+const PROBE_EVERY_MS = 250;
+// A healthy database answers `SELECT 1` in well under a millisecond; one that takes this long is
+// frozen, partitioned away or drowning, and requests would wait on it just as long.
+const PROBE_TIMEOUT_MS = 750;
+
+/** Thrown by `guard`; its code makes it a `503 unavailable` (http/errors.ts). */
+class DatabaseDownError extends Error {
+  readonly code = 'DATABASE_DOWN';
+  constructor() {
+    super('The database did not answer its health check');
+  }
+}
+
+/**
+ * Knows within a second whether PostgreSQL answers, so that requests fail fast instead of waiting
+ * on a database that is stopped (connections refused) or frozen (connections accepted by the
+ * kernel, never answered). A connection of its own runs `SELECT 1` every 250 ms: a failure or no
+ * answer within 750 ms marks the database down, the first answer marks it up again.
+ */
+export class DatabaseWatch {
+  private isUp = true; // the server starts only after the database answered (migrations)
+  private probe: Sql | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private onDown = new Set<() => void>();
+
+  constructor(
+    private readonly url: string,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setTimeout(() => void this.check(), PROBE_EVERY_MS).unref();
+  }
+
+  /**
+   * Runs `work` while the database is up: rejects at once when it is down, and as soon as it goes
+   * down while `work` runs (which goes on unobserved: after a freeze its writes may still commit).
+   */
+  guard<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.isUp) return Promise.reject(new DatabaseDownError());
+    let listener!: () => void;
+    const down = new Promise<never>((_, reject) => {
+      listener = () => reject(new DatabaseDownError());
+      this.onDown.add(listener);
+    });
+    return Promise.race([work(), down]).finally(() => this.onDown.delete(listener));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.probe?.end({ timeout: 0 });
+  }
+
+  private async check() {
+    this.probe ??= postgres(this.url, { max: 1, connect_timeout: 2, onnotice: () => undefined, connection: { application_name: 'roster-watch' } });
+    const probe = this.probe;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      probe`SELECT 1`.then(() => true, () => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, PROBE_TIMEOUT_MS, false))),
+    ]);
+    clearTimeout(timer);
+    if (this.stopped) return;
+    if (!answered) {
+      // A connection that failed or hangs is replaced, so the next probe does not queue behind it.
+      this.probe = null;
+      void probe.end({ timeout: 0 }).catch(() => undefined);
+    }
+    this.set(answered);
+    this.timer = setTimeout(() => void this.check(), PROBE_EVERY_MS).unref();
+  }
+
+  private set(up: boolean) {
+    if (up === this.isUp) return;
+    this.isUp = up;
+    if (up) {
+      this.log.info('database answers again');
+      return;
+    }
+    this.log.warn('database unavailable: requests answer 503 until it answers again');
+    for (const listener of [...this.onDown]) listener();
+  }
+}
