@@ -69,7 +69,7 @@ describe.skipIf(!chromiumPath)('session flows in the console', () => {
     for (const path of ['/users', '/projects', '/stats', '/sessions', '/audit', '/account']) {
       await page.goto(`${server.url}${path}`);
       await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
-      expect(await page.getByRole('button', { name: 'Sign out', exact: true }).isVisible(), path).toBe(true);
+      expect(await page.getByRole('banner').getByRole('button', { name: 'Sign out', exact: true }).isVisible(), path).toBe(true);
     }
     await context.close();
   });
