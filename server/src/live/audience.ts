@@ -12,11 +12,22 @@ export interface Viewer {
 
 export const isStaff = (role: Role) => (staffRoles as readonly Role[]).includes(role);
 
-/** Whether `viewer` may see `event` at all. Mirrors the filter of `eventsSince` used for replays. */
+/**
+ * The plain users an event concerns: the user it is about, the owner of the session, key or
+ * usage, and a project's owners and members (`audience`). Mirrors the filter of `eventsSince`
+ * used for replays.
+ */
+export function plainUsersConcerned(event: AuditEvent): Set<string> {
+  const users = new Set<string>();
+  if (event.target_type === 'user' && event.target_id) users.add(event.target_id);
+  if (typeof event.data.user_id === 'string') users.add(event.data.user_id);
+  if (Array.isArray(event.data.audience)) for (const id of event.data.audience) if (typeof id === 'string') users.add(id);
+  return users;
+}
+
+/** Whether `viewer` may see `event` at all. */
 export function canSee(viewer: Viewer, event: AuditEvent): boolean {
-  if (isStaff(viewer.role)) return true;
-  const audience = event.data.audience;
-  return event.target_id === viewer.id || event.data.user_id === viewer.id || (Array.isArray(audience) && audience.includes(viewer.id));
+  return isStaff(viewer.role) || plainUsersConcerned(event).has(viewer.id);
 }
 
 /** The event as a plain user may see it (call only when `canSee`). */

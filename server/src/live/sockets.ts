@@ -1,0 +1,26 @@
+import type { Server, Socket } from 'socket.io';
+import { staffRoles, type AuditEvent, type ClientToServerEvents, type ServerToClientEvents } from '@roster/shared';
+import type { SessionRow, SessionUser } from '../auth/sessions.ts';
+
+// What the live channel keeps on each connection, and the typed server and socket.
+
+export interface SocketData {
+  user: SessionUser;
+  session: SessionRow;
+  presence: { viewing: string | null; editing: string | null };
+  /** Where the client resumes from (the handshake's `auth.after`); undefined: from now. */
+  resumeFrom: number | undefined;
+  /** Highest sequence sent to this socket before it went live: nothing at or below it is sent again. */
+  delivered: number;
+  /** Live events held back while the replay of what the client missed runs (null once live). */
+  pending: AuditEvent[] | null;
+}
+
+export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** The rooms every socket joins: its user, its role, its session. Staff are the admin and moderator rooms. */
+export const userRoom = (userId: string) => `user:${userId}`;
+export const roleRoom = (role: string) => `role:${role}`;
+export const sessionRoom = (sessionId: string) => `session:${sessionId}`;
+export const STAFF_ROOMS = staffRoles.map(roleRoom);
