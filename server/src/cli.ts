@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { displayNameSchema, emailSchema, passwordSchema, usernameSchema } from '@roster/shared';
 import { runMigrations } from '../../db/migrate.ts';
 import { checkPasswordPolicy } from './auth/password-policy.ts';
-import { AppError } from './http/errors.ts';
+import { findUserByLogin } from './data/users.ts';
+import { AppError } from './errors.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
@@ -70,7 +71,7 @@ async function main(argv: string[]) {
         const input = z
           .object({ login: z.string().min(1), password: passwordSchema })
           .parse(values);
-        const [owner] = await database.sql`SELECT username, email FROM users WHERE username = ${input.login} OR email = ${input.login}`;
+        const owner = await findUserByLogin(database.sql, input.login);
         checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH, owner);
         const user = await resetPasswordByLogin(database.sql, cliActor, input.login, input.password);
         process.stdout.write(`Password of ${user.username} reset; their sessions and API keys were ended. It works for one sign-in, then they choose their own\n`);

@@ -1,5 +1,5 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 
 // The 10,000 most common passwords, from zxcvbn-ts's frequency-ordered list (shipped with the
 // package, never fetched). Compared case-insensitively.

@@ -1,6 +1,6 @@
 import type { TransactionSql } from 'postgres';
 import { can, type Access, type Capability, type Role } from '@roster/shared';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 import type { UserRow } from './users.ts';
 
 /*

@@ -14,7 +14,7 @@ import type { Logger } from '../logger.ts';
 import type { SignInLimits } from '../services/auth.ts';
 import type { Viewer } from '../services/projects.ts';
 import { passwordProblem } from '../auth/password-policy.ts';
-import { AppError, validationError } from './errors.ts';
+import { AppError, validationError } from '../errors.ts';
 
 /** What every route can reach: built once per server, never a global. */
 export interface Deps {

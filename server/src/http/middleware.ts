@@ -4,7 +4,7 @@ import { validateApiKey } from '../auth/api-keys.ts';
 import { apiKeyPrincipal, sessionPrincipal } from '../auth/principal.ts';
 import { validateSessionToken } from '../auth/sessions.ts';
 import type { AppEnv, Deps } from './context.ts';
-import { AppError } from './errors.ts';
+import { AppError } from '../errors.ts';
 import { clearSessionCookie, readSessionCookie } from './session-cookie.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

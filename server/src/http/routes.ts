@@ -32,7 +32,7 @@ import {
   type AppEnv,
   type Deps,
 } from './context.ts';
-import { AppError } from './errors.ts';
+import { AppError } from '../errors.ts';
 import { browserCookies, clearSessionCookie, writeSessionCookie, writeSignedIn } from './session-cookie.ts';
 
 /** One handler per route of the shared route table; the compiler insists on exactly that set. */

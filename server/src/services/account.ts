@@ -6,7 +6,7 @@ import { attemptSucceeded } from '../auth/throttle.ts';
 import { assertRecentAuth, lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import type { UserRow } from '../data/users.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 import { throttle, type SignInLimits } from './auth.ts';
 import { updateUser } from './users/changes.ts';
 import { setPassword } from './users/passwords.ts';

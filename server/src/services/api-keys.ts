@@ -4,7 +4,7 @@ import { generateApiKey, type ApiKeyRow } from '../auth/api-keys.ts';
 import type { Principal } from '../auth/principal.ts';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 import { recordEvent } from './events.ts';
 
 export function toApiKeyDto(row: ApiKeyRow): ApiKey {

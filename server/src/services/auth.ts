@@ -7,7 +7,7 @@ import { attemptSucceeded, countAttempt, type Attempt, type ThrottleKey } from '
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { findUserByLogin, toUserDto, type UserRow } from '../data/users.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 import { recordEvent } from './events.ts';
 import { revokeSessions } from './sessions.ts';
 import { insertUser } from './users/changes.ts';

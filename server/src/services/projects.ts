@@ -2,7 +2,7 @@ import type { Sql, TransactionSql } from 'postgres';
 import type { Project, Role } from '@roster/shared';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
-import { AppError, versionConflict } from '../http/errors.ts';
+import { AppError, versionConflict } from '../errors.ts';
 import { recordEvent } from './events.ts';
 
 /** Who a row-secured query runs for. */

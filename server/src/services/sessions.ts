@@ -4,7 +4,7 @@ import type { Principal } from '../auth/principal.ts';
 import { sessionOver, type SessionPolicy, type SessionRow } from '../auth/sessions.ts';
 import { assertRecentAuth, lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 import { revokeUserApiKeys } from './api-keys.ts';
 import { recordEvent } from './events.ts';
 

@@ -4,7 +4,7 @@ import type { SetupRequest, User } from '@roster/shared';
 import { sha256Hex } from '../auth/tokens.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { transaction } from '../data/transaction.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 import { insertUser } from './users/changes.ts';
 
 // The first admin is created with a one-time token printed in the server's console: whoever can

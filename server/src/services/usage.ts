@@ -2,7 +2,7 @@ import type { Sql, TransactionSql } from 'postgres';
 import { meterUsage, USAGE_MAX_AHEAD_MS, type Meter, type MeterUsage, type ReportUsageRequest, type UserUsage } from '@roster/shared';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../errors.ts';
 import { recordEvent } from './events.ts';
 
 export type Clock = () => Date;

@@ -5,7 +5,7 @@ import { hashPassword } from '../../auth/passwords.ts';
 import { assertRecentAuth, lockForWrite, type Actor } from '../../data/locks.ts';
 import { transaction } from '../../data/transaction.ts';
 import { toUserDto, type UserRow } from '../../data/users.ts';
-import { AppError, versionConflict } from '../../http/errors.ts';
+import { AppError, versionConflict } from '../../errors.ts';
 import { recordEvent } from '../events.ts';
 import { disposeOwnedProjects } from '../projects.ts';
 import { revokeSessions } from '../sessions.ts';

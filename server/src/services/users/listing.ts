@@ -1,7 +1,7 @@
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { meterUsage, type User, type UserList, type UserListQuery, type UserStats } from '@roster/shared';
 import { toUserDto, type UserRow } from '../../data/users.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError } from '../../errors.ts';
 import { monthOf } from '../usage.ts';
 
 // Reading users: one, a filtered page of the table, the statistics, everything about one.

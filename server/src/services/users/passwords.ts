@@ -4,7 +4,7 @@ import { hashPassword } from '../../auth/passwords.ts';
 import { lockForWrite, type Actor } from '../../data/locks.ts';
 import { transaction } from '../../data/transaction.ts';
 import { findUserByLogin, toUserDto, type UserRow } from '../../data/users.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError } from '../../errors.ts';
 import { revokeUserApiKeys } from '../api-keys.ts';
 import { recordEvent } from '../events.ts';
 import { revokeSessions } from '../sessions.ts';
