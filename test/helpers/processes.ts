@@ -11,9 +11,13 @@ export interface RosterProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs a Roster entry point (`server/src/main.ts`, `server/src/cli.ts`) as a real process. */
+/**
+ * Runs a Roster entry point as a real process: the sources through tsx (`server/src/main.ts`,
+ * `server/src/cli.ts`), or the production bundle as it is (`server/dist/main.js`).
+ */
 export function spawnRoster(entry: string, args: string[], env: Record<string, string>): RosterProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, entry, ...args], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,9 +64,9 @@ export function spawnRoster(entry: string, args: string[], env: Record<string, s
   };
 }
 
-/** Runs a CLI command to completion. */
-export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const cli = spawnRoster('server/src/cli.ts', args, env);
+/** Runs a CLI command to completion (from the sources, or the given entry point). */
+export async function runCli(args: string[], env: Record<string, string>, entry = 'server/src/cli.ts'): Promise<{ code: number | null; output: string }> {
+  const cli = spawnRoster(entry, args, env);
   const code = await cli.exited;
   return { code, output: cli.output() };
 }

@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadMigrations } from '../../db/migrate.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { ApiClient } from '../helpers/clients.ts';
-import { runCli, spawnRoster, type RosterProcess } from '../helpers/processes.ts';
+import { repoRoot, runCli, spawnRoster, type RosterProcess } from '../helpers/processes.ts';
 import { serverAt } from '../helpers/nodes.ts';
 
 const started: RosterProcess[] = [];
@@ -39,6 +40,26 @@ describe('real processes', () => {
     await server.waitFor(/running at/);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
+  });
+});
+
+describe('the production build', () => {
+  test('the server and CLI bundles run on plain Node, serve the API and the console, and apply the migrations', async () => {
+    execFileSync(process.execPath, ['scripts/build.mjs', 'server'], { cwd: repoRoot, stdio: 'ignore' });
+    const { url: databaseUrl, sql } = await createTestDatabase({ empty: true });
+    const env = { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1' };
+    const created = await runCli(['create-admin', '--username', 'bundled', '--email', 'bundled@example.com', '--password', 'a long passphrase'], env, 'server/dist/cli.js');
+    expect(created.code, created.output).toBe(0);
+    const server = spawnRoster('server/dist/main.js', [], env);
+    started.push(server);
+    const target = serverAt((await server.waitFor(/running at (http:\S+)/))[1]!, databaseUrl);
+    expect((await new ApiClient(target).get('/readyz')).status).toBe(200);
+    const client = new ApiClient(target);
+    await client.signIn('bundled', 'a long passphrase');
+    expect((await client.get('/api/v1/auth/me')).body.user.username).toBe('bundled');
+    const shell = await fetch(`${target.url}/users`);
+    expect(await shell.text()).toMatch(/<!doctype html>/i);
+    await sql.end();
   });
 });
 
