@@ -9,7 +9,7 @@ const originList = z
   .transform((v) => v.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean))
   .pipe(z.array(z.url({ protocol: /^https?$/ })).min(1));
 
-/** Every environment variable Roster reads, with its default. The README's configuration table mirrors this. */
+/** Every environment variable Roster reads, with its default. docs/operations.md's configuration table mirrors this. */
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),

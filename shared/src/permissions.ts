@@ -1,7 +1,7 @@
 import type { Role } from './schemas.ts';
 
 /**
- * The permission matrix of DESIGN.md section 3, once. The server enforces it on every route (see
+ * The permission matrix (docs/architecture.md, "Roles and permissions"), once. The server enforces it on every route (see
  * `api.ts`); the console uses it to hide what a role cannot do. The server is the authority.
  */
 export const capabilities = {

@@ -40,7 +40,7 @@ export function noStore(): MiddlewareHandler<AppEnv> {
 
 /**
  * While the database is down every API request answers 503 at once, and one already waiting on it
- * answers 503 as soon as the health watch notices (DESIGN.md section 6: within 2 s). No fixed
+ * answers 503 as soon as the health watch notices (within 2 s, docs/operations.md). No fixed
  * deadline: a bulk action over hundreds of users may take longer while the database is healthy.
  */
 export function requireDatabase(deps: Deps): MiddlewareHandler<AppEnv> {
