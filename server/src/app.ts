@@ -10,7 +10,7 @@ import type { AppEnv, Deps } from './http/context.ts';
 import { AppError } from './errors.ts';
 import { errorResponse } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
-import { authenticate, authorize, noStore, originCheck, requestLog, requireDatabase } from './http/middleware.ts';
+import { authenticate, authorize, dataHeaders, originCheck, requestLog, requireDatabase } from './http/middleware.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { routeHandlers } from './http/routes.ts';
 
@@ -18,19 +18,18 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 export function createApp(deps: Deps) {
   const shell = deps.webRoot ? readFileSync(path.join(deps.webRoot, 'index.html'), 'utf8') : null;
+  const limitBody = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => {
+      // The rest of the body is never read, so the connection cannot carry another request.
+      c.header('Connection', 'close');
+      throw new AppError('payload_too_large', 'The request body is larger than 1 MiB');
+    },
+  });
   const api = new Hono<AppEnv>()
-    .use(noStore())
     .use(requireDatabase(deps))
-    .use(
-      bodyLimit({
-        maxSize: MAX_BODY_BYTES,
-        onError: (c) => {
-          // The rest of the body is never read, so the connection cannot carry another request.
-          c.header('Connection', 'close');
-          throw new AppError('payload_too_large', 'The request body is larger than 1 MiB');
-        },
-      }),
-    )
+    // Reading a GET's body would build a request stream for nothing.
+    .use((c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)))
     .use(originCheck(deps))
     .use(authenticate(deps));
 
@@ -49,12 +48,15 @@ export function createApp(deps: Deps) {
 
   const app = new Hono<AppEnv>()
     .use(requestLog(deps))
-    .use(securityHeaders(deps, shell))
+    .use('/api/*', dataHeaders(deps))
+    .use('/healthz', dataHeaders(deps))
+    .use('/readyz', dataHeaders(deps))
     .route('/', healthRoutes(deps))
     .route('/api/v1', api);
   app.onError((error, c) => errorResponse(c, error, deps.log));
 
   if (deps.webRoot && shell !== null) {
+    app.use('*', consoleHeaders(deps, shell));
     // The SvelteKit build is a single-page app: real files as they are, every other path gets its shell.
     app.use('*', serveStatic({ root: deps.webRoot }));
     app.get('*', (c) => c.html(shell));
@@ -63,12 +65,12 @@ export function createApp(deps: Deps) {
 }
 
 /**
- * Security headers on every response. The Content-Security-Policy allows no inline script except
- * SvelteKit's bootstrap script in the console's shell, pinned by its hash; the console may not be
- * framed; HSTS is sent when the console is served over HTTPS.
+ * Security headers on the console's pages and files. The Content-Security-Policy allows no inline
+ * script except SvelteKit's bootstrap script in the console's shell, pinned by its hash; the
+ * console may not be framed; HSTS is sent when the console is served over HTTPS.
  */
-function securityHeaders(deps: Deps, shell: string | null) {
-  const inlineScripts = shell ? [...shell.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!) : [];
+function consoleHeaders(deps: Deps, shell: string) {
+  const inlineScripts = [...shell.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
   const hashes = inlineScripts.map((script) => `'sha256-${createHash('sha256').update(script).digest('base64')}'`);
   return secureHeaders({
     contentSecurityPolicy: {

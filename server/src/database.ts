@@ -19,10 +19,6 @@ export function connect(url: string, options: { max?: number } = {}): Sql {
     connect_timeout: 5,
     connection: {
       application_name: 'roster',
-      // Plan every statement for its actual values: a search's selectivity ranges from one row to the
-      // whole table, and a cached generic plan for `LIKE $1` walks the sort index instead of using the
-      // trigram index (30 ms instead of 1 ms at 100,000 users, see BENCHMARKS.md).
-      plan_cache_mode: 'force_custom_plan',
       // No runaway statement or forgotten transaction holds a connection and its locks for ever
       // (migrations lift the statement limit for themselves).
       statement_timeout: STATEMENT_TIMEOUT_MS,

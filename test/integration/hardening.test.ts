@@ -306,16 +306,29 @@ describe('passwords', () => {
 });
 
 describe('headers', () => {
-  test('API and console responses carry the security headers; no HSTS over plain HTTP', async () => {
-    const response = await new ApiClient(server).get('/api/v1/setup');
-    const csp = response.headers.get('content-security-policy')!;
-    expect(csp).toMatch(/frame-ancestors 'none'/);
-    expect(csp).toMatch(/script-src 'self'/);
-    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
-    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(response.headers.get('x-frame-options')).toBe('DENY');
-    expect(response.headers.get('referrer-policy')).toBe('same-origin');
-    expect(response.headers.get('strict-transport-security')).toBeNull();
+  test('API responses carry the security headers, errors too; no HSTS over plain HTTP', async () => {
+    for (const response of [await new ApiClient(server).get('/api/v1/setup'), await new ApiClient(server).get('/api/v1/auth/me'), await new ApiClient(server).get('/healthz')]) {
+      // An API response is never a page: it may load nothing and be framed by nobody.
+      expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('referrer-policy')).toBe('same-origin');
+      expect(response.headers.get('strict-transport-security')).toBeNull();
+    }
+  });
+
+  test('the console\'s pages allow scripts only from the server and the one pinned bootstrap script', async () => {
+    const web = await startTestServer({ web: true, databaseUrl: server.databaseUrl });
+    try {
+      const shell = await new ApiClient(web).get('/users');
+      const csp = shell.headers.get('content-security-policy')!;
+      expect(csp).toMatch(/frame-ancestors 'none'/);
+      expect(csp).toMatch(/script-src 'self' 'sha256-[\w+/=]+'/);
+      expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+      expect(shell.headers.get('x-frame-options')).toBe('DENY');
+    } finally {
+      await web.close();
+    }
   });
 
   test('API responses, which carry personal data, are never stored by caches; the console files keep their caching', async () => {

@@ -1,7 +1,8 @@
 import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
 import type { Sql } from 'postgres';
 import { API_KEY_PREFIX } from '@roster/shared';
-import type { SessionUser } from './sessions.ts';
+import { toUserDto } from '../data/users.ts';
+import { userFromJson, type SessionUser } from './sessions.ts';
 import { sha256Hex } from './tokens.ts';
 
 // API keys for programs: `rst_` + 24 random bytes in base32. Only the SHA-256 is stored; the first
@@ -37,22 +38,17 @@ export function generateApiKey(): { key: string; prefix: string; hash: string } 
 /** The key's row and owner, or null when it is unknown, expired, or its owner is inactive. */
 export async function validateApiKey(sql: Sql, key: string): Promise<ValidatedApiKey | null> {
   if (!key.startsWith(API_KEY_PREFIX) || key.length > 100) return null;
-  const [row] = await sql<(ApiKeyRow & Partial<Omit<SessionUser, 'id'>>)[]>`
-    SELECT k.*, u.username, u.display_name, u.role, u.status, u.password_change_required
+  const [row] = await sql<(ApiKeyRow & { owner: Parameters<typeof userFromJson>[0] | null })[]>`
+    SELECT k.*, to_jsonb(u) - 'password_hash' AS owner
     FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
     WHERE k.hash = ${sha256Hex(key)}`;
   if (!row) return null;
-  if (row.expires_at && row.expires_at.getTime() <= Date.now()) return null;
-  if (row.user_id && row.status !== 'active') return null;
-  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() >= LAST_USED_RESOLUTION_MS) {
-    await sql`UPDATE api_keys SET last_used_at = now() WHERE id = ${row.id}`;
-    row.last_used_at = new Date();
+  const { owner, ...keyRow } = row;
+  if (keyRow.expires_at && keyRow.expires_at.getTime() <= Date.now()) return null;
+  if (owner && owner.status !== 'active') return null;
+  if (!keyRow.last_used_at || Date.now() - keyRow.last_used_at.getTime() >= LAST_USED_RESOLUTION_MS) {
+    await sql`UPDATE api_keys SET last_used_at = now() WHERE id = ${keyRow.id}`;
+    keyRow.last_used_at = new Date();
   }
-  const { username, display_name, role, status, password_change_required, ...keyRow } = row;
-  return {
-    key: keyRow,
-    user: row.user_id
-      ? { id: row.user_id, username: username!, display_name: display_name!, role: role!, status: status!, password_change_required: password_change_required! }
-      : null,
-  };
+  return { key: keyRow, user: owner ? toUserDto(userFromJson(owner)) : null };
 }

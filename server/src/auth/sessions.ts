@@ -1,7 +1,8 @@
 import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding';
 import type { Sql, TransactionSql } from 'postgres';
-import type { Role, UserStatus } from '@roster/shared';
+import type { User } from '@roster/shared';
 import type { Config } from '../config.ts';
+import { toUserDto, type UserRow } from '../data/users.ts';
 import { sha256Hex } from './tokens.ts';
 
 // Sessions after the Lucia reference design: the cookie holds a random token, the database holds
@@ -43,14 +44,8 @@ export interface SessionRow {
   user_agent: string | null;
 }
 
-export interface SessionUser {
-  id: string;
-  username: string;
-  display_name: string;
-  role: Role;
-  status: UserStatus;
-  password_change_required: boolean;
-}
+/** The signed-in user as the request sees it: read with the session, in the same query. */
+export type SessionUser = User;
 
 export interface ValidatedSession {
   session: SessionRow;
@@ -92,31 +87,51 @@ export function sessionOver(sql: Sql | TransactionSql, policy: SessionPolicy, al
 }
 
 /**
- * Looks the token's session up with its user. Refuses (and deletes) a session that is over, and
- * any session of an inactive user.
+ * Looks the token's session up with its user, in one query: every request checks the database, and
+ * this is its only round trip (last use is recorded at most once a minute, without waiting for it).
+ * Refuses (and deletes) a session that is over, and any session of an inactive user.
  */
 export async function validateSessionToken(sql: Sql, token: string, policy: SessionPolicy): Promise<ValidatedSession | null> {
   if (!/^[a-z2-7]{32}$/.test(token)) return null;
-  const [row] = await sql<(SessionRow & SessionUserColumns & { over: boolean; stale: boolean })[]>`
-    SELECT ${sql(SESSION_COLUMNS.map((c) => `s.${c}`))}, u.username, u.display_name, u.role, u.status, u.password_change_required,
+  const [row] = await sql<{ session: SessionRow; user: UserJson; over: boolean; stale: boolean }[]>`
+    SELECT to_jsonb(s) - 'token_hash' AS session, to_jsonb(u) - 'password_hash' AS user,
            ${sessionOver(sql, policy)} AS over,
            s.last_seen_at <= now() - ${LAST_SEEN_RESOLUTION_MS} * interval '1 millisecond' AS stale
     FROM sessions s JOIN users u ON u.id = s.user_id
     WHERE s.token_hash = ${sha256Hex(token)}`;
   if (!row) return null;
-  if (row.over || row.status !== 'active') {
-    await sql`DELETE FROM sessions WHERE id = ${row.id}`;
+  const session = sessionFromJson(row.session);
+  if (row.over || row.user.status !== 'active') {
+    await sql`DELETE FROM sessions WHERE id = ${session.id}`;
     return null;
   }
-  const { username, display_name, role, status, password_change_required, over: _over, stale, ...session } = row;
-  if (stale) {
-    await sql`UPDATE sessions SET last_seen_at = now() WHERE id = ${row.id}`;
+  if (row.stale) {
     session.last_seen_at = new Date();
+    // The request does not wait for this: idleness is measured in minutes, and a lost update only
+    // makes a session look idle a minute early.
+    sql`UPDATE sessions SET last_seen_at = now() WHERE id = ${session.id}`.catch(() => undefined);
   }
-  return { session, user: { id: row.user_id, username, display_name, role, status, password_change_required } };
+  return { session, user: toUserDto(userFromJson(row.user)) };
 }
 
-type SessionUserColumns = Omit<SessionUser, 'id'>;
+// Rows read as JSON (one column per table keeps the query one round trip) carry timestamps as text.
+function sessionFromJson(json: SessionRow): SessionRow {
+  const dates = ['created_at', 'expires_at', 'last_seen_at', 'authenticated_at'] as const;
+  return { ...json, ...Object.fromEntries(dates.map((key) => [key, new Date(json[key])])) };
+}
+
+type UserJson = Omit<UserRow, 'password_hash'>;
+
+/** A user read with `to_jsonb(u) - 'password_hash'`, with its dates and bigints as a row has them. */
+export function userFromJson(json: UserJson): Omit<UserRow, 'password_hash'> {
+  return {
+    ...json,
+    token_budget: json.token_budget === null ? null : String(json.token_budget),
+    created_at: new Date(json.created_at),
+    updated_at: new Date(json.updated_at),
+    last_login_at: json.last_login_at === null ? null : new Date(json.last_login_at),
+  };
+}
 
 /**
  * Replaces a session's token after a password check (ASVS 7.2.4): the old token stops working at

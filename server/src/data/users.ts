@@ -23,7 +23,7 @@ export interface UserRow {
   last_login_at: Date | null;
 }
 
-export function toUserDto(row: UserRow): User {
+export function toUserDto(row: Omit<UserRow, 'password_hash'>): User {
   return {
     id: row.id,
     username: row.username,

@@ -83,9 +83,9 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       return c.json({ user: signedIn.user }, 201);
     },
     'GET /auth/me': async (c) => {
+      // The user was read with the session or key, in the same query: no second round trip.
       const principal = principalOf(c);
-      const user = await getUser(sql, accountOf(c).id);
-      return c.json({ user, session: principal.session ? toSessionDto(principal.session) : null });
+      return c.json({ user: accountOf(c), session: principal.session ? toSessionDto(principal.session) : null });
     },
     'PATCH /me': async (c) => {
       const request = await parseBody(c, apiRoutes['PATCH /me'].body);
