@@ -44,10 +44,15 @@ export async function setPassword(tx: TransactionSql, actor: Actor, user: UserRo
 }
 
 /**
- * An admin sets a user's password: it is temporary (the user chooses their own at the next
+ * An admin sets another user's password: it is temporary (the user chooses their own at the next
  * sign-in), and the user's API keys and trusted browsers end with the old one (ASVS 6.4.1).
  */
 export async function resetPassword(sql: Sql, actor: Actor, id: string, password: string, endSessions: boolean): Promise<User> {
+  // One's own password is changed with the current one, on a browser session (PUT /me/password):
+  // a reset of oneself would let an API key or an unattended cookie choose it.
+  if (actor.id !== null && actor.id === id) {
+    throw new AppError('self_action', 'Change your own password on your account page, with your current one');
+  }
   const passwordHash = await hashPassword(password);
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [id] });
