@@ -46,3 +46,27 @@ describe("an admin's own password cannot be changed through the users API", () =
     expect(await passwordHashOf(user.id)).toBe(before);
   });
 });
+
+describe('the per-login limit counts every spelling the database matches as one login', () => {
+  // Guarantee: failed sign-ins are limited per login as typed, lower-cased, so an attacker gets the
+  // limit once per form of the login (username and email: twice per account). The key was
+  // lower-cased by JavaScript while PostgreSQL's citext matches the account: 'İ' (U+0130) lower-cases
+  // to 'i' in the database but to 'i̇' in JavaScript, so every 'i' of a login doubles the spellings
+  // that name the account and each spelling had a limit of its own.
+  test("'İ' for 'i' is the same login to the limit as it is to the sign-in", { timeout: 60_000 }, async () => {
+    const username = `iiii${Math.floor(Math.random() * 9000 + 1000)}`;
+    const { user } = await signedInClient(server, { username });
+    const forms = Array.from({ length: 16 }, (_, mask) => [...username].map((c, i) => (i < 4 && mask & (1 << i) ? 'İ' : c)).join(''));
+    // Each spelling names the account.
+    expect((await new ApiClient(server).post('/api/v1/auth/login', { login: forms[15], password: user.password })).status).toBe(200);
+
+    const answers: number[] = [];
+    for (const login of forms) {
+      for (let i = 0; i < 5; i++) answers.push((await new ApiClient(server).post('/api/v1/auth/login', { login, password: `guess ${i}` })).status);
+    }
+    const [checked] = await server.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM events WHERE action = 'auth.login_failed' AND target_id = ${user.id}`;
+    expect(checked!.n, `passwords checked for one account (limit 5): ${answers.filter((s) => s === 401).length} answered 401`).toBeLessThanOrEqual(5);
+    expect(answers.filter((s) => s === 429).length).toBeGreaterThanOrEqual(75);
+  });
+});
