@@ -6,7 +6,7 @@ import { createSession, generateSessionToken, sessionIdOfToken, type SessionPoli
 import { attemptSucceeded, countAttempt, type Attempt, type ThrottleKey } from '../auth/throttle.ts';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
-import { findUserByLogin, toUserDto, type UserRow } from '../data/users.ts';
+import { findUserByLogin, loginKey, toUserDto, type UserRow } from '../data/users.ts';
 import { AppError } from '../http/errors.ts';
 import { recordEvent } from './events.ts';
 import { revokeSessions } from './sessions.ts';
@@ -68,11 +68,12 @@ export async function login(
   policy: SessionPolicy,
 ): Promise<SignedIn> {
   const row = await findUserByLogin(sql, request.login);
+  const typed = await loginKey(sql, request.login);
   const device = row ? await trustedDevice(sql, cookies.device, row.id) : null;
   const keys: ThrottleKey[] = device
     ? [{ scope: 'device', key: device, max: limits.perLogin }]
     : [
-        { scope: 'login', key: request.login.toLowerCase(), max: limits.perLogin },
+        { scope: 'login', key: typed, max: limits.perLogin },
         ...(client.ip ? [{ scope: 'ip' as const, key: client.ip, max: limits.perIp }] : []),
       ];
   const attempt = await throttle(sql, keys, limits.windowMs);
@@ -88,7 +89,7 @@ export async function login(
     });
     throw new AppError('invalid_credentials', 'The login or password is wrong');
   }
-  await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: request.login.toLowerCase() }]);
+  await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: typed }]);
   return startSession(sql, row, client, cookies, policy, { verifiedHash: row.password_hash });
 }
 
