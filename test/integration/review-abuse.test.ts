@@ -70,3 +70,20 @@ describe('the per-login limit counts every spelling the database matches as one 
     expect(answers.filter((s) => s === 429).length).toBeGreaterThanOrEqual(75);
   });
 });
+
+describe("one's own password change keeps one's trusted browsers", () => {
+  // Guarantee (docs/security.md, "What ends what"): an own password change ends the other sessions
+  // and, when asked, the API keys; trusted browsers are kept ("–"). With `end_api_keys: true` the
+  // change forgot every trusted browser too, the current one included, so from then on strangers'
+  // failures on the login locked the owner out of their own account.
+  test('after changing the password with end_api_keys, strangers still cannot lock the owner out', async () => {
+    const { client, user } = await signedInClient(server);
+    const change = { current_password: user.password, new_password: 'a brand new phrase', end_api_keys: true };
+    expect((await client.put('/api/v1/me/password', change)).status).toBe(200);
+    for (let i = 0; i < 5; i++) await new ApiClient(server).post('/api/v1/auth/login', { login: user.username, password: `guess ${i}` });
+    expect((await new ApiClient(server).post('/api/v1/auth/login', { login: user.username, password: change.new_password })).status).toBe(429);
+    await client.post('/api/v1/auth/logout');
+    const back = await client.post('/api/v1/auth/login', { login: user.username, password: change.new_password });
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+  });
+});
