@@ -71,6 +71,8 @@ export async function changeOwnPassword(
       sessions: true,
       keepSessionId: sessionId,
       credentials: request.end_api_keys,
+      // The owner's browsers stay trusted: forgetting them would expose the owner to lockout.
+      devices: false,
       temporary: false,
       reason: 'password_changed',
     });

@@ -13,8 +13,10 @@ export interface PasswordChange {
   /** End the user's sessions: all of them, or all but `keepSessionId`. */
   sessions: boolean;
   keepSessionId?: string | null;
-  /** End the user's API keys and forget their trusted browsers too. */
+  /** End the user's API keys. */
   credentials: boolean;
+  /** Forget the user's trusted browsers (an admin reset: the new password is not the owner's yet). */
+  devices: boolean;
   /** Chosen by someone else: the next sign-in must replace it. */
   temporary: boolean;
   reason: Extract<SessionEndReason, 'password_reset' | 'password_changed'>;
@@ -36,10 +38,8 @@ export async function setPassword(tx: TransactionSql, actor: Actor, user: UserRo
     version: updated.version,
   });
   if (change.sessions) await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: change.keepSessionId }, change.reason);
-  if (change.credentials) {
-    await revokeUserApiKeys(tx, actor, user.id);
-    await tx`DELETE FROM trusted_devices WHERE user_id = ${user.id}`;
-  }
+  if (change.credentials) await revokeUserApiKeys(tx, actor, user.id);
+  if (change.devices) await tx`DELETE FROM trusted_devices WHERE user_id = ${user.id}`;
   return updated;
 }
 
@@ -58,7 +58,7 @@ export async function resetPassword(sql: Sql, actor: Actor, id: string, password
     const { users } = await lockForWrite(tx, actor, { change: [id] });
     const user = users.get(id);
     if (!user) throw new AppError('not_found', 'No such user');
-    return setPassword(tx, actor, user, passwordHash, { sessions: endSessions, credentials: true, temporary: true, reason: 'password_reset' });
+    return setPassword(tx, actor, user, passwordHash, { sessions: endSessions, credentials: true, devices: true, temporary: true, reason: 'password_reset' });
   });
 }
 
