@@ -119,7 +119,9 @@ export async function startSession(
     if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
     await endReplacedSession(tx, actor, cookies.session);
     const session = await createSession(tx, token, user.id, client, policy);
-    await revokeSessions(tx, actor, { userId: user.id, beyondNewest: policy.maxPerUser }, 'replaced');
+    // The new session is kept whatever its timestamps say: they are this transaction's start, which
+    // may be older than sessions that other sign-ins committed while this one waited for the lock.
+    await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: session.id, beyondNewest: policy.maxPerUser - 1 }, 'replaced');
     const deviceToken = await rememberDevice(tx, user.id, cookies.device);
     const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${user.id} RETURNING *`;
     recordEvent(tx, actor, {

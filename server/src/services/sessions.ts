@@ -24,6 +24,7 @@ export function toSessionDto(row: SessionRow): Session {
 /**
  * Deletes sessions and records one `session.revoked` event each, in the caller's transaction. Every
  * node closes the sockets of those sessions when it sees the events; the cookies die with the rows.
+ * `beyondNewest` keeps that many of the user's most recently used sessions besides `exceptSessionId`.
  */
 export async function revokeSessions(
   tx: TransactionSql,
@@ -39,6 +40,7 @@ export async function revokeSessions(
       ${'exceptSessionId' in where && where.exceptSessionId ? tx`AND s.id <> ${where.exceptSessionId}` : tx``}
       ${'beyondNewest' in where && where.beyondNewest !== undefined
         ? tx`AND s.id NOT IN (SELECT id FROM sessions WHERE user_id = ${where.userId}
+                              ${where.exceptSessionId ? tx`AND id <> ${where.exceptSessionId}` : tx``}
                               ORDER BY last_seen_at DESC, created_at DESC LIMIT ${where.beyondNewest})`
         : tx``}
     RETURNING s.id, s.user_id, u.username`;
