@@ -8,6 +8,8 @@ import type { UserRow } from './users.ts';
  * never wait on each other in a cycle (PostgreSQL would abort one of them with a deadlock):
  *
  *   1. the admin-guard advisory lock (ADMIN_GUARD_LOCK), when a change could leave fewer active admins;
+ *      the "sign out everyone" advisory lock (EVERY_SESSION_LOCK, services/sessions.ts), which no
+ *      transaction holding the other takes;
  *   2. rows of `users`, in id order, all in one place (`lockForWrite`): the acting user FOR SHARE
  *      (so a demotion or deactivation of the actor waits for this write, or this write sees it),
  *      the users being changed FOR UPDATE, users only referred to FOR SHARE;

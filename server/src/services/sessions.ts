@@ -8,6 +8,9 @@ import { AppError } from '../http/errors.ts';
 import { revokeUserApiKeys } from './api-keys.ts';
 import { recordEvent } from './events.ts';
 
+// "Sign out everyone" runs one at a time (data/locks.ts, step 1).
+const EVERY_SESSION_LOCK = 7_264_005;
+
 export function toSessionDto(row: SessionRow): Session {
   return {
     id: row.id,
@@ -138,6 +141,9 @@ export async function revokeAllSessions(sql: Sql, actor: Actor, userId: string, 
  */
 export async function revokeEverySession(sql: Sql, actor: Actor, keepOwn: boolean): Promise<number> {
   return transaction(sql, async (tx) => {
+    // Step 1 of the lock order: one at a time. Two of these would each hold their own session while
+    // deleting the other's, a deadlock for every pair; the second now finds its session gone.
+    await tx`SELECT pg_advisory_xact_lock(${EVERY_SESSION_LOCK})`;
     if (actor.credential) await lockForWrite(tx, actor, { recentAuth: true });
     const keep = keepOwn && actor.credential?.kind === 'session' ? actor.credential.sessionId : null;
     const ended = await tx`DELETE FROM sessions ${keep ? tx`WHERE id <> ${keep}` : tx``}`;
