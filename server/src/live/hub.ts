@@ -48,6 +48,9 @@ const SESSION_SWEEP_MS = 15_000;
 const PEER_ANSWER_MS = 2000;
 // Connections one session may hold on one node (browser tabs); more are refused.
 const MAX_SOCKETS_PER_SESSION = 20;
+// Reads of the session a handshake makes while events keep being fanned out meanwhile, before it
+// gives up ('unavailable': the client retries).
+const MAX_HANDSHAKE_READS = 5;
 // Replays running at once on this node; a reconnecting crowd (after a restart) queues for the database.
 const MAX_CONCURRENT_REPLAYS = 8;
 
@@ -139,7 +142,14 @@ export class LiveHub {
     const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
     let validated: Awaited<ReturnType<typeof validateSessionToken>> = null;
     try {
-      validated = token ? await validateSessionToken(this.options.sql, token, this.options.sessionPolicy) : null;
+      // Until `next()` the socket is not in the fan-out: a change fanned out while the session was
+      // read (a demotion, a password reset) would never reach it. Read again until none went by.
+      for (let attempt = 1; ; attempt++) {
+        const fannedOut = this.seq;
+        validated = token ? await validateSessionToken(this.options.sql, token, this.options.sessionPolicy) : null;
+        if (!validated || this.seq === fannedOut) break;
+        if (attempt === MAX_HANDSHAKE_READS) return refuse('unavailable');
+      }
     } catch (error) {
       // The database is unreachable: not a verdict on the session. The client retries.
       this.options.log.warn({ err: error }, 'socket session check failed');
