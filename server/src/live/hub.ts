@@ -274,6 +274,12 @@ export class LiveHub {
       this.endSession(event.target_id, (event.data.reason as SessionEndReason | undefined) ?? 'revoked');
     }
     if (event.action === 'session.revoked_all') this.endEverySession((event.data.kept_session_id as string | null) ?? null);
+    // A password someone else set, with the sessions kept: until the user chooses their own, the live
+    // channel refuses them, so their open connections must not stream on either.
+    const reset = event.data.user as { password_change_required?: unknown } | undefined;
+    if (event.action === 'user.password_reset' && event.target_id && reset?.password_change_required === true && event.data.revoke_sessions === false) {
+      this.reconnectUser(event.target_id);
+    }
     if (event.action === 'user.updated' && event.target_id) {
       const role = (event.data.changes as Record<string, { to: unknown }> | undefined)?.role?.to as Role | undefined;
       if (role) this.moveToRole(event.target_id, role);
@@ -285,6 +291,16 @@ export class LiveHub {
   private endSession(sessionId: string, reason: SessionEndReason) {
     const room = `session:${sessionId}`;
     this.io.local.to(room).emit('session.ended', { reason });
+    this.io.local.in(room).disconnectSockets(true);
+  }
+
+  /**
+   * Closes a user's sockets on this node without signing them out ('server.draining' tells the
+   * console so): it reconnects, and the handshake decides, e.g. sends it to "choose your password".
+   */
+  private reconnectUser(userId: string) {
+    const room = `user:${userId}`;
+    this.io.local.to(room).emit('server.draining');
     this.io.local.in(room).disconnectSockets(true);
   }
 
