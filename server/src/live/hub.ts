@@ -51,6 +51,8 @@ const MAX_SOCKETS_PER_SESSION = 20;
 // Reads of the session a handshake makes while events keep being fanned out meanwhile, before it
 // gives up ('unavailable': the client retries).
 const MAX_HANDSHAKE_READS = 5;
+// Changes to users and sessions remembered for those handshakes: far more than one read can span.
+const RECENT_CHANGES = 2000;
 // Replays running at once on this node; a reconnecting crowd (after a restart) queues for the database.
 const MAX_CONCURRENT_REPLAYS = 8;
 
@@ -82,6 +84,10 @@ export class LiveHub {
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly adapterPool: pg.Pool;
   private replaysRunning = 0;
+  /** The latest changes to users and sessions fanned out (at most RECENT_CHANGES), see `changedSince`. */
+  private readonly recentChanges: { seq: number; userId: string | null; sessionId: string | null; all: boolean }[] = [];
+  /** Changes numbered below this one are no longer remembered. */
+  private recentChangesFrom = 0;
   private readonly replayQueue: (() => void)[] = [];
 
   constructor(
@@ -142,12 +148,13 @@ export class LiveHub {
     const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
     let validated: Awaited<ReturnType<typeof validateSessionToken>> = null;
     try {
-      // Until `next()` the socket is not in the fan-out: a change fanned out while the session was
-      // read (a demotion, a password reset) would never reach it. Read again until none went by.
+      // Until `next()` the socket is not in the fan-out: a change to this user or session fanned out
+      // while the session was read (a demotion, a password reset) would never reach it. Read again
+      // until none went by.
       for (let attempt = 1; ; attempt++) {
         const fannedOut = this.seq;
         validated = token ? await validateSessionToken(this.options.sql, token, this.options.sessionPolicy) : null;
-        if (!validated || this.seq === fannedOut) break;
+        if (!validated || !this.changedSince(fannedOut, validated.user.id, validated.session.id)) break;
         if (attempt === MAX_HANDSHAKE_READS) return refuse('unavailable');
       }
     } catch (error) {
@@ -269,7 +276,28 @@ export class LiveHub {
     transport.socket?.terminate?.();
   }
 
+  /** Whether a change to `userId` or `sessionId` (or to every session) was fanned out after `seq`. */
+  private changedSince(seq: number, userId: string, sessionId: string): boolean {
+    if (this.seq === seq) return false;
+    if (this.recentChangesFrom > seq + 1) return true; // no longer remembered: assume it was
+    return this.recentChanges.some((c) => c.seq > seq && (c.all || c.userId === userId || c.sessionId === sessionId));
+  }
+
+  /** Remembers what an event changed about users and sessions, for handshakes reading meanwhile. */
+  private rememberChange(event: AuditEvent) {
+    if (!event.action.startsWith('user.') && !event.action.startsWith('session.')) return;
+    const session = event.target_type === 'session';
+    this.recentChanges.push({
+      seq: event.seq,
+      userId: session ? ((event.data.user_id as string | undefined) ?? null) : event.target_id,
+      sessionId: session ? event.target_id : null,
+      all: event.action === 'session.revoked_all',
+    });
+    if (this.recentChanges.length > RECENT_CHANGES) this.recentChangesFrom = this.recentChanges.shift()!.seq + 1;
+  }
+
   private applySideEffects(event: AuditEvent) {
+    this.rememberChange(event);
     if (event.action === 'session.revoked' && event.target_id) {
       this.endSession(event.target_id, (event.data.reason as SessionEndReason | undefined) ?? 'revoked');
     }
