@@ -359,6 +359,9 @@ export class LiveHub {
   private async replay(socket: LiveSocket, after: number) {
     await this.replaySlot();
     try {
+      // Queued behind other replays, the socket may have gone: reading the log for it would only
+      // delay everyone queued behind (a plain user's replay reads the log from `after` onwards).
+      if (!socket.connected) return;
       const { user } = socket.data;
       const rows = await eventsSince(this.options.sql, after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
       // Checked after the read, so a removal committed in between shows here rather than as a gap.
