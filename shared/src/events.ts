@@ -10,6 +10,7 @@ export const eventActions = [
   'session.created',
   'session.revoked',
   'session.revoked_all',
+  'session.rotated',
   'api_key.created',
   'api_key.revoked',
   'auth.login_failed',

@@ -135,7 +135,8 @@ export function userFromJson(json: UserJson): Omit<UserRow, 'password_hash'> {
 
 /**
  * Replaces a session's token after a password check (ASVS 7.2.4): the old token stops working at
- * once, the session (its id, open connections, absolute expiry) goes on.
+ * once, the session (its id, its absolute expiry) goes on. Connections opened with the old token
+ * are closed by the `session.rotated` event the caller records, and reconnect with the new one.
  */
 export async function rotateSessionToken(tx: TransactionSql, sessionId: string): Promise<{ token: string; session: SessionRow }> {
   const token = generateSessionToken();

@@ -8,6 +8,8 @@ import type { UserRow } from './users.ts';
  * never wait on each other in a cycle (PostgreSQL would abort one of them with a deadlock):
  *
  *   1. the admin-guard advisory lock (ADMIN_GUARD_LOCK), when a change could leave fewer active admins;
+ *      the "sign out everyone" advisory lock (EVERY_SESSION_LOCK, services/sessions.ts), which no
+ *      transaction holding the other takes;
  *   2. rows of `users`, in id order, all in one place (`lockForWrite`): the acting user FOR SHARE
  *      (so a demotion or deactivation of the actor waits for this write, or this write sees it),
  *      the users being changed FOR UPDATE, users only referred to FOR SHARE;
@@ -32,6 +34,8 @@ export interface Actor {
   credential?: Credential;
   /** The route's access rule, re-checked against the actor's role as it is when the write happens. */
   access?: Access;
+  /** The route serves a user who must still replace a password someone else set (re-checked too). */
+  duringPasswordChange?: boolean;
   /** How recent the session's last password check must be for a `recentAuth` write (REAUTH_MINUTES). */
   reauthWindowMs?: number;
 }
@@ -52,7 +56,8 @@ const checked = new WeakSet<TransactionSql>();
  * Steps 2 and 3 of the lock order for the actor: locks the users a write touches, then re-checks
  * the actor against the database as it is now. A request that was authorised when it arrived but
  * whose session was revoked, whose user was deactivated or demoted, or whose key was revoked before
- * this point is refused; one that gets here first holds its locks, so the revocation waits for it.
+ * this point is refused (and one whose password an admin has set since, unless the route serves
+ * choosing a new one); one that gets here first holds its locks, so the revocation waits for it.
  */
 export async function lockForWrite(
   tx: TransactionSql,
@@ -87,6 +92,10 @@ async function recheckActor(tx: TransactionSql, actor: Actor, user: UserRow | un
     if (!key || (actor.id && (!user || user.status !== 'active'))) {
       throw new AppError('unauthenticated', 'The API key is invalid, expired or revoked');
     }
+  }
+  // A password an admin set since the request was authorised: only what that allows goes on.
+  if (user?.password_change_required && actor.access && !actor.duringPasswordChange) {
+    throw new AppError('password_change_required', 'Choose your own password first: yours was set by an administrator');
   }
   const role = user?.role ?? 'admin';
   if (actor.access && !ACCESS_WITHOUT_CAPABILITY.includes(actor.access) && !can(role, actor.access as Capability)) {

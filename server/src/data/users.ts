@@ -49,3 +49,14 @@ export async function findUserByLogin(sql: Sql | TransactionSql, login: string):
     ORDER BY username = ${login} DESC LIMIT 1`;
   return row;
 }
+
+/**
+ * The key failed sign-ins are counted under: the login lower-cased the way the database compares
+ * it (citext), not the way JavaScript does. They differ: 'İ' is 'i' to PostgreSQL and 'i̇' to
+ * JavaScript, so a key from `toLowerCase()` gave every spelling that names one account a limit of
+ * its own.
+ */
+export async function loginKey(sql: Sql | TransactionSql, login: string): Promise<string> {
+  const [row] = await sql<{ key: string }[]>`SELECT lower(${login}::text) AS key`;
+  return row!.key;
+}

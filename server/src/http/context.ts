@@ -40,6 +40,8 @@ export interface AppEnv {
     principal: Principal | null;
     /** The access rule of the route being served, re-checked inside its writing transaction. */
     access: Access;
+    /** Whether the route serves a user who must still replace a password someone else set. */
+    duringPasswordChange: boolean;
   };
 }
 
@@ -91,6 +93,7 @@ export function actorOf(c: AppContext, deps: Deps): Actor {
     ip: clientIp(c, deps.config.TRUST_PROXY),
     credential,
     access: c.get('access'),
+    duringPasswordChange: c.get('duringPasswordChange'),
     reauthWindowMs: deps.config.REAUTH_MINUTES * 60 * 1000,
   };
 }

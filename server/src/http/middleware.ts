@@ -109,6 +109,7 @@ export function authorize(route: RouteSpec): MiddlewareHandler<AppEnv> {
   const { access } = route;
   return async (c, next) => {
     c.set('access', access);
+    c.set('duringPasswordChange', route.duringPasswordChange === true);
     if (access !== 'public') {
       const principal = c.get('principal');
       if (!principal) throw new AppError('unauthenticated', 'Sign in to continue');

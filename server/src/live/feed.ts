@@ -41,6 +41,11 @@ export class EventFeed {
     this.listening = await this.sql.listen(EVENTS_CHANNEL, () => this.catchUp(), () => this.catchUp());
   }
 
+  /** The highest sequence this node has fanned out. */
+  get position(): number {
+    return this.seq;
+  }
+
   async stop(): Promise<void> {
     await this.listening?.unlisten().catch(() => undefined);
     await this.chain;
@@ -100,6 +105,9 @@ export class EventFeed {
   private async replay(socket: LiveSocket, after: number) {
     await this.replaySlot();
     try {
+      // Queued behind other replays, the socket may have gone: reading the log for it would only
+      // delay everyone queued behind (a plain user's replay reads the log from `after` onwards).
+      if (!socket.connected) return;
       const { user } = socket.data;
       const rows = await eventsSince(this.sql, after, MAX_REPLAY + 1, isStaff(user.role) ? null : user.id);
       // Checked after the read, so a removal committed in between shows here rather than as a gap.

@@ -20,6 +20,11 @@ const SESSION_SWEEP_MS = 15_000;
 const BACKLOG_CHECK_MS = 1000;
 // Connections one session may hold on one node (browser tabs); more are refused.
 const MAX_SOCKETS_PER_SESSION = 20;
+// Reads of the session a handshake makes while changes to it keep being fanned out meanwhile,
+// before it gives up ('unavailable': the client retries).
+const MAX_HANDSHAKE_READS = 5;
+// Changes to users and sessions remembered for those handshakes: far more than one read can span.
+const RECENT_CHANGES = 2000;
 
 export interface LiveHubOptions {
   sql: Sql;
@@ -44,6 +49,10 @@ export class LiveHub {
   private readonly stats: StatsBroadcaster;
   private readonly adapterPool: pg.Pool;
   private timers: NodeJS.Timeout[] = [];
+  /** The latest changes to users and sessions fanned out (at most RECENT_CHANGES), see `changedSince`. */
+  private readonly recentChanges: { seq: number; userId: string | null; sessionId: string | null; all: boolean }[] = [];
+  /** Changes numbered below this one are no longer remembered. */
+  private recentChangesFrom = 0;
 
   constructor(
     httpServer: HttpServer,
@@ -115,7 +124,15 @@ export class LiveHub {
     const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
     let validated: Awaited<ReturnType<typeof validateSessionToken>> = null;
     try {
-      validated = token ? await this.options.database.guard(() => validateSessionToken(this.options.sql, token, this.options.sessionPolicy)) : null;
+      // Until `next()` the socket is not in the fan-out: a change to this user or session fanned out
+      // while the session was read (a demotion, a password reset) would never reach it. Read again
+      // until none went by.
+      for (let attempt = 1; ; attempt++) {
+        const fannedOut = this.feed.position;
+        validated = token ? await this.options.database.guard(() => validateSessionToken(this.options.sql, token, this.options.sessionPolicy)) : null;
+        if (!validated || !this.changedSince(fannedOut, validated.user.id, validated.session.id)) break;
+        if (attempt === MAX_HANDSHAKE_READS) return refuse('unavailable');
+      }
     } catch (error) {
       // The database is unreachable: not a verdict on the session. The client retries.
       this.options.log.warn({ err: error }, 'socket session check failed');
@@ -152,10 +169,19 @@ export class LiveHub {
   // ---- What events do to connections ------------------------------------------------------------
 
   private applySideEffects(event: AuditEvent) {
+    this.rememberChange(event);
     if (event.action === 'session.revoked' && event.target_id) {
       this.endSession(event.target_id, (event.data.reason as SessionEndReason | undefined) ?? 'revoked');
     }
     if (event.action === 'session.revoked_all') this.endEverySession((event.data.kept_session_id as string | null) ?? null);
+    // A new token: connections opened with the old one (perhaps a stolen one) must not stream on.
+    if (event.action === 'session.rotated' && event.target_id) this.reconnect(sessionRoom(event.target_id));
+    // A password someone else set, with the sessions kept: until the user chooses their own, the live
+    // channel refuses them, so their open connections must not stream on either.
+    const reset = event.data.user as { password_change_required?: unknown } | undefined;
+    if (event.action === 'user.password_reset' && event.target_id && reset?.password_change_required === true && event.data.revoke_sessions === false) {
+      this.reconnect(userRoom(event.target_id));
+    }
     if (event.action === 'user.updated' && event.target_id) {
       const role = (event.data.changes as Record<string, { to: unknown }> | undefined)?.role?.to as Role | undefined;
       if (role) this.moveToRole(event.target_id, role);
@@ -168,6 +194,36 @@ export class LiveHub {
     const room = sessionRoom(sessionId);
     this.io.local.to(room).emit('session.ended', { reason });
     this.io.local.in(room).disconnectSockets(true);
+  }
+
+  /**
+   * Closes a room's sockets on this node without signing them out ('server.draining' tells the
+   * console so): they reconnect, and the handshake decides (the new cookie works, an old token does
+   * not, a temporary password leads to "choose your password").
+   */
+  private reconnect(room: string) {
+    this.io.local.to(room).emit('server.draining');
+    this.io.local.in(room).disconnectSockets(true);
+  }
+
+  /** Whether a change to `userId` or `sessionId` (or to every session) was fanned out after `seq`. */
+  private changedSince(seq: number, userId: string, sessionId: string): boolean {
+    if (this.feed.position === seq) return false;
+    if (this.recentChangesFrom > seq + 1) return true; // no longer remembered: assume it was
+    return this.recentChanges.some((c) => c.seq > seq && (c.all || c.userId === userId || c.sessionId === sessionId));
+  }
+
+  /** Remembers what an event changed about users and sessions, for handshakes reading meanwhile. */
+  private rememberChange(event: AuditEvent) {
+    if (!event.action.startsWith('user.') && !event.action.startsWith('session.')) return;
+    const session = event.target_type === 'session';
+    this.recentChanges.push({
+      seq: event.seq,
+      userId: session ? ((event.data.user_id as string | undefined) ?? null) : event.target_id,
+      sessionId: session ? event.target_id : null,
+      all: event.action === 'session.revoked_all',
+    });
+    if (this.recentChanges.length > RECENT_CHANGES) this.recentChangesFrom = this.recentChanges.shift()!.seq + 1;
   }
 
   private endEverySession(keptSessionId: string | null) {

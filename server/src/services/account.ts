@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import type { User } from '@roster/shared';
 import { hashPassword, verifyPassword } from '../auth/passwords.ts';
 import { rotateSessionToken, type SessionRow } from '../auth/sessions.ts';
@@ -8,6 +8,7 @@ import { transaction } from '../data/transaction.ts';
 import type { UserRow } from '../data/users.ts';
 import { AppError } from '../errors.ts';
 import { throttle, type SignInLimits } from './auth.ts';
+import { recordEvent } from './events.ts';
 import { updateUser } from './users/changes.ts';
 import { setPassword } from './users/passwords.ts';
 
@@ -40,8 +41,21 @@ export async function reauthenticate(sql: Sql, actor: Actor, password: string, l
   await checkOwnPassword(sql, actor.id, password, 'password', limits);
   return transaction(sql, async (tx) => {
     await lockForWrite(tx, actor);
-    return rotateSessionToken(tx, sessionId);
+    return rotate(tx, actor, sessionId, 'reauthenticated');
   });
+}
+
+/** Replaces the session's token and records it, so connections opened with the old one close. */
+async function rotate(tx: TransactionSql, actor: Actor, sessionId: string, reason: 'reauthenticated' | 'password_changed') {
+  const rotated = await rotateSessionToken(tx, sessionId);
+  recordEvent(tx, actor, {
+    action: 'session.rotated',
+    targetType: 'session',
+    targetId: sessionId,
+    targetLabel: actor.label,
+    data: { user_id: actor.id, reason },
+  });
+  return rotated;
 }
 
 /**
@@ -71,10 +85,12 @@ export async function changeOwnPassword(
       sessions: true,
       keepSessionId: sessionId,
       credentials: request.end_api_keys,
+      // The owner's browsers stay trusted: forgetting them would expose the owner to lockout.
+      devices: false,
       temporary: false,
       reason: 'password_changed',
     });
-    return { ...(await rotateSessionToken(tx, sessionId)), user };
+    return { ...(await rotate(tx, actor, sessionId, 'password_changed')), user };
   });
 }
 

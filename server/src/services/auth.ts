@@ -6,7 +6,7 @@ import { createSession, generateSessionToken, sessionIdOfToken, type SessionPoli
 import { attemptSucceeded, countAttempt, type Attempt, type ThrottleKey } from '../auth/throttle.ts';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
-import { findUserByLogin, toUserDto, type UserRow } from '../data/users.ts';
+import { findUserByLogin, loginKey, toUserDto, type UserRow } from '../data/users.ts';
 import { AppError } from '../errors.ts';
 import { recordEvent } from './events.ts';
 import { revokeSessions } from './sessions.ts';
@@ -68,11 +68,12 @@ export async function login(
   policy: SessionPolicy,
 ): Promise<SignedIn> {
   const row = await findUserByLogin(sql, request.login);
+  const typed = await loginKey(sql, request.login);
   const device = row ? await trustedDevice(sql, cookies.device, row.id) : null;
   const keys: ThrottleKey[] = device
     ? [{ scope: 'device', key: device, max: limits.perLogin }]
     : [
-        { scope: 'login', key: request.login.toLowerCase(), max: limits.perLogin },
+        { scope: 'login', key: typed, max: limits.perLogin },
         ...(client.ip ? [{ scope: 'ip' as const, key: client.ip, max: limits.perIp }] : []),
       ];
   const attempt = await throttle(sql, keys, limits.windowMs);
@@ -88,7 +89,7 @@ export async function login(
     });
     throw new AppError('invalid_credentials', 'The login or password is wrong');
   }
-  await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: request.login.toLowerCase() }]);
+  await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: typed }]);
   return startSession(sql, row, client, cookies, policy, { verifiedHash: row.password_hash });
 }
 
@@ -118,7 +119,9 @@ export async function startSession(
     if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
     await endReplacedSession(tx, actor, cookies.session);
     const session = await createSession(tx, token, user.id, client, policy);
-    await revokeSessions(tx, actor, { userId: user.id, beyondNewest: policy.maxPerUser }, 'replaced');
+    // The new session is kept whatever its timestamps say: they are this transaction's start, which
+    // may be older than sessions that other sign-ins committed while this one waited for the lock.
+    await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: session.id, beyondNewest: policy.maxPerUser - 1 }, 'replaced');
     const deviceToken = await rememberDevice(tx, user.id, cookies.device);
     const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${user.id} RETURNING *`;
     recordEvent(tx, actor, {

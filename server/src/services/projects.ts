@@ -168,8 +168,18 @@ export function updateProject(
   });
 }
 
+/**
+ * Locks the project row for the rest of the transaction (step 3 of the lock order), so a deletion of
+ * the project or of its owner either waits for this change or has already happened (not found).
+ */
+async function lockProject(tx: TransactionSql, id: string): Promise<void> {
+  const [row] = await tx`SELECT 1 FROM projects WHERE id = ${id} FOR UPDATE`;
+  if (!row) throw new AppError('not_found', 'No such project');
+}
+
 export function deleteProject(sql: Sql, actor: Actor, id: string): Promise<void> {
   return changeWithRowSecurity(sql, actor, [], async (tx) => {
+    await lockProject(tx, id);
     const project = await readProject(tx, id);
     await tx`DELETE FROM projects WHERE id = ${id}`;
     await projectEvent(tx, actor, 'project.deleted', project, [project.owner.id]);
@@ -178,7 +188,7 @@ export function deleteProject(sql: Sql, actor: Actor, id: string): Promise<void>
 
 export function setMembership(sql: Sql, actor: Actor, id: string, userId: string, member: boolean): Promise<Project> {
   return changeWithRowSecurity(sql, actor, [userId], async (tx) => {
-    await readProject(tx, id);
+    await lockProject(tx, id);
     await assertUsersExist(tx, [userId], 'user_id');
     if (member) await tx`INSERT INTO project_members (project_id, user_id) VALUES (${id}, ${userId}) ON CONFLICT DO NOTHING`;
     else await tx`DELETE FROM project_members WHERE project_id = ${id} AND user_id = ${userId}`;

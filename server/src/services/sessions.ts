@@ -8,6 +8,9 @@ import { AppError } from '../errors.ts';
 import { revokeUserApiKeys } from './api-keys.ts';
 import { recordEvent } from './events.ts';
 
+// "Sign out everyone" runs one at a time (data/locks.ts, step 1).
+const EVERY_SESSION_LOCK = 7_264_005;
+
 export function toSessionDto(row: SessionRow): Session {
   return {
     id: row.id,
@@ -24,6 +27,7 @@ export function toSessionDto(row: SessionRow): Session {
 /**
  * Deletes sessions and records one `session.revoked` event each, in the caller's transaction. Every
  * node closes the sockets of those sessions when it sees the events; the cookies die with the rows.
+ * `beyondNewest` keeps that many of the user's most recently used sessions besides `exceptSessionId`.
  */
 export async function revokeSessions(
   tx: TransactionSql,
@@ -39,6 +43,7 @@ export async function revokeSessions(
       ${'exceptSessionId' in where && where.exceptSessionId ? tx`AND s.id <> ${where.exceptSessionId}` : tx``}
       ${'beyondNewest' in where && where.beyondNewest !== undefined
         ? tx`AND s.id NOT IN (SELECT id FROM sessions WHERE user_id = ${where.userId}
+                              ${where.exceptSessionId ? tx`AND id <> ${where.exceptSessionId}` : tx``}
                               ORDER BY last_seen_at DESC, created_at DESC LIMIT ${where.beyondNewest})`
         : tx``}
     RETURNING s.id, s.user_id, u.username`;
@@ -136,6 +141,9 @@ export async function revokeAllSessions(sql: Sql, actor: Actor, userId: string, 
  */
 export async function revokeEverySession(sql: Sql, actor: Actor, keepOwn: boolean): Promise<number> {
   return transaction(sql, async (tx) => {
+    // Step 1 of the lock order: one at a time. Two of these would each hold their own session while
+    // deleting the other's, a deadlock for every pair; the second now finds its session gone.
+    await tx`SELECT pg_advisory_xact_lock(${EVERY_SESSION_LOCK})`;
     if (actor.credential) await lockForWrite(tx, actor, { recentAuth: true });
     const keep = keepOwn && actor.credential?.kind === 'session' ? actor.credential.sessionId : null;
     const ended = await tx`DELETE FROM sessions ${keep ? tx`WHERE id <> ${keep}` : tx``}`;

@@ -13,8 +13,10 @@ export interface PasswordChange {
   /** End the user's sessions: all of them, or all but `keepSessionId`. */
   sessions: boolean;
   keepSessionId?: string | null;
-  /** End the user's API keys and forget their trusted browsers too. */
+  /** End the user's API keys. */
   credentials: boolean;
+  /** Forget the user's trusted browsers (an admin reset: the new password is not the owner's yet). */
+  devices: boolean;
   /** Chosen by someone else: the next sign-in must replace it. */
   temporary: boolean;
   reason: Extract<SessionEndReason, 'password_reset' | 'password_changed'>;
@@ -36,24 +38,27 @@ export async function setPassword(tx: TransactionSql, actor: Actor, user: UserRo
     version: updated.version,
   });
   if (change.sessions) await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: change.keepSessionId }, change.reason);
-  if (change.credentials) {
-    await revokeUserApiKeys(tx, actor, user.id);
-    await tx`DELETE FROM trusted_devices WHERE user_id = ${user.id}`;
-  }
+  if (change.credentials) await revokeUserApiKeys(tx, actor, user.id);
+  if (change.devices) await tx`DELETE FROM trusted_devices WHERE user_id = ${user.id}`;
   return updated;
 }
 
 /**
- * An admin sets a user's password: it is temporary (the user chooses their own at the next
+ * An admin sets another user's password: it is temporary (the user chooses their own at the next
  * sign-in), and the user's API keys and trusted browsers end with the old one (ASVS 6.4.1).
  */
 export async function resetPassword(sql: Sql, actor: Actor, id: string, password: string, endSessions: boolean): Promise<User> {
+  // One's own password is changed with the current one, on a browser session (PUT /me/password):
+  // a reset of oneself would let an API key or an unattended cookie choose it.
+  if (actor.id !== null && actor.id === id) {
+    throw new AppError('self_action', 'Change your own password on your account page, with your current one');
+  }
   const passwordHash = await hashPassword(password);
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [id] });
     const user = users.get(id);
     if (!user) throw new AppError('not_found', 'No such user');
-    return setPassword(tx, actor, user, passwordHash, { sessions: endSessions, credentials: true, temporary: true, reason: 'password_reset' });
+    return setPassword(tx, actor, user, passwordHash, { sessions: endSessions, credentials: true, devices: true, temporary: true, reason: 'password_reset' });
   });
 }
 
