@@ -72,8 +72,8 @@ describe.skipIf(!chromiumPath)('console flows: dialogs that start fresh, confirm
     expect(await dialog.getByLabel('Username').inputValue()).toBe('');
     expect(await dialog.getByTestId('generated-password').count()).toBe(0);
     await page.keyboard.press('Escape');
-    const [{ count }] = await server.sql`SELECT count(*)::int AS count FROM users WHERE username IN ('typed.pw', 'generated.pw')`;
-    expect(count).toBe(2);
+    const [created] = await server.sql`SELECT count(*)::int AS count FROM users WHERE username IN ('typed.pw', 'generated.pw')`;
+    expect(created!.count).toBe(2);
   });
 
   test('the drawer\'s password reset shows a generated password once, with a copy button', async () => {

@@ -66,8 +66,8 @@ export function horizontalOverflow(page: Page): Promise<number> {
 export function clippedControls(page: Page, within = 'body'): Promise<string[]> {
   return page.evaluate((root) => {
     const cut: string[] = [];
-    const controls = document.querySelector(root)?.querySelectorAll<HTMLElement>('button, a[href], input, select, textarea, [role="menuitem"]') ?? [];
-    for (const control of controls) {
+    const controls = document.querySelector(root)?.querySelectorAll<HTMLElement>('button, a[href], input, select, textarea, [role="menuitem"]');
+    for (const control of Array.from(controls ?? [])) {
       const box = control.getBoundingClientRect();
       if (box.width === 0 || box.height === 0 || getComputedStyle(control).visibility === 'hidden') continue;
       if (control.closest('.sr-only, [aria-hidden="true"]')) continue;
@@ -80,7 +80,7 @@ export function clippedControls(page: Page, within = 'body'): Promise<string[]> 
         if (getComputedStyle(parent).overflowX === 'visible') continue;
         const frame = parent.getBoundingClientRect();
         if (box.left < frame.left - 1 || box.right > frame.right + 1) {
-          cut.push(`${name} is cut off by ${parent.tagName.toLowerCase()}.${[...parent.classList].join('.')}`);
+          cut.push(`${name} is cut off by ${parent.tagName.toLowerCase()}.${Array.from(parent.classList).join('.')}`);
           break;
         }
       }
