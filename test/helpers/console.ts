@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { TestServer } from './server.ts';
 
@@ -34,4 +35,71 @@ export async function shootBoth(page: Page, name: string) {
     await page.screenshot({ path: `${screenshots}/${name}-${scheme}.png` });
   }
   await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/**
+ * What a page must never produce, collected as it runs: uncaught errors (unhandled promise
+ * rejections included) and console errors. `allow` skips console messages a test provokes on
+ * purpose (Chromium logs every 4xx/5xx response as "Failed to load resource").
+ */
+export function watchProblems(page: Page, allow: RegExp[] = []): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() !== 'error' && message.type() !== 'warning') return;
+    if (message.type() === 'warning' && !/svelte|runes|state/i.test(message.text())) return;
+    if (allow.some((pattern) => pattern.test(message.text()))) return;
+    problems.push(`console.${message.type()}: ${message.text()}`);
+  });
+  return problems;
+}
+
+/** How far the page scrolls sideways (0 when it does not). */
+export function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
+/**
+ * Controls that are cut off sideways: a button, link or field reaching past the viewport or past
+ * an ancestor that clips or scrolls its content. Vertical scrolling (long lists) is not a cut.
+ */
+export function clippedControls(page: Page, within = 'body'): Promise<string[]> {
+  return page.evaluate((root) => {
+    const cut: string[] = [];
+    const controls = document.querySelector(root)?.querySelectorAll<HTMLElement>('button, a[href], input, select, textarea, [role="menuitem"]');
+    for (const control of Array.from(controls ?? [])) {
+      const box = control.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0 || getComputedStyle(control).visibility === 'hidden') continue;
+      if (control.closest('.sr-only, [aria-hidden="true"]')) continue;
+      const name = `${control.tagName.toLowerCase()} "${(control.getAttribute('aria-label') ?? control.textContent ?? '').trim().slice(0, 40)}"`;
+      if (box.left < -1 || box.right > document.documentElement.clientWidth + 1) {
+        cut.push(`${name} reaches past the viewport (${Math.round(box.left)}–${Math.round(box.right)})`);
+        continue;
+      }
+      for (let parent = control.parentElement; parent && parent !== document.body; parent = parent.parentElement) {
+        if (getComputedStyle(parent).overflowX === 'visible') continue;
+        const frame = parent.getBoundingClientRect();
+        if (box.left < frame.left - 1 || box.right > frame.right + 1) {
+          cut.push(`${name} is cut off by ${parent.tagName.toLowerCase()}.${Array.from(parent.classList).join('.')}`);
+          break;
+        }
+      }
+    }
+    return cut;
+  }, within);
+}
+
+const axeSource: string = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
+
+/** axe-core's serious and critical violations on the page as it is now, one line each. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.targets.join(', ')}`);
 }

@@ -47,9 +47,27 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   const payload = (await response.json().catch(() => null)) as (T & Partial<ErrorBody>) | null;
   if (!response.ok) {
     const error = payload?.error;
-    throw new ApiError(response.status, error?.code ?? 'internal', error?.message ?? `Request failed (${response.status})`, error?.fields);
+    throw new ApiError(response.status, error?.code ?? codeOf(response.status), error?.message ?? fallbackMessage(response), error?.fields);
   }
   return payload as T;
+}
+
+/** A refusal without Roster's JSON body (a proxy answering, say): its status still speaks. */
+function codeOf(status: number): ErrorCode {
+  if (status === 429) return 'rate_limited';
+  if (status === 502 || status === 503 || status === 504) return 'unavailable';
+  return 'internal';
+}
+
+function fallbackMessage(response: Response): string {
+  if (response.status === 429) {
+    const seconds = Number(response.headers.get('retry-after'));
+    if (!Number.isFinite(seconds) || seconds <= 0) return 'Too many requests; wait a moment, then try again.';
+    const minutes = Math.ceil(seconds / 60);
+    return `Too many requests; try again in ${seconds < 60 ? `${seconds} seconds` : `${minutes} minute${minutes === 1 ? '' : 's'}`}.`;
+  }
+  if (response.status >= 502 && response.status <= 504) return 'Roster cannot be reached just now; try again in a moment.';
+  return `Something went wrong (the server answered ${response.status}); try again, and tell your administrator if it goes on.`;
 }
 
 export function toApiError(error: unknown): ApiError {

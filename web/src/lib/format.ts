@@ -23,14 +23,23 @@ export function exactTime(iso: string): string {
   return exact.format(new Date(iso));
 }
 
+/** "Grace Hopper" → "GH", "Test 1" → "T": initials come from words that start with a letter. */
 export function initials(name: string): string {
-  const parts = name.trim().split(/\s+/);
-  return ((parts[0]?.[0] ?? '') + (parts.length > 1 ? (parts.at(-1)?.[0] ?? '') : '')).toUpperCase() || '?';
+  const words = name.trim().split(/\s+/).filter((word) => /^\p{L}/u.test(word));
+  const first = [...(words[0] ?? '')][0] ?? '';
+  const last = words.length > 1 ? ([...words.at(-1)!][0] ?? '') : '';
+  return (first + last).toUpperCase() || '?';
 }
 
-const byteUnits = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+/** "1 session", "2 sessions". */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count.toLocaleString()} ${count === 1 ? one : many}`;
+}
 
-/** 1536 → "1.5 KB" (powers of 1024). */
+/** Binary units: sizes are counted in powers of 1024, and say so. */
+export const byteUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** 1536 → "1.5 KiB". */
 export function formatBytes(bytes: number): string {
   let value = bytes;
   let unit = 0;

@@ -1,4 +1,5 @@
 import { goto } from '$app/navigation';
+import { signedInHint } from './signed-in';
 import { io, type Socket } from 'socket.io-client';
 import type {
   AuditEvent,
@@ -115,6 +116,7 @@ class LiveChannel {
 
   private async signedOut(reason: SessionEndReason | 'revoked') {
     this.disconnect();
+    signedInHint.clear();
     const message = reason === 'logout' ? 'signed_out' : reason;
     await goto(`/login?reason=${message}`, { replaceState: true });
   }

@@ -18,6 +18,11 @@ class CurrentSession {
     return me;
   }
 
+  /** Where the console opens: the users table for staff, the account page for everyone else. */
+  get home(): string {
+    return this.can('users.read') ? '/users' : '/account';
+  }
+
   can(capability: Capability): boolean {
     return this.user ? can(this.user.role, capability) : false;
   }

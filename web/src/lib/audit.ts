@@ -1,0 +1,103 @@
+import type { AuditEvent, EventAction, Meter } from '@roster/shared';
+
+/** What each action is called where people choose it (the audit log's filter). */
+export const actionLabels: Record<EventAction, string> = {
+  'user.created': 'User created',
+  'user.updated': 'User updated',
+  'user.deleted': 'User deleted',
+  'user.password_reset': 'Password set',
+  'session.created': 'Signed in',
+  'session.revoked': 'Session ended',
+  'session.revoked_all': 'Everyone signed out',
+  'session.rotated': 'Password confirmed',
+  'api_key.created': 'API key created',
+  'api_key.revoked': 'API key revoked',
+  'auth.login_failed': 'Sign-in failed',
+  'project.created': 'Project created',
+  'project.updated': 'Project updated',
+  'project.deleted': 'Project deleted',
+  'usage.recorded': 'Usage reported',
+};
+
+/** Why a session ended, as the log says it after the sentence. */
+const endReasons: Record<string, string> = {
+  replaced: 'replaced by a newer sign-in',
+  expired: 'expired',
+  deactivated: 'the account was deactivated',
+  deleted: 'the account was deleted',
+  password_reset: 'an administrator set a new password',
+  password_changed: 'the password was changed',
+};
+
+/**
+ * One audit entry as a sentence: the actor (rendered before it), `verb`, then the target when it
+ * names one, then `after`. The target is left out where the sentence already says who it is.
+ */
+export interface AuditSentence {
+  verb: string;
+  target: boolean;
+  after?: string;
+  note?: string;
+}
+
+const counted = new Intl.NumberFormat();
+
+export function describeEvent(event: AuditEvent): AuditSentence {
+  const data = event.data;
+  switch (event.action as EventAction) {
+    case 'user.created':
+      return { verb: 'created the user', target: true };
+    case 'user.updated':
+      return { verb: 'updated the user', target: true };
+    case 'user.deleted':
+      return { verb: 'deleted the user', target: true };
+    case 'user.password_reset':
+      return data.by_self
+        ? { verb: 'changed their password', target: false, note: data.revoke_credentials ? 'and revoked their API keys' : undefined }
+        : { verb: 'set a new password for', target: true, note: data.revoke_sessions ? 'and signed them out everywhere' : undefined };
+    case 'session.created':
+      return { verb: 'signed in', target: false };
+    case 'session.revoked': {
+      const reason = String(data.reason ?? '');
+      if (reason === 'logout') return { verb: 'signed out', target: false };
+      return { verb: 'ended a session of', target: true, note: endReasons[reason] };
+    }
+    case 'session.revoked_all':
+      return { verb: 'signed everyone out', target: false, note: `${counted.format(Number(data.count ?? 0))} sessions ended` };
+    case 'session.rotated':
+      return data.reason === 'password_changed'
+        ? { verb: 'got a new session token', target: false, note: 'after changing their password' }
+        : { verb: 'confirmed their password', target: false };
+    case 'api_key.created':
+      return { verb: 'created the API key', target: true };
+    case 'api_key.revoked':
+      return { verb: 'revoked the API key', target: true };
+    case 'auth.login_failed':
+      return { verb: 'failed to sign in', target: false };
+    case 'project.created':
+      return { verb: 'created the project', target: true };
+    case 'project.updated': {
+      const changed = (data.changes as string[] | undefined) ?? [];
+      if (changed.length === 1 && changed[0] === 'members') return { verb: 'changed who is assigned to the project', target: true };
+      return { verb: 'updated the project', target: true, note: changed.length > 0 ? `${changed.map((c) => c.replace(/_/g, ' ')).join(', ')}` : undefined };
+    }
+    case 'project.deleted':
+      return { verb: 'deleted the project', target: true };
+    case 'usage.recorded': {
+      const meter = data.meter as Meter;
+      const amount = Number(data.amount ?? 0);
+      const unit = meter === 'minutes' ? (amount === 1 ? 'minute' : 'minutes') : amount === 1 ? 'token' : 'tokens';
+      return { verb: `reported ${counted.format(amount)} ${unit} for`, target: true, note: data.source ? `from ${String(data.source)}` : undefined };
+    }
+    default:
+      return { verb: 'did something to', target: true };
+  }
+}
+
+/** A changed field's value as a person reads it. */
+export function changeValue(value: unknown): string {
+  if (value === null || value === undefined || value === '') return 'none';
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'number') return counted.format(value);
+  return String(value);
+}

@@ -1,0 +1,3 @@
+import type { bulkActions } from '@roster/shared';
+
+export type BulkAction = (typeof bulkActions)[number];
