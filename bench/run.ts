@@ -8,7 +8,8 @@ import autocannon from 'autocannon';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import { runMigrations } from '../db/migrate.ts';
-import { createSession, generateSessionToken, sessionPolicy } from '../server/src/auth/sessions.ts';
+import { generateSessionToken } from '../server/src/auth/sessions.ts';
+import { sha256Hex } from '../server/src/auth/tokens.ts';
 import { loadConfig } from '../server/src/config.ts';
 import { connect, startEmbeddedPostgres, type Sql } from '../server/src/database.ts';
 import { createLogger } from '../server/src/logger.ts';
@@ -19,6 +20,10 @@ import { listUsers } from '../server/src/services/users/listing.ts';
 import { spawnRoster } from '../test/helpers/processes.ts';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
+// The organisation-wide run: this many sockets, of which BIG_STAFF are staff.
+const BIG_CLIENTS = Number(process.env.BENCH_BIG_CLIENTS ?? 10_000);
+const BIG_STAFF = 100;
+const CLIENT_WORKERS = Number(process.env.BENCH_CLIENT_WORKERS ?? Math.max(2, Math.min(4, cpus().length)));
 const UPDATES = Number(process.env.BENCH_UPDATES ?? 200);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
@@ -71,77 +76,125 @@ async function rssMiB(pid: number): Promise<number> {
 }
 
 async function sessionsFor(sql: Sql, userId: string, count: number): Promise<{ cookie: string; id: string }[]> {
-  const result = [];
-  for (let i = 0; i < count; i++) {
-    const token = generateSessionToken();
-    const session = await createSession(sql, token, userId, { ip: '127.0.0.1', userAgent: 'bench' }, sessionPolicy(loadConfig({})));
-    result.push({ cookie: `roster_session=${token}`, id: session.id });
-  }
-  return result;
+  const tokens = Array.from({ length: count }, () => generateSessionToken());
+  const rows = await sql<{ id: string }[]>`
+    INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent)
+    SELECT hash, ${userId}, now() + interval '30 days', '127.0.0.1', 'bench' FROM unnest(${tokens.map(sha256Hex)}::text[]) hash
+    RETURNING id`;
+  return rows.map((row, i) => ({ cookie: `roster_session=${tokens[i]}`, id: row.id }));
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- Benchmarks ---------------------------------------------------------------------------------
 
+/** Client sockets spread over worker processes, so the server, not one client process, is what is measured. */
+async function clientWorkers(count: number): Promise<ChildProcess[]> {
+  return Promise.all(Array.from({ length: count }, () => clientsProcess()));
+}
+
+async function connectAll(workers: ChildProcess[], url: string, cookies: (string | null)[], listen: string) {
+  const share = Math.ceil(cookies.length / workers.length);
+  await Promise.all(workers.map((worker, i) => ask(worker, { type: 'connect', url, origin: url, cookies: cookies.slice(i * share, (i + 1) * share), listen }, 'connected')));
+}
+
+async function collectAll(workers: ChildProcess[]): Promise<{ key: string; at: number }[]> {
+  const results = await Promise.all(workers.map((worker) => ask<{ arrivals: { key: string; at: number }[] }>(worker, { type: 'collect' }, 'results')));
+  await Promise.all(workers.map((worker) => ask(worker, { type: 'close' }, 'closed')));
+  return results.flatMap((r) => r.arrivals);
+}
+
+/** Latency from commit: each change's clock starts when its committed answer comes back. */
+async function timedChanges(count: number, change: (i: number) => Promise<string>): Promise<Map<string, number>> {
+  const committed = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const key = await change(i);
+    committed.set(key, now());
+  }
+  return committed;
+}
+
 async function fanOut(sql: Sql, databaseUrl: string, adminId: string, adminCookie: string) {
+  const workers = await clientWorkers(CLIENT_WORKERS);
   const { node, url } = await startNode(databaseUrl);
-  const rssIdle = await rssMiB(node.child.pid!);
   const target = await createUser(sql, cliActor, { username: 'fanout-target', display_name: 'Fan Out', email: 'fanout@example.com', role: 'user', password: 'bench pass phrase' });
-  const cookies = (await sessionsFor(sql, adminId, CLIENTS)).map((s) => s.cookie);
-
-  const clients = await clientsProcess();
-  await ask(clients, { type: 'connect', url, origin: url, cookies, listen: 'event' }, 'connected');
-  await settle(1000);
-  const rssConnected = await rssMiB(node.child.pid!);
-
-  const started = new Map<string, number>();
-  for (let i = 0; i < UPDATES; i++) {
-    const version = i + 1;
-    started.set(`${target.id}:${version + 1}`, now());
-    await fetch(`${url}/api/v1/users/${target.id}`, {
+  const rows: (string | number)[][] = [];
+  const memory: (string | number)[][] = [];
+  let version = 1;
+  const patchTarget = async () => {
+    const response = await fetch(`${url}/api/v1/users/${target.id}`, {
       method: 'PATCH',
       headers: { origin: url, cookie: adminCookie, 'content-type': 'application/json' },
-      body: JSON.stringify({ version, display_name: `Fan Out ${i}` }),
+      body: JSON.stringify({ version, display_name: `Fan Out ${version}` }),
     });
-  }
-  await settle(2000);
-  const roster = await ask<{ arrivals: { key: string; at: number }[] }>(clients, { type: 'collect' }, 'results');
-  const rosterLatencies = roster.arrivals.filter((a) => started.has(a.key)).map((a) => a.at - started.get(a.key)!);
-  await ask(clients, { type: 'close' }, 'closed');
+    const { user } = (await response.json()) as { user: { id: string; version: number } };
+    version = user.version;
+    return `${user.id}:${user.version}`;
+  };
 
+  // 1,000 admin sockets: every change reaches every one of them.
+  const rssIdle = await rssMiB(node.child.pid!);
+  const adminCookies = (await sessionsFor(sql, adminId, CLIENTS)).map((s) => s.cookie);
+  await connectAll(workers, url, adminCookies, 'event');
+  await settle(1000);
+  const rssAdmins = await rssMiB(node.child.pid!);
+  const rosterStarted = await timedChanges(UPDATES, patchTarget);
+  await settle(2000);
+  const rosterLatencies = latencies(await collectAll(workers), rosterStarted);
+
+  // The same sockets against a bare Socket.IO server that broadcasts what it is sent.
   const bare = spawnRoster('bench/bare-server.ts', [], {});
   const bareUrl = (await bare.waitFor(/running at (http:\S+)/))[1]!;
-  await ask(clients, { type: 'connect', url: bareUrl, origin: bareUrl, cookies: cookies.map(() => null), listen: 'event' }, 'connected');
+  await connectAll(workers, bareUrl, adminCookies.map(() => null), 'event');
   await settle(1000);
   const sample = (await sql`SELECT * FROM events WHERE action = 'user.updated' ORDER BY id DESC LIMIT 1`)[0];
-  const bareStarted = new Map<string, number>();
-  for (let i = 0; i < UPDATES; i++) {
-    const key = `bare-${i}`;
-    bareStarted.set(key, now());
-    await fetch(`${bareUrl}/broadcast`, { method: 'POST', body: JSON.stringify({ ...sample, key }) });
-  }
+  const bareStarted = await timedChanges(UPDATES, async (i) => {
+    await fetch(`${bareUrl}/broadcast`, { method: 'POST', body: JSON.stringify({ ...sample, key: `bare-${i}` }) });
+    return `bare-${i}`;
+  });
   await settle(2000);
-  const baseline = await ask<{ arrivals: { key: string; at: number }[] }>(clients, { type: 'collect' }, 'results');
-  const bareLatencies = baseline.arrivals.filter((a) => bareStarted.has(a.key)).map((a) => a.at - bareStarted.get(a.key)!);
-  await ask(clients, { type: 'close' }, 'closed');
-  clients.kill();
+  const bareLatencies = latencies(await collectAll(workers), bareStarted);
   bare.child.kill();
+  rows.push(receipts(`Roster, ${CLIENTS} admin sockets (PATCH → commit → NOTIFY → fan-out)`, rosterLatencies, UPDATES * CLIENTS));
+  rows.push(receipts(`bare Socket.IO broadcast, ${CLIENTS} sockets (POST → emit)`, bareLatencies, UPDATES * CLIENTS));
+  memory.push([`${CLIENTS} admin sockets`, rssAdmins - rssIdle, (((rssAdmins - rssIdle) * 1024) / CLIENTS).toFixed(1)]);
+
+  // An organisation where everyone has the console open: mostly plain users, whose sockets get only
+  // events about themselves, and a hundred staff who get everything.
+  const plainCount = BIG_CLIENTS - BIG_STAFF;
+  const plain = await signedInUsers(sql, 'everyone-', plainCount);
+  const staffCookies = adminCookies.slice(0, BIG_STAFF);
+  const rssBefore = await rssMiB(node.child.pid!);
+  await connectAll(workers, url, [...staffCookies, ...plain.map((p) => p.cookie)], 'event');
+  await settle(2000);
+  const rssBig = await rssMiB(node.child.pid!);
+  const bigStarted = await timedChanges(UPDATES, patchTarget);
+  await settle(3000);
+  const bigLatencies = latencies(await collectAll(workers), bigStarted);
+  rows.push(receipts(`Roster, ${BIG_CLIENTS} sockets (${BIG_STAFF} staff receive each change)`, bigLatencies, UPDATES * BIG_STAFF));
+  memory.push([`${BIG_CLIENTS} sockets (${plainCount} plain users)`, rssBig - rssBefore, (((rssBig - rssBefore) * 1024) / BIG_CLIENTS).toFixed(1)]);
+
+  for (const worker of workers) worker.kill();
   node.child.kill('SIGTERM');
   await node.exited;
-
-  const row = (name: string, values: number[], expected: number) => [name, `${values.length} / ${expected}`, percentile(values, 50), percentile(values, 95), percentile(values, 99)];
   table(
-    `Fan-out: ${UPDATES} user updates to ${CLIENTS} admin sockets (ms from the API call's start to receipt)`,
+    `Fan-out: ${UPDATES} user updates, ms from the committed answer to receipt (client sockets in ${CLIENT_WORKERS} worker processes)`,
     ['server', 'receipts', 'p50', 'p95', 'p99'],
-    [row('Roster (PATCH → commit → NOTIFY → fan-out)', rosterLatencies, UPDATES * CLIENTS), row('bare Socket.IO broadcast (POST → emit)', bareLatencies, UPDATES * CLIENTS)],
-    [`Ratio p99 Roster / bare: ${(percentile(rosterLatencies, 99) / percentile(bareLatencies, 99)).toFixed(2)}. Clients run in a separate process.`],
+    rows,
+    [
+      `Ratio p99 Roster / bare at ${CLIENTS} sockets: ${(percentile(rosterLatencies, 99) / percentile(bareLatencies, 99)).toFixed(2)} (target ≤ 1.5, and p99 < 50 ms).`,
+      `Events reach only the rooms allowed to see them: at ${BIG_CLIENTS} sockets a staff event is encoded once and written to the ${BIG_STAFF} staff sockets; the plain users' sockets cost nothing per event.`,
+    ],
   );
-  table(
-    `Memory per connected socket (RSS of the Roster process)`,
-    ['sockets', 'RSS (MiB)'],
-    [[0, rssIdle], [CLIENTS, rssConnected], ['per socket (KiB)', ((rssConnected - rssIdle) * 1024) / CLIENTS]],
-  );
+  table(`Memory per connected socket (RSS of the Roster process)`, ['sockets', 'RSS added (MiB)', 'per socket (KiB)'], memory);
+}
+
+function latencies(arrivals: { key: string; at: number }[], started: Map<string, number>): number[] {
+  return arrivals.filter((a) => started.has(a.key)).map((a) => a.at - started.get(a.key)!);
+}
+
+function receipts(name: string, values: number[], expected: number): (string | number)[] {
+  return [name, `${values.length} / ${expected}`, percentile(values, 50), percentile(values, 95), percentile(values, 99)];
 }
 
 async function measureLoop(run: () => Promise<unknown>, connections: number): Promise<{ latencies: number[]; perSecond: number }> {
@@ -238,9 +291,14 @@ async function signedInUsers(sql: Sql, prefix: string, count: number) {
     INSERT INTO users (username, display_name, email, password_hash)
     SELECT ${prefix} || n, 'Signed In ' || n, ${prefix} || n || '@example.com', 'x' FROM generate_series(1, ${count}) n
     RETURNING id`;
-  const sessions = [];
-  for (const user of users) sessions.push((await sessionsFor(sql, user.id, 1))[0]!);
-  return sessions;
+  const tokens = users.map(() => generateSessionToken());
+  const sessions = await sql<{ id: string }[]>`
+    INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent)
+    SELECT hash, user_id, now() + interval '30 days', '127.0.0.1', 'bench'
+    FROM unnest(${tokens.map(sha256Hex)}::text[], ${users.map((u) => u.id)}::uuid[]) WITH ORDINALITY AS t(hash, user_id, n)
+    ORDER BY n
+    RETURNING id`;
+  return tokens.map((token, i) => ({ cookie: `roster_session=${token}`, id: sessions[i]!.id }));
 }
 
 async function forcedLogout(sql: Sql, databaseUrl: string, adminCookie: string) {

@@ -48,8 +48,17 @@ export interface Presence {
   viewing: Record<string, string[]>;
   /** user id → ids of the staff editing that user. */
   editing: Record<string, string[]>;
-  /** Every user with a live connection (any role) → the ids of the sessions connected. */
-  connected: Record<string, string[]>;
+}
+
+/**
+ * Which sessions have a live connection, for the staff's online dots: the whole list once when a
+ * staff connection opens (`snapshot`), then what changed, gathered a quarter of a second at a time.
+ * Each pair is [user id, session id].
+ */
+export interface Connections {
+  online: [string, string][];
+  offline: [string, string][];
+  snapshot: boolean;
 }
 
 export const presenceUpdateSchema = z.strictObject({
@@ -78,6 +87,7 @@ export interface ServerToClientEvents {
   live: (payload: { seq: number; replayed: number }) => void;
   stats: (stats: UserStats) => void;
   presence: (presence: Presence) => void;
+  connections: (connections: Connections) => void;
   /** Sent to a session's sockets just before the server closes them. */
   'session.ended': (payload: { reason: SessionEndReason }) => void;
   /** The client missed more than the server replays: refetch lists, then resume from `seq`. */

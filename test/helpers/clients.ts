@@ -2,6 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   AuditEvent,
   ClientToServerEvents,
+  Connections,
   ErrorBody,
   Presence,
   ServerToClientEvents,
@@ -158,6 +159,7 @@ export class LiveClient {
   readonly events: AuditEvent[] = [];
   readonly stats: UserStats[] = [];
   readonly presence: Presence[] = [];
+  readonly connections: Connections[] = [];
   ended: { reason: string } | null = null;
   /** The sequence the connection resumed from. */
   since = 0;
@@ -176,6 +178,7 @@ export class LiveClient {
     socket.on('resync', ({ seq }) => this.push(this.resyncs, seq));
     socket.on('stats', (stats) => this.push(this.stats, stats));
     socket.on('presence', (presence) => this.push(this.presence, presence));
+    socket.on('connections', (connections) => this.push(this.connections, connections));
     socket.on('session.ended', (payload) => {
       this.ended = payload;
       this.notify();

@@ -325,6 +325,28 @@ describe('audiences', () => {
   });
 });
 
+describe('who is connected', () => {
+  test('staff get the connected sessions when they connect, then each change; plain users get none', async () => {
+    const { client: plainClient, user: plain } = await signedInClient(server);
+    const early = await live(plainClient);
+    const { session } = (await plainClient.get('/api/v1/auth/me')).body;
+    const { client: staffClient } = await signedInClient(server, { role: 'moderator' });
+    const staff = await live(staffClient);
+    const snapshot = await staff.until(() => staff.connections.find((c) => c.snapshot), 'the snapshot');
+    expect(snapshot.online).toContainEqual([plain.id, session.id]);
+    expect(early.connections).toEqual([]);
+
+    early.close();
+    const gone = await staff.until(() => staff.connections.find((c) => c.offline.some(([, id]) => id === session.id)), 'the disconnect');
+    expect(gone.snapshot).toBe(false);
+    expect((await admin.get(`/api/v1/sessions?user_id=${plain.id}`)).body.items[0].online).toBe(false);
+    const back = await live(plainClient);
+    await staff.until(() => staff.connections.find((c) => c.online.some(([, id]) => id === session.id) && !c.snapshot), 'the reconnect');
+    expect((await admin.get(`/api/v1/sessions?user_id=${plain.id}`)).body.items[0].online).toBe(true);
+    back.close();
+  });
+});
+
 describe('presence', () => {
   test('staff see who is online and who is viewing or editing which user', async () => {
     const { client: a, user: ua } = await signedInClient(server, { role: 'admin' });

@@ -104,6 +104,24 @@ describe('three nodes', () => {
     const presence = await watcherA.until(() => watcherA.presence.find((p) => p.viewing[target.id]?.includes(other.id)), 'presence from node B');
     expect(presence.online.map((u) => u.id)).toEqual(expect.arrayContaining([other.id]));
   });
+
+  test('who is connected crosses nodes: online on B shows on A, and a node that dies takes its connections with it', { timeout: 60_000 }, async () => {
+    const [a] = nodes as [Node, Node, Node];
+    const victim = await startNode(databaseUrl);
+    const plain = await createTestUser({ sql } as TestServer, { password });
+    const plainClient = new ApiClient(victim.target);
+    await plainClient.signIn(plain.username, password);
+    const watcherA = await live(a, admin.cookie);
+    await live(victim, plainClient.cookie);
+    const { session } = (await plainClient.get('/api/v1/auth/me')).body;
+    const onlineThroughA = async () => (await on(a).get(`/api/v1/sessions?user_id=${plain.id}`)).body.items[0]?.online;
+    await expect.poll(onlineThroughA, { timeout: 5000 }).toBe(true);
+    await watcherA.until(() => watcherA.connections.some((c) => c.online.some(([, id]) => id === session.id)), 'the connection on node A');
+    await stopNode(victim, 'SIGKILL');
+    // A node is forgotten 15 s after it last said which sessions it holds.
+    await expect.poll(onlineThroughA, { timeout: 30_000, interval: 1000 }).toBe(false);
+    await watcherA.until(() => watcherA.connections.some((c) => c.offline.some(([, id]) => id === session.id)), 'the dead node\'s connection gone', 30_000);
+  });
 });
 
 describe('faults', () => {

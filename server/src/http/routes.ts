@@ -100,7 +100,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       return c.json({ user: changed.user });
     },
     'GET /users': async (c) => c.json(await listUsers(sql, parseQuery(c, apiRoutes['GET /users'].query), deps.clock())),
-    'GET /users/stats': async (c) => c.json(await userStats(sql, await live.onlineUserCount())),
+    'GET /users/stats': async (c) => c.json(await userStats(sql, live.onlineUserCount())),
     'POST /users': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /users'].body, password);
       return c.json(await createUserAsAdmin(sql, actorOf(c, deps), request), 201);
@@ -143,7 +143,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     },
     'GET /sessions': async (c) => {
       const query = parseQuery(c, apiRoutes['GET /sessions'].query);
-      const items = await listSessions(sql, principalOf(c), { userId: query.user_id }, await live.onlineSessionIds(), sessionPolicy);
+      const items = await listSessions(sql, principalOf(c), { userId: query.user_id }, live.onlineSessionIds(), sessionPolicy);
       return c.json({ items });
     },
     'DELETE /sessions/:id': async (c) => {

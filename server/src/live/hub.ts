@@ -8,6 +8,8 @@ import { liveHandshakeSchema, type AuditEvent, type Role, type SessionEndReason 
 import { SESSION_COOKIE, sessionOver, validateSessionToken, type SessionPolicy } from '../auth/sessions.ts';
 import type { DatabaseWatch } from '../database-watch.ts';
 import type { Logger } from '../logger.ts';
+import { isStaff } from './audience.ts';
+import { ConnectionRegistry } from './connections.ts';
 import { EventFeed } from './feed.ts';
 import { PresenceTracker } from './presence.ts';
 import { isBacklogged, limitMessages } from './socket-limits.ts';
@@ -46,6 +48,7 @@ export class LiveHub {
   readonly io: LiveServer;
   private readonly feed: EventFeed;
   private readonly presenceTracker: PresenceTracker;
+  private readonly connections: ConnectionRegistry;
   private readonly stats: StatsBroadcaster;
   private readonly adapterPool: pg.Pool;
   private timers: NodeJS.Timeout[] = [];
@@ -79,7 +82,8 @@ export class LiveHub {
       },
     });
     this.presenceTracker = new PresenceTracker(this.io, options.log);
-    this.stats = new StatsBroadcaster(this.io, options.sql, options.log, this.presenceTracker);
+    this.connections = new ConnectionRegistry(this.io, options.log);
+    this.stats = new StatsBroadcaster(this.io, options.sql, options.log, this.connections);
     this.feed = new EventFeed(this.io, options.sql, options.log, (event) => this.applySideEffects(event));
     this.io.use((socket, next) => void this.authenticate(socket, next));
     this.io.on('connection', (socket) => this.onConnection(socket));
@@ -87,6 +91,7 @@ export class LiveHub {
 
   async start(): Promise<void> {
     await this.feed.start();
+    this.connections.start();
     this.timers = [
       setInterval(() => void this.sweepSessions(), SESSION_SWEEP_MS),
       setInterval(() => this.cutOffBacklogged(), BACKLOG_CHECK_MS),
@@ -102,17 +107,18 @@ export class LiveHub {
     this.stats.stop();
     await this.feed.stop();
     await this.io.close();
+    this.connections.stop();
     // After a database restart the adapter can keep a dead client checked out, and pg's pool.end()
     // waits for every checked-out client: bound the wait, the process is closing these sockets anyway.
     await Promise.race([this.adapterPool.end(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   }
 
-  onlineUserCount(): Promise<number> {
-    return this.presenceTracker.onlineUserCount();
+  onlineUserCount(): number {
+    return this.connections.onlineUserCount();
   }
 
-  onlineSessionIds(): Promise<Set<string>> {
-    return this.presenceTracker.onlineSessionIds();
+  onlineSessionIds(): Set<string> {
+    return this.connections.onlineSessionIds();
   }
 
   // ---- Handshake and connection ---------------------------------------------------------------
@@ -157,12 +163,15 @@ export class LiveHub {
     this.feed.connected(socket);
     limitMessages(socket, () => this.options.log.warn({ user: user.id }, 'live connection flooded messages; disconnected'));
     socket.on('presence', (update) => this.presenceTracker.update(socket, update));
+    this.connections.connected(user.id, session.id);
+    if (isStaff(user.role)) this.sendConnections(socket);
     socket.on('disconnect', () => {
       this.feed.disconnected(socket);
-      this.presenceTracker.schedule();
+      this.connections.disconnected(user.id, session.id);
+      if (isStaff(socket.data.user.role)) this.presenceTracker.schedule();
       this.stats.schedule(true);
     });
-    this.presenceTracker.schedule();
+    if (isStaff(user.role)) this.presenceTracker.schedule();
     this.stats.schedule(true);
   }
 
@@ -236,11 +245,18 @@ export class LiveHub {
   private moveToRole(userId: string, role: Role) {
     for (const socket of this.io.of('/').sockets.values()) {
       if (socket.data.user.id !== userId) continue;
+      const wasStaff = isStaff(socket.data.user.role);
       void socket.leave(roleRoom(socket.data.user.role));
       socket.data.user = { ...socket.data.user, role };
       void socket.join(roleRoom(role));
+      if (!wasStaff && isStaff(role)) this.sendConnections(socket);
     }
     this.presenceTracker.schedule();
+  }
+
+  /** A staff connection starts with the whole list of connected sessions; changes follow. */
+  private sendConnections(socket: LiveSocket) {
+    socket.emit('connections', { online: this.connections.all(), offline: [], snapshot: true });
   }
 
   /**

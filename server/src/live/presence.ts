@@ -9,8 +9,9 @@ const PEER_ANSWER_MS = 2000;
 const BROADCAST_INTERVAL_MS = 50;
 
 /**
- * Who is online on any node and what each staff member views or edits, from the sockets of every
- * node (the Socket.IO PostgreSQL adapter answers for the others).
+ * Which staff are online on any node and what each views or edits, from the staff sockets of every
+ * node (the Socket.IO PostgreSQL adapter answers for the others). Who else is connected is the
+ * connection registry's job (connections.ts).
  */
 export class PresenceTracker {
   private timer: NodeJS.Timeout | null = null;
@@ -44,46 +45,31 @@ export class PresenceTracker {
   }
 
   /**
-   * Every node's sockets. A node that died is still asked until the adapter's heartbeat drops it
-   * (about 10 s), and the query then fails; meanwhile answer from this node's own sockets.
+   * Who is online among the staff, on every node, and what each views or edits: only the staff
+   * rooms' sockets are asked for. A node that died is still asked until the adapter's heartbeat
+   * drops it (about 10 s), and the query then fails; meanwhile answer from this node's sockets.
    */
-  async clusterSockets() {
-    try {
-      return await this.io.timeout(PEER_ANSWER_MS).fetchSockets();
-    } catch (error) {
-      this.log.warn({ err: error }, "a node did not answer in time; counting this node's sockets only");
-      return this.io.local.fetchSockets();
-    }
-  }
-
-  async onlineUserCount(): Promise<number> {
-    const sockets = await this.clusterSockets();
-    return new Set(sockets.map((s) => s.data.user.id)).size;
-  }
-
-  async onlineSessionIds(): Promise<Set<string>> {
-    const sockets = await this.clusterSockets();
-    return new Set(sockets.map((s) => s.data.session.id));
-  }
-
   async presence(): Promise<Presence> {
-    const sockets = await this.clusterSockets();
+    let sockets;
+    try {
+      sockets = await this.io.in(STAFF_ROOMS).timeout(PEER_ANSWER_MS).fetchSockets();
+    } catch (error) {
+      this.log.warn({ err: error }, "a node did not answer in time; counting this node's staff only");
+      sockets = await this.io.local.in(STAFF_ROOMS).fetchSockets();
+    }
     const online = new Map<string, PresenceUser>();
     const viewing: Record<string, string[]> = {};
     const editing: Record<string, string[]> = {};
-    const connected: Record<string, string[]> = {};
     const add = (map: Record<string, string[]>, key: string | null, value: string) => {
       if (key && !(map[key] ??= []).includes(value)) map[key]!.push(value);
     };
     for (const { data } of sockets) {
       const { id, username, display_name, role } = data.user;
-      add(connected, id, data.session.id);
-      if (!isStaff(role)) continue;
       online.set(id, { id, username, display_name, role });
       add(viewing, data.presence.viewing, id);
       add(editing, data.presence.editing, id);
     }
-    return { online: [...online.values()], viewing, editing, connected };
+    return { online: [...online.values()], viewing, editing };
   }
 
   private async broadcast() {

@@ -16,8 +16,18 @@ export interface SocketData {
   pending: AuditEvent[] | null;
 }
 
-export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-export type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+/** [user id, session id] of one connected session. */
+export type Connection = [string, string];
+
+/** What nodes tell each other through the adapter (live/connections.ts). */
+export interface NodeEvents {
+  'roster:connections': (changes: { node: string; online: Connection[]; offline: Connection[] }) => void;
+  'roster:connections-list': (list: { node: string; sessions: Connection[] }) => void;
+  'roster:connections-ask': () => void;
+}
+
+export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, NodeEvents, SocketData>;
+export type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, NodeEvents, SocketData>;
 
 /** The rooms every socket joins: its user, its role, its session. Staff are the admin and moderator rooms. */
 export const userRoom = (userId: string) => `user:${userId}`;

@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres';
 import type { Logger } from '../logger.ts';
 import { userStats } from '../services/users/listing.ts';
-import type { PresenceTracker } from './presence.ts';
+import type { ConnectionRegistry } from './connections.ts';
 import { STAFF_ROOMS, type LiveServer } from './sockets.ts';
 
 // Stats go out at most this often, however many changes arrive.
@@ -20,7 +20,7 @@ export class StatsBroadcaster {
     private readonly io: LiveServer,
     private readonly sql: Sql,
     private readonly log: Logger,
-    private readonly presence: PresenceTracker,
+    private readonly connections: ConnectionRegistry,
   ) {}
 
   stop() {
@@ -39,7 +39,7 @@ export class StatsBroadcaster {
 
   private async broadcast(clusterWide: boolean) {
     try {
-      const stats = await userStats(this.sql, await this.presence.onlineUserCount());
+      const stats = await userStats(this.sql, this.connections.onlineUserCount());
       (clusterWide ? this.io : this.io.local).to(STAFF_ROOMS).emit('stats', stats);
     } catch (error) {
       this.log.warn({ err: error }, 'stats broadcast failed');

@@ -4,6 +4,7 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   AuditEvent,
   ClientToServerEvents,
+  Connections,
   Presence,
   PresenceUpdate,
   ServerToClientEvents,
@@ -15,7 +16,7 @@ export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline
 
 type EventHandler = (event: AuditEvent) => void;
 
-const emptyPresence: Presence = { online: [], viewing: {}, editing: {}, connected: {} };
+const emptyPresence: Presence = { online: [], viewing: {}, editing: {} };
 
 /**
  * The one live connection of the console. Pages subscribe to events; the connection resumes from
@@ -25,6 +26,8 @@ class LiveChannel {
   status = $state<ConnectionStatus>('connecting');
   stats = $state<UserStats | null>(null);
   presence = $state<Presence>(emptyPresence);
+  /** Staff only: user id → the ids of that user's sessions with a live connection now. */
+  connected = $state<Record<string, string[]>>({});
   /** Highest sequence applied. */
   seq = 0;
   private socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
@@ -64,6 +67,7 @@ class LiveChannel {
       });
       socket.on('stats', (stats) => (this.stats = stats));
       socket.on('presence', (presence) => (this.presence = presence));
+      socket.on('connections', (changes) => this.applyConnections(changes));
       socket.on('resync', ({ seq }) => {
         this.seq = seq;
         for (const handler of this.resyncHandlers) handler();
@@ -99,6 +103,13 @@ class LiveChannel {
       this.handlers.delete(handler);
       if (onResync) this.resyncHandlers.delete(onResync);
     };
+  }
+
+  private applyConnections({ online, offline, snapshot }: Connections) {
+    const next: Record<string, string[]> = snapshot ? {} : { ...this.connected };
+    for (const [userId, sessionId] of offline) next[userId] = (next[userId] ?? []).filter((id) => id !== sessionId);
+    for (const [userId, sessionId] of online) if (!next[userId]?.includes(sessionId)) next[userId] = [...(next[userId] ?? []), sessionId];
+    this.connected = next;
   }
 
   /** Tells the other admins what this one is looking at or editing. */
