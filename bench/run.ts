@@ -218,7 +218,10 @@ async function httpLoad(url: string, headers: Record<string, string>, connection
 }
 
 async function search(sql: Sql, databaseUrl: string, adminCookie: string) {
-  await sql`
+  // Seeding a million rows takes longer than the server's statement limit allows a request.
+  await sql.begin(async (tx) => {
+    await tx`SET LOCAL statement_timeout = 0`;
+    await tx`
     INSERT INTO users (username, display_name, email, role, status, password_hash, created_at)
     SELECT 'member' || n,
            (ARRAY['Ada','Alan','Grace','Linus','Margaret','Ken','Barbara','Dennis','Frances','Edsger'])[1 + n % 10] || ' ' ||
@@ -228,6 +231,7 @@ async function search(sql: Sql, databaseUrl: string, adminCookie: string) {
            CASE WHEN n % 7 = 0 THEN 'inactive' ELSE 'active' END,
            'x', now() - n * interval '1 second'
     FROM generate_series(1, ${USERS}) n`;
+  });
   await sql`VACUUM ANALYZE users`; // the steady state autovacuum keeps a live table in
   const [deep] = await sql<{ key: string; id: string }[]>`
     SELECT created_at::text AS key, id FROM users ORDER BY created_at DESC, id DESC OFFSET ${Math.floor(USERS * 0.9)} LIMIT 1`;

@@ -159,7 +159,9 @@ export type UserListItem = z.infer<typeof userListItemSchema>;
 export const userListSchema = z.object({
   items: z.array(userListItemSchema),
   next_cursor: z.string().nullable(),
+  /** How many users match the filters: exact up to 10,000, an estimate beyond (`total_is_estimate`). */
   total: z.number().int(),
+  total_is_estimate: z.boolean(),
 });
 export type UserList = z.infer<typeof userListSchema>;
 

@@ -138,6 +138,27 @@ describe('read, list, search, sort, page', () => {
     expect(created).toEqual([...created].sort().reverse());
     const { n } = (await server.sql`SELECT count(*)::int AS n FROM users`)[0]!;
     expect(list.body.total).toBe(n);
+    expect(list.body.total_is_estimate).toBe(false);
+  });
+
+  test('beyond 10,000 matches the total is the planner\'s estimate, said so; below, it is exact', async () => {
+    const arena = await startTestServer();
+    try {
+      const { client } = await signedInClient(arena, { role: 'admin' });
+      await arena.sql`
+        INSERT INTO users (username, display_name, email, role, password_hash)
+        SELECT 'many' || n, 'Many ' || n, 'many' || n || '@example.com', CASE WHEN n % 100 = 0 THEN 'moderator' ELSE 'user' END, 'x'
+        FROM generate_series(1, 12000) n`;
+      await arena.sql`ANALYZE users`;
+      const all = await client.get('/api/v1/users?limit=1');
+      expect(all.body.total_is_estimate).toBe(true);
+      expect(all.body.total).toBeGreaterThan(10_000);
+      expect(Math.abs(all.body.total - 12_001) / 12_001).toBeLessThan(0.2);
+      const few = await client.get('/api/v1/users?limit=1&role=moderator');
+      expect(few.body).toMatchObject({ total: 120, total_is_estimate: false });
+    } finally {
+      await arena.close();
+    }
   });
 
   test('q matches username, display name and email, case-insensitively, as a substring', async () => {

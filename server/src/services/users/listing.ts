@@ -82,7 +82,7 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
   }
   const order = descending ? sql`${sortKey.expr} DESC, id DESC` : sql`${sortKey.expr} ASC, id ASC`;
 
-  const [rows, [count]] = await Promise.all([
+  const [rows, count] = await Promise.all([
     sql<(UserRow & ListExtras)[]>`
       SELECT *, (${sortKey.expr})::text AS sort_key,
              (SELECT count(*)::int FROM sessions s WHERE s.user_id = users.id AND s.expires_at > now()) AS session_count,
@@ -103,7 +103,7 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
       }
       throw error;
     }),
-    sql<{ total: number }[]>`SELECT count(*)::int AS total FROM users WHERE true ${filters}`,
+    countMatching(sql, filters),
   ]);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
@@ -120,8 +120,25 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
       };
     }),
     next_cursor: rows.length > query.limit && last ? encodeCursor(last.sort_key, last.id) : null,
-    total: count!.total,
+    total: count.total,
+    total_is_estimate: count.estimated,
   };
+}
+
+// Up to this many matches are counted exactly; beyond, the count would cost more than the page.
+const EXACT_COUNT_UP_TO = 10_000;
+
+/**
+ * How many users match: exactly up to EXACT_COUNT_UP_TO (a count that stops there), else the
+ * planner's estimate, which the list shows as "about …" (counting a million rows for every page
+ * took longer than the page itself).
+ */
+async function countMatching(sql: TransactionSql, filters: ReturnType<TransactionSql['unsafe']>): Promise<{ total: number; estimated: boolean }> {
+  const [bounded] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM (SELECT 1 FROM users WHERE true ${filters} LIMIT ${EXACT_COUNT_UP_TO + 1}) matches`;
+  if (bounded!.n <= EXACT_COUNT_UP_TO) return { total: bounded!.n, estimated: false };
+  const [plan] = await sql<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[]>`EXPLAIN (FORMAT JSON) SELECT 1 FROM users WHERE true ${filters}`;
+  return { total: Math.max(EXACT_COUNT_UP_TO + 1, Math.round(plan!['QUERY PLAN'][0].Plan['Plan Rows'])), estimated: true };
 }
 
 export async function userStats(sql: Sql, online: number): Promise<UserStats> {
