@@ -1,0 +1,170 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { importJWK, SignJWT } from 'jose';
+import type { Sql, TransactionSql } from 'postgres';
+import { beforeCommit } from '../data/transaction.ts';
+import type { Logger } from '../logger.ts';
+import { signingKeys } from './keys.ts';
+
+// Ending what applications hold: in the transaction that deactivates, deletes, resets or signs
+// someone out, the provider's sessions, grants and tokens of that account (or of that Roster
+// session) are deleted, so no refresh or introspection works from then on, and for every
+// application they signed in to, a back-channel logout is written to the outbox. A worker on any
+// node delivers those: a logout token signed with the provider's key, POSTed to the application,
+// retried with growing pauses; the rows are the delivery log.
+
+export const LOGOUT_CHANNEL = 'roster_logouts';
+// After this long an undelivered logout is given up (the application's own sessions have surely
+// expired by then); its row keeps the last error.
+const GIVE_UP_AFTER_MS = 24 * 60 * 60 * 1000;
+const DELIVERY_TIMEOUT_MS = 5000;
+const POLL_MS = 5000;
+// A delivery claimed by a node that then dies is tried again by another after this long.
+const LEASE_MS = 30_000;
+const BATCH = 20;
+
+type Scope = { accountId: string } | { rosterSessionId: string } | 'everyone';
+
+interface ProviderSession {
+  account_id: string | null;
+  payload: { authorizations?: Record<string, { sid?: string; grantId?: string }> };
+}
+
+/**
+ * Ends the provider's sessions, grants and tokens in `scope` and queues a back-channel logout for
+ * each application signed in through them, in the caller's transaction.
+ */
+export async function endApplicationSessions(tx: TransactionSql, scope: Scope, reason: string): Promise<void> {
+  const where =
+    scope === 'everyone' ? tx`true` : 'accountId' in scope ? tx`account_id = ${scope.accountId}` : tx`roster_session_id = ${scope.rosterSessionId}`;
+  const sessions = await tx<ProviderSession[]>`
+    DELETE FROM oidc_payloads WHERE model = 'Session' AND ${where} RETURNING account_id, payload`;
+  const grantIds = sessions.flatMap((s) => Object.values(s.payload.authorizations ?? {}).map((a) => a.grantId).filter((id): id is string => Boolean(id)));
+  // Grants and every token and code issued under them: by account, or by the ended sessions' grants.
+  if (scope === 'everyone') await tx`DELETE FROM oidc_payloads WHERE account_id IS NOT NULL`;
+  else if ('accountId' in scope) await tx`DELETE FROM oidc_payloads WHERE account_id = ${scope.accountId}`;
+  if (grantIds.length > 0) await tx`DELETE FROM oidc_payloads WHERE grant_id = ANY(${grantIds}) OR (model = 'Grant' AND id = ANY(${grantIds}))`;
+
+  const logouts = sessions.flatMap((session) =>
+    Object.entries(session.payload.authorizations ?? {}).map(([client_id, { sid }]) => ({ client_id, sid: sid ?? null, account_id: session.account_id })),
+  );
+  if (logouts.length === 0) return;
+  const queued = await tx`
+    INSERT INTO logout_deliveries (application_id, account_id, sid, reason)
+    SELECT a.id, l.account_id, l.sid, ${reason}
+    FROM jsonb_to_recordset(${tx.json(logouts as never)}) AS l(client_id text, sid text, account_id uuid)
+    JOIN applications a ON a.client_id = l.client_id AND a.backchannel_logout_uri IS NOT NULL
+    WHERE l.account_id IS NOT NULL
+    RETURNING id`;
+  if (queued.length > 0) beforeCommit(tx, async () => void (await tx`SELECT pg_notify(${LOGOUT_CHANNEL}, '')`));
+}
+
+/** Delivers queued back-channel logouts: on every notification, and every few seconds for retries. */
+export class LogoutDelivery {
+  private timer: NodeJS.Timeout | null = null;
+  private listening: { unlisten(): Promise<void> } | null = null;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly log: Logger,
+    private readonly issuer: string,
+  ) {}
+
+  async start(): Promise<void> {
+    this.listening = await this.sql.listen(LOGOUT_CHANNEL, () => this.deliverDue(), () => this.deliverDue());
+    this.timer = setInterval(() => this.deliverDue(), POLL_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.listening?.unlisten().catch(() => undefined);
+    await this.running;
+  }
+
+  /**
+   * One delivery round at a time per node. Due rows are leased (their next attempt pushed back)
+   * in a short transaction with SKIP LOCKED, so nodes share the work and no connection waits on an
+   * application; they are then sent together.
+   */
+  deliverDue(): Promise<void> {
+    this.running = this.running.then(() => this.round()).catch((error: unknown) => this.log.warn({ err: error }, 'back-channel logout round failed'));
+    return this.running;
+  }
+
+  private async round() {
+    while (!this.stopped) {
+      const due = await this.sql<{ id: string; account_id: string; sid: string | null; client_id: string; uri: string; attempts: number }[]>`
+        UPDATE logout_deliveries d SET next_attempt_at = now() + ${LEASE_MS} * interval '1 millisecond'
+        FROM applications a
+        WHERE a.id = d.application_id AND d.id IN (
+          SELECT id FROM logout_deliveries
+          WHERE delivered_at IS NULL AND next_attempt_at <= now() AND created_at > now() - ${GIVE_UP_AFTER_MS} * interval '1 millisecond'
+          ORDER BY next_attempt_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+        RETURNING d.id, d.account_id, d.sid, a.client_id, a.backchannel_logout_uri AS uri, d.attempts`;
+      if (due.length === 0) return;
+      await Promise.all(due.map((delivery) => this.deliver(delivery)));
+    }
+  }
+
+  private async deliver(delivery: { id: string; account_id: string; sid: string | null; client_id: string; uri: string; attempts: number }) {
+    const error = await this.send(delivery.uri, await this.logoutToken(delivery.client_id, delivery.account_id, delivery.sid));
+    if (!error) {
+      await this.sql`UPDATE logout_deliveries SET delivered_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ${delivery.id}`;
+      return;
+    }
+    // 1 s, 2 s, 4 s … an hour between attempts.
+    const pauseMs = Math.min(1000 * 2 ** delivery.attempts, 60 * 60 * 1000);
+    await this.sql`
+      UPDATE logout_deliveries SET attempts = attempts + 1, last_error = ${error},
+        next_attempt_at = now() + ${pauseMs} * interval '1 millisecond'
+      WHERE id = ${delivery.id}`;
+    this.log.warn({ delivery: delivery.id, error }, 'back-channel logout not delivered; will retry');
+  }
+
+  private async logoutToken(clientId: string, accountId: string, sid: string | null): Promise<string> {
+    const [key] = await signingKeys(this.sql);
+    return new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...(sid ? { sid } : {}) })
+      .setProtectedHeader({ alg: key!.alg, kid: key!.kid, typ: 'logout+jwt' })
+      .setIssuer(this.issuer)
+      .setAudience(clientId)
+      .setSubject(accountId)
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .setJti(randomUUID())
+      .sign(await importJWK(key!, key!.alg));
+  }
+
+  /** POSTs the token; returns what went wrong, or null when the application took it. */
+  private async send(uri: string, token: string): Promise<string | null> {
+    try {
+      await refuseLinkLocal(uri);
+      const response = await fetch(uri, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: token }),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      });
+      return response.ok ? null : `HTTP ${response.status}`;
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
+  }
+}
+
+/**
+ * Applications usually live on the same host or network as a self-hosted Roster, so loopback and
+ * private addresses are allowed; link-local ones (cloud metadata endpoints) are not.
+ */
+async function refuseLinkLocal(uri: string): Promise<void> {
+  const host = new URL(uri).hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
+  for (const address of addresses) {
+    if (/^169\.254\./.test(address) || /^fe[89ab][0-9a-f]:/i.test(address)) throw new Error(`refused: ${host} is a link-local address`);
+  }
+}
