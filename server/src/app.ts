@@ -10,6 +10,7 @@ import type { AppEnv, Deps } from './http/context.ts';
 import { AppError } from './errors.ts';
 import { errorResponse } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
+import { oidcRoutes } from './http/oidc.ts';
 import { authenticate, authorize, dataHeaders, originCheck, requestLog, requireDatabase } from './http/middleware.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { routeHandlers } from './http/routes.ts';
@@ -52,7 +53,8 @@ export function createApp(deps: Deps) {
     .use('/healthz', dataHeaders(deps))
     .use('/readyz', dataHeaders(deps))
     .route('/', healthRoutes(deps))
-    .route('/api/v1', api);
+    .route('/api/v1', api)
+    .route('/', oidcRoutes(deps, deps.oidc));
   app.onError((error, c) => errorResponse(c, error, deps.log));
 
   if (deps.webRoot && shell !== null) {
@@ -87,7 +89,7 @@ function consoleHeaders(deps: Deps, shell: string) {
     },
     xFrameOptions: 'DENY',
     referrerPolicy: 'same-origin',
-    strictTransportSecurity: deps.secureCookies ? 'max-age=31536000; includeSubDomains' : false,
+    strictTransportSecurity: deps.cookies.secure ? 'max-age=31536000; includeSubDomains' : false,
     crossOriginEmbedderPolicy: false,
   });
 }

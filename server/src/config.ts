@@ -17,6 +17,11 @@ const envSchema = z.object({
   ROSTER_DATA_DIR: z.string().min(1).default('./.roster'),
   ROSTER_ORIGIN: originList.optional(),
   /** A session unused this long ends (docs/security.md explains the defaults against NIST SP 800-63B). */
+  /**
+   * A parent domain for the session cookie (`example.com`), so that a reverse proxy in front of
+   * applications on sibling hosts can ask Roster about it (forward authentication).
+   */
+  ROSTER_COOKIE_DOMAIN: z.string().trim().toLowerCase().regex(/^\.?[a-z0-9.-]+$/, 'must be a domain such as example.com').optional(),
   SESSION_IDLE_MINUTES: z.coerce.number().int().positive().default(7 * 24 * 60),
   /** Absolute session lifetime from sign-in; fractions allowed (0.5 = 12 hours). */
   SESSION_MAX_DAYS: z.coerce.number().positive().max(366).default(30),

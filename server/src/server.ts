@@ -11,6 +11,8 @@ import { ConnectionDrain } from './drain.ts';
 import type { Deps } from './http/context.ts';
 import { startHousekeeping } from './live/housekeeping.ts';
 import { LiveHub } from './live/hub.ts';
+import { LogoutDelivery } from './oidc/logout.ts';
+import { createProvider } from './oidc/provider.ts';
 import type { Logger } from './logger.ts';
 import { retentionPolicy } from './services/retention.ts';
 
@@ -60,11 +62,15 @@ export async function startServer(options: {
     sessionPolicy: sessionPolicy(config),
   });
   const drain = new ConnectionDrain(httpServer, log, '/socket.io/');
+  const publicOrigin = origins[0]!;
+  const oidc = await createProvider({ sql, origin: publicOrigin, sessionPolicy: sessionPolicy(config), trustProxy: config.TRUST_PROXY, log });
+  const logouts = new LogoutDelivery(sql, log, oidc.issuer);
   const deps: Deps = {
     ...options,
     database,
     origins,
-    secureCookies: origins[0]!.startsWith('https:'),
+    cookies: { secure: publicOrigin.startsWith('https:'), domain: config.ROSTER_COOKIE_DOMAIN },
+    oidc,
     live,
     clock: options.clock ?? (() => new Date()),
     sessionPolicy: sessionPolicy(config),
@@ -77,6 +83,7 @@ export async function startServer(options: {
   };
   handleRequest = getRequestListener(createApp(deps).fetch);
   await live.start();
+  await logouts.start();
   const housekeeping = startHousekeeping({ sql, log, policy: retentionPolicy(config) });
   await verifyAgainstDummy(''); // compute the timing-equaliser hash now, not during the first sign-in
 
@@ -89,6 +96,7 @@ export async function startServer(options: {
     close: async () => {
       await drain.drain(DRAIN_TIMEOUT_MS);
       await housekeeping.stop();
+      await logouts.stop();
       await live.close();
       await database.stop();
     },

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Capability } from './permissions.ts';
+import * as apps from './applications.ts';
 import * as s from './schemas.ts';
 
 /**
@@ -63,6 +64,16 @@ export const apiRoutes = {
   'POST /projects/:id/members': { access: 'projects.manage', summary: 'Assign a user to a project', body: s.projectMemberSchema },
   'DELETE /projects/:id/members/:userId': { access: 'projects.manage', summary: 'Remove a user from a project' },
   'GET /stats/overview': { access: 'users.read', summary: 'Statistics: users, sign-ins, sessions, usage, top consumers, storage', response: s.overviewSchema },
+  'GET /applications': { access: 'system.manage', summary: 'Applications that sign people in through Roster', response: apps.applicationListSchema },
+  'POST /applications': { access: 'system.manage', summary: 'Register an application; its client secret is shown once', body: apps.createApplicationSchema, response: apps.applicationWithSecretSchema, status: 201 },
+  'PATCH /applications/:id': { access: 'system.manage', summary: 'Change an application (narrowing access or disabling it ends every sign-in to it)', body: apps.updateApplicationSchema, response: apps.applicationResponseSchema },
+  'POST /applications/:id/secret': { access: 'system.manage', summary: 'Replace the client secret; the new one is shown once', response: apps.applicationWithSecretSchema },
+  'DELETE /applications/:id': { access: 'system.manage', summary: 'Remove an application; its grants and tokens end', status: 204 },
+  'GET /users/:id/applications': { access: 'users.read', summary: 'The applications a user has signed in to', response: apps.userApplicationsSchema },
+  'GET /authorizations/:uid': { access: 'session', summary: 'An application\'s pending sign-in request, for the console\'s authorization page', response: apps.authorizationSchema },
+  'POST /authorizations/:uid': { access: 'session', summary: 'Allow or decline an application\'s sign-in request', body: apps.authorizationDecisionSchema, response: apps.authorizationResultSchema },
+  'GET /auth/verify': { access: 'public', summary: 'Forward authentication for reverse proxies (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth)', query: apps.verifyQuerySchema },
+  'GET /auth/return-to': { access: 'session', summary: 'Where to go after signing in for an application behind a proxy (validated)', query: apps.returnToQuerySchema, response: apps.returnToSchema },
   'GET /events': { access: 'audit.read', summary: 'The audit log, newest first', query: s.eventListQuerySchema, response: s.eventListSchema },
 } as const satisfies Record<string, RouteSpec>;
 

@@ -17,6 +17,10 @@ export const eventActions = [
   'project.created',
   'project.updated',
   'project.deleted',
+  'application.created',
+  'application.updated',
+  'application.deleted',
+  'application.secret_rotated',
   'usage.recorded',
 ] as const;
 export type EventAction = (typeof eventActions)[number];

@@ -5,3 +5,4 @@ export * from './api.ts';
 export * from './events.ts';
 export * from './usage.ts';
 export * from './input.ts';
+export * from './applications.ts';

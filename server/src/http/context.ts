@@ -3,6 +3,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { z } from 'zod';
 import { inputProblems } from '@roster/shared';
 import type { Sql } from 'postgres';
+import type Provider from 'oidc-provider';
 import type { Access } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
 import type { SessionPolicy } from '../auth/sessions.ts';
@@ -12,6 +13,7 @@ import type { DatabaseWatch } from '../database-watch.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { Logger } from '../logger.ts';
 import type { SignInLimits } from '../services/auth.ts';
+import type { CookieSettings } from './session-cookie.ts';
 import type { Viewer } from '../services/projects.ts';
 import { passwordProblem } from '../auth/password-policy.ts';
 import { AppError, validationError } from '../errors.ts';
@@ -24,8 +26,8 @@ export interface Deps {
   config: Config;
   log: Logger;
   origins: string[];
-  /** Cookies get `Secure` when the console's public origin is HTTPS. */
-  secureCookies: boolean;
+  /** Cookies get `Secure` when the console's public origin is HTTPS, and a domain when configured. */
+  cookies: CookieSettings;
   live: LiveHub;
   /** The time budgets and usage are computed at; injectable so tests can turn the month. */
   clock: () => Date;
@@ -33,6 +35,8 @@ export interface Deps {
   webRoot?: string;
   sessionPolicy: SessionPolicy;
   signInLimits: SignInLimits;
+  /** The OpenID provider applications sign in through (mounted at /oidc). */
+  oidc: Provider;
 }
 
 export interface AppEnv {
@@ -151,4 +155,11 @@ export function uuidParam(c: Context, name = 'id'): string {
   const value = c.req.param(name) ?? '';
   if (!UUID.test(value)) throw new AppError('not_found', 'Not found');
   return value.toLowerCase();
+}
+
+/** The id of a sign-in request of the OpenID provider (random, URL-safe); anything else is not found. */
+export function interactionUid(c: Context): string {
+  const value = c.req.param('uid') ?? '';
+  if (!/^[\w-]{10,64}$/.test(value)) throw new AppError('not_found', 'This sign-in request has expired; start again from the application');
+  return value;
 }

@@ -8,6 +8,7 @@ import { AppError } from '../errors.ts';
 import { clearSessionCookie, readSessionCookie } from './session-cookie.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const FORWARD_AUTH_PATH = '/api/v1/auth/verify';
 
 /** One JSON line per request: no query string, no headers, so no token can leak into the log. */
 export function requestLog(deps: Deps): MiddlewareHandler<AppEnv> {
@@ -42,7 +43,7 @@ export function dataHeaders(deps: Deps): MiddlewareHandler<AppEnv> {
     ['X-Frame-Options', 'DENY'],
     ['Referrer-Policy', 'same-origin'],
     ['Cross-Origin-Resource-Policy', 'same-origin'],
-    ...(deps.secureCookies ? [['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'] as [string, string]] : []),
+    ...(deps.cookies.secure ? [['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'] as [string, string]] : []),
   ];
   return async (c, next) => {
     for (const [name, value] of headers) c.header(name, value);
@@ -84,7 +85,9 @@ export function originCheck(deps: Deps): MiddlewareHandler<AppEnv> {
  */
 export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const authorization = c.req.header('authorization');
+    // Forward authentication reads the browser's session only: the proxied request's own
+    // Authorization header belongs to the application behind the proxy.
+    const authorization = c.req.path === FORWARD_AUTH_PATH ? undefined : c.req.header('authorization');
     if (authorization !== undefined) {
       const key = /^Bearer (\S+)$/.exec(authorization)?.[1];
       const validated = key ? await validateApiKey(deps.sql, key) : null;
@@ -95,7 +98,7 @@ export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
     const token = readSessionCookie(c);
     const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy) : null;
     c.set('principal', validated ? sessionPrincipal(validated) : null);
-    if (token && !validated) clearSessionCookie(c, deps.secureCookies);
+    if (token && !validated) clearSessionCookie(c, deps.cookies);
     await next();
   };
 }

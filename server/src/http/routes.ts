@@ -3,7 +3,17 @@ import { apiRoutes, can, type RouteKey, type SetupState } from '@roster/shared';
 import { changeOwnPassword, reauthenticate, updateOwnProfile } from '../services/account.ts';
 import { login, register, startSession } from '../services/auth.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
+import {
+  createApplication,
+  deleteApplication,
+  listApplications,
+  rotateApplicationSecret,
+  updateApplication,
+  userApplications,
+} from '../services/applications.ts';
 import { listEvents } from '../services/events.ts';
+import { returnTo, verifyForwardAuth } from '../services/forward-auth.ts';
+import { authorizationDetails, decideAuthorization } from '../oidc/interactions.ts';
 import { listSessions, logout, revokeAllSessions, revokeEverySession, revokeSession, toSessionDto } from '../services/sessions.ts';
 import {
   createProject,
@@ -27,6 +37,7 @@ import {
   parseBody,
   parseQuery,
   principalOf,
+  interactionUid,
   uuidParam,
   viewerOf,
   type AppEnv,
@@ -55,31 +66,31 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       const admin = await completeSetup(sql, request, client.ip);
       // The new admin is signed in at once: they just proved they hold the console's token.
       const signedIn = await startSession(sql, admin, client, browserCookies(c), sessionPolicy);
-      writeSignedIn(c, signedIn, deps.secureCookies);
+      writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
     },
     'POST /auth/login': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
       const signedIn = await login(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
-      writeSignedIn(c, signedIn, deps.secureCookies);
+      writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user });
     },
     'POST /auth/logout': async (c) => {
       await logout(sql, actorOf(c, deps));
-      clearSessionCookie(c, deps.secureCookies);
+      clearSessionCookie(c, deps.cookies);
       return c.body(null, 204);
     },
     'POST /auth/reauthenticate': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/reauthenticate'].body);
       const { token, session } = await reauthenticate(sql, actorOf(c, deps), request.password, limits);
-      writeSessionCookie(c, token, session.expires_at, deps.secureCookies);
+      writeSessionCookie(c, token, session.expires_at, deps.cookies);
       return c.json({ session: toSessionDto(session) });
     },
     'POST /auth/register': async (c) => {
       if (!config.ALLOW_REGISTRATION) throw new AppError('registration_closed', 'Registration is closed; ask an administrator for an account');
       const request = await parseBody(c, apiRoutes['POST /auth/register'].body, password);
       const signedIn = await register(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
-      writeSignedIn(c, signedIn, deps.secureCookies);
+      writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
     },
     'GET /auth/me': async (c) => {
@@ -96,7 +107,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
       checkPasswordPolicy(request.new_password, config.PASSWORD_MIN_LENGTH, await getUser(sql, accountOf(c).id), 'new_password');
       const changed = await changeOwnPassword(sql, actorOf(c, deps), request, limits);
-      writeSessionCookie(c, changed.token, changed.session.expires_at, deps.secureCookies);
+      writeSessionCookie(c, changed.token, changed.session.expires_at, deps.cookies);
       return c.json({ user: changed.user });
     },
     'GET /users': async (c) => c.json(await listUsers(sql, parseQuery(c, apiRoutes['GET /users'].query), deps.clock())),
@@ -203,6 +214,47 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       return c.json({ project: await setMembership(sql, actorOf(c, deps), id, userId, false) });
     },
     'GET /stats/overview': async (c) => c.json(await overview(sql, deps.clock(), config.USAGE_PRICES)),
+    'GET /applications': async (c) => c.json({ items: await listApplications(sql) }),
+    'POST /applications': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /applications'].body);
+      return c.json(await createApplication(sql, actorOf(c, deps), request), 201);
+    },
+    'PATCH /applications/:id': async (c) => {
+      const id = uuidParam(c);
+      const request = await parseBody(c, apiRoutes['PATCH /applications/:id'].body);
+      return c.json({ application: await updateApplication(sql, actorOf(c, deps), id, request) });
+    },
+    'POST /applications/:id/secret': async (c) => c.json(await rotateApplicationSecret(sql, actorOf(c, deps), uuidParam(c))),
+    'DELETE /applications/:id': async (c) => {
+      await deleteApplication(sql, actorOf(c, deps), uuidParam(c));
+      return c.body(null, 204);
+    },
+    'GET /users/:id/applications': async (c) => c.json(await userApplications(sql, uuidParam(c))),
+    'GET /authorizations/:uid': async (c) => c.json(await authorizationDetails(deps.oidc, sql, interactionUid(c), accountOf(c))),
+    'POST /authorizations/:uid': async (c) => {
+      const uid = interactionUid(c);
+      const { allow } = await parseBody(c, apiRoutes['POST /authorizations/:uid'].body);
+      return c.json(await decideAuthorization(deps.oidc, sql, uid, accountOf(c), principalOf(c).session!, allow));
+    },
+    'GET /auth/verify': async (c) => {
+      const { redirect } = parseQuery(c, apiRoutes['GET /auth/verify'].query);
+      const host = c.req.header('x-forwarded-host');
+      const verdict = await verifyForwardAuth(sql, c.get('principal'), host);
+      if ('user' in verdict) {
+        const { user } = verdict;
+        c.header('X-Roster-User', user.id);
+        c.header('X-Roster-Username', user.username);
+        c.header('X-Roster-Email', user.email);
+        c.header('X-Roster-Roles', user.role);
+        return c.body(null, 200);
+      }
+      if (redirect && verdict.refused === 'unauthenticated') {
+        const back = `${c.req.header('x-forwarded-proto') ?? 'https'}://${host}${c.req.header('x-forwarded-uri') ?? '/'}`;
+        return c.redirect(`${deps.origins[0]}/login?return_to=${encodeURIComponent(back)}`, 302);
+      }
+      throw new AppError(verdict.refused, verdict.message);
+    },
+    'GET /auth/return-to': async (c) => c.json({ url: await returnTo(sql, parseQuery(c, apiRoutes['GET /auth/return-to'].query).url) }),
     'GET /events': async (c) => c.json(await listEvents(sql, parseQuery(c, apiRoutes['GET /events'].query))),
   };
 }

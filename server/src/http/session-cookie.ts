@@ -13,23 +13,31 @@ export function browserCookies(c: Context): BrowserCookies {
   return { session: getCookie(c, SESSION_COOKIE), device: getCookie(c, DEVICE_COOKIE) };
 }
 
-/** `Secure` follows the public origin: set when Roster is served over HTTPS. */
-export function writeSessionCookie(c: Context, token: string, expiresAt: Date, secure: boolean): void {
-  setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', path: '/', secure, expires: expiresAt });
+/**
+ * How the session cookie is set: `Secure` when Roster is served over HTTPS; on a parent domain
+ * (ROSTER_COOKIE_DOMAIN) when applications behind a proxy on sibling hosts rely on it.
+ */
+export interface CookieSettings {
+  secure: boolean;
+  domain?: string;
+}
+
+export function writeSessionCookie(c: Context, token: string, expiresAt: Date, cookies: CookieSettings): void {
+  setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', path: '/', secure: cookies.secure, domain: cookies.domain, expires: expiresAt });
 }
 
 /** After a sign-in: the session, and the device cookie that only the sign-in route ever reads. */
-export function writeSignedIn(c: Context, signedIn: SignedIn, secure: boolean): void {
-  writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, secure);
+export function writeSignedIn(c: Context, signedIn: SignedIn, cookies: CookieSettings): void {
+  writeSessionCookie(c, signedIn.token, signedIn.session.expires_at, cookies);
   setCookie(c, DEVICE_COOKIE, signedIn.deviceToken, {
     httpOnly: true,
     sameSite: 'Strict',
     path: '/api/v1/auth',
-    secure,
+    secure: cookies.secure,
     maxAge: DEVICE_LIFETIME_MS / 1000,
   });
 }
 
-export function clearSessionCookie(c: Context, secure: boolean): void {
-  deleteCookie(c, SESSION_COOKIE, { httpOnly: true, sameSite: 'Lax', path: '/', secure });
+export function clearSessionCookie(c: Context, cookies: CookieSettings): void {
+  deleteCookie(c, SESSION_COOKIE, { httpOnly: true, sameSite: 'Lax', path: '/', secure: cookies.secure, domain: cookies.domain });
 }

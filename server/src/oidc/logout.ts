@@ -24,7 +24,7 @@ const POLL_MS = 5000;
 const LEASE_MS = 30_000;
 const BATCH = 20;
 
-type Scope = { accountId: string } | { rosterSessionId: string } | 'everyone';
+type Scope = { accountId: string } | { rosterSessionIds: string[] } | 'everyone';
 
 interface ProviderSession {
   account_id: string | null;
@@ -36,8 +36,13 @@ interface ProviderSession {
  * each application signed in through them, in the caller's transaction.
  */
 export async function endApplicationSessions(tx: TransactionSql, scope: Scope, reason: string): Promise<void> {
+  if (typeof scope === 'object' && 'rosterSessionIds' in scope && scope.rosterSessionIds.length === 0) return;
   const where =
-    scope === 'everyone' ? tx`true` : 'accountId' in scope ? tx`account_id = ${scope.accountId}` : tx`roster_session_id = ${scope.rosterSessionId}`;
+    scope === 'everyone'
+      ? tx`true`
+      : 'accountId' in scope
+        ? tx`account_id = ${scope.accountId}`
+        : tx`roster_session_id = ANY(${scope.rosterSessionIds}::uuid[])`;
   const sessions = await tx<ProviderSession[]>`
     DELETE FROM oidc_payloads WHERE model = 'Session' AND ${where} RETURNING account_id, payload`;
   const grantIds = sessions.flatMap((s) => Object.values(s.payload.authorizations ?? {}).map((a) => a.grantId).filter((id): id is string => Boolean(id)));
@@ -49,6 +54,31 @@ export async function endApplicationSessions(tx: TransactionSql, scope: Scope, r
   const logouts = sessions.flatMap((session) =>
     Object.entries(session.payload.authorizations ?? {}).map(([client_id, { sid }]) => ({ client_id, sid: sid ?? null, account_id: session.account_id })),
   );
+  await queueLogouts(tx, logouts, reason);
+}
+
+/**
+ * Ends everything the provider holds for one application (it was disabled, deleted, or who may use
+ * it changed): its grants and tokens go, its place in every provider session goes, and each of those
+ * sessions gets a back-channel logout. Everyone signs in to it again.
+ */
+export async function endClientAccess(tx: TransactionSql, clientId: string, reason: string): Promise<void> {
+  const signedIn = await tx<{ account_id: string | null; sid: string | null }[]>`
+    WITH before AS (
+      SELECT id, account_id, payload->'authorizations'->${clientId}::text->>'sid' AS sid
+      FROM oidc_payloads WHERE model = 'Session' AND payload->'authorizations' ? ${clientId}::text
+      FOR UPDATE
+    ), cleared AS (
+      UPDATE oidc_payloads p SET payload = jsonb_set(p.payload, '{authorizations}', (p.payload->'authorizations') - ${clientId}::text)
+      FROM before WHERE p.model = 'Session' AND p.id = before.id
+    )
+    SELECT account_id, sid FROM before`;
+  await tx`DELETE FROM oidc_payloads WHERE model <> 'Session' AND payload->>'clientId' = ${clientId}`;
+  await queueLogouts(tx, signedIn.map((s) => ({ client_id: clientId, sid: s.sid, account_id: s.account_id })), reason);
+}
+
+/** Writes the back-channel logouts to the outbox, for applications that take them; the worker is woken on commit. */
+async function queueLogouts(tx: TransactionSql, logouts: { client_id: string; sid: string | null; account_id: string | null }[], reason: string) {
   if (logouts.length === 0) return;
   const queued = await tx`
     INSERT INTO logout_deliveries (application_id, account_id, sid, reason)

@@ -43,6 +43,9 @@ export async function createProvider(options: {
     // from the signing key: no second secret to distribute.
     cookies: { keys: [createHmac('sha256', String(keys[0]!.d)).update('roster oidc cookies').digest('base64url')] },
     findAccount: (_ctx, sub) => findAccount(sql, sub),
+    responseTypes: ['code'],
+    // Roster's keys are P-256: ID tokens are signed with them unless an application asks otherwise.
+    clientDefaults: { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], id_token_signed_response_alg: 'ES256' },
     claims: CLAIMS,
     scopes: ['openid', 'offline_access', ...Object.keys(CLAIMS).filter((s) => s !== 'openid')],
     features: {

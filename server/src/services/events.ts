@@ -13,7 +13,7 @@ const EVENT_ORDER_LOCK = 7_264_003;
 
 export interface NewEvent {
   action: EventAction;
-  targetType: 'user' | 'session' | 'api_key' | 'project';
+  targetType: 'user' | 'session' | 'api_key' | 'project' | 'application';
   targetId: string | null;
   targetLabel: string | null;
   data?: Record<string, unknown>;

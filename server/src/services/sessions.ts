@@ -5,6 +5,7 @@ import { sessionOver, type SessionPolicy, type SessionRow } from '../auth/sessio
 import { assertRecentAuth, lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
+import { endApplicationSessions } from '../oidc/logout.ts';
 import { revokeUserApiKeys } from './api-keys.ts';
 import { recordEvent } from './events.ts';
 
@@ -47,6 +48,8 @@ export async function revokeSessions(
                               ORDER BY last_seen_at DESC, created_at DESC LIMIT ${where.beyondNewest})`
         : tx``}
     RETURNING s.id, s.user_id, u.username`;
+  // Applications signed in through these sessions are signed out with them.
+  await endApplicationSessions(tx, { rosterSessionIds: ended.map((s) => s.id) }, reason);
   for (const session of ended) {
     recordEvent(tx, actor, {
       action: 'session.revoked',
@@ -130,7 +133,10 @@ export async function revokeAllSessions(sql: Sql, actor: Actor, userId: string, 
     if (own) await assertRecentAuth(tx, actor);
     const keep = exceptCurrent && actor.credential?.kind === 'session' ? actor.credential.sessionId : null;
     const ended = await revokeSessions(tx, actor, { userId, exceptSessionId: keep }, 'revoked');
-    if (!exceptCurrent) await revokeUserApiKeys(tx, actor, userId);
+    if (!exceptCurrent) {
+      await revokeUserApiKeys(tx, actor, userId);
+      await endApplicationSessions(tx, { accountId: userId }, 'signed_out_everywhere');
+    }
     return ended;
   });
 }
@@ -147,6 +153,8 @@ export async function revokeEverySession(sql: Sql, actor: Actor, keepOwn: boolea
     if (actor.credential) await lockForWrite(tx, actor, { recentAuth: true });
     const keep = keepOwn && actor.credential?.kind === 'session' ? actor.credential.sessionId : null;
     const ended = await tx`DELETE FROM sessions ${keep ? tx`WHERE id <> ${keep}` : tx``}`;
+    // Every application sign-in ends too, the admin's own included: after a breach, all of them.
+    await endApplicationSessions(tx, 'everyone', 'signed_out_everyone');
     recordEvent(tx, actor, {
       action: 'session.revoked_all',
       targetType: 'session',

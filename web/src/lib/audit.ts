@@ -17,6 +17,10 @@ export const actionLabels: Record<EventAction, string> = {
   'project.updated': 'Project updated',
   'project.deleted': 'Project deleted',
   'usage.recorded': 'Usage reported',
+  'application.created': 'Application registered',
+  'application.updated': 'Application changed',
+  'application.deleted': 'Application removed',
+  'application.secret_rotated': 'Application secret replaced',
 };
 
 /** Why a session ended, as the log says it after the sentence. */
@@ -89,6 +93,14 @@ export function describeEvent(event: AuditEvent): AuditSentence {
       const unit = meter === 'minutes' ? (amount === 1 ? 'minute' : 'minutes') : amount === 1 ? 'token' : 'tokens';
       return { verb: `reported ${counted.format(amount)} ${unit} for`, target: true, note: data.source ? `from ${String(data.source)}` : undefined };
     }
+    case 'application.created':
+      return { verb: 'registered the application', target: true };
+    case 'application.updated':
+      return { verb: 'changed the application', target: true };
+    case 'application.deleted':
+      return { verb: 'removed the application', target: true };
+    case 'application.secret_rotated':
+      return { verb: 'replaced the secret of the application', target: true };
     default:
       return { verb: 'did something to', target: true };
   }

@@ -6,6 +6,7 @@ import { assertRecentAuth, lockForWrite, type Actor } from '../../data/locks.ts'
 import { transaction } from '../../data/transaction.ts';
 import { toUserDto, type UserRow } from '../../data/users.ts';
 import { AppError, versionConflict } from '../../errors.ts';
+import { endApplicationSessions } from '../../oidc/logout.ts';
 import { recordEvent } from '../events.ts';
 import { disposeOwnedProjects } from '../projects.ts';
 import { revokeSessions } from '../sessions.ts';
@@ -142,7 +143,10 @@ async function changeUser(tx: TransactionSql, actor: Actor, id: string, changes:
     data: { user, changes: diff },
     version: user.version,
   });
-  if (changed.status === 'inactive') await revokeSessions(tx, actor, { userId: id }, 'deactivated');
+  if (changed.status === 'inactive') {
+    await revokeSessions(tx, actor, { userId: id }, 'deactivated');
+    await endApplicationSessions(tx, { accountId: id }, 'deactivated');
+  }
   return user;
 }
 
@@ -172,6 +176,7 @@ async function removeUser(tx: TransactionSql, actor: Actor, id: string, disposal
   if (row.role === 'admin' && row.status === 'active') await assertAnotherActiveAdmin(tx, id);
   await disposeOwnedProjects(tx, actor, id, disposal);
   await revokeSessions(tx, actor, { userId: id }, 'deleted');
+  await endApplicationSessions(tx, { accountId: id }, 'deleted');
   await tx`DELETE FROM users WHERE id = ${id}`;
   recordEvent(tx, actor, {
     action: 'user.deleted',

@@ -6,6 +6,7 @@ import { transaction } from '../../data/transaction.ts';
 import { findUserByLogin, toUserDto, type UserRow } from '../../data/users.ts';
 import { AppError } from '../../errors.ts';
 import { revokeUserApiKeys } from '../api-keys.ts';
+import { endApplicationSessions } from '../../oidc/logout.ts';
 import { recordEvent } from '../events.ts';
 import { revokeSessions } from '../sessions.ts';
 
@@ -58,9 +59,14 @@ export async function resetPassword(sql: Sql, actor: Actor, id: string, password
     const { users } = await lockForWrite(tx, actor, { change: [id] });
     const user = users.get(id);
     if (!user) throw new AppError('not_found', 'No such user');
-    return setPassword(tx, actor, user, passwordHash, { sessions: endSessions, credentials: true, devices: true, temporary: true, reason: 'password_reset' });
+    const updated = await setPassword(tx, actor, user, passwordHash, { sessions: endSessions, credentials: true, devices: true, temporary: true, reason: 'password_reset' });
+    // What applications hold ends with the old password too, whether or not Roster sessions do.
+    await endApplicationSessions(tx, { accountId: id }, 'password_reset');
+    return updated;
   });
 }
+
+
 
 /** The command line's reset, for an admin locked out: everything of the user ends. */
 export async function resetPasswordByLogin(sql: Sql, actor: Actor, login: string, password: string): Promise<User> {

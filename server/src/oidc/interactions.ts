@@ -1,0 +1,75 @@
+import type Provider from 'oidc-provider';
+import type { Sql } from 'postgres';
+import type { Authorization, User } from '@roster/shared';
+import { AppError } from '../errors.ts';
+import { mayUseApplication } from '../services/applications.ts';
+import type { ApplicationRow } from './clients.ts';
+
+// The sign-in and consent steps of an application's authorization request, run by the console's
+// /authorize/:uid page for the person signed in to Roster: Roster's session is the provider's, so
+// someone signed in is not asked to sign in again, only (once per application) whether it may
+// read what it asks for.
+
+interface Pending {
+  interaction: InstanceType<Provider['Interaction']>;
+  app: ApplicationRow;
+  scopes: string[];
+}
+
+async function pending(provider: Provider, sql: Sql, uid: string): Promise<Pending> {
+  const interaction = await provider.Interaction.find(uid);
+  if (!interaction) throw new AppError('not_found', 'This sign-in request has expired; start again from the application');
+  const [app] = await sql<ApplicationRow[]>`SELECT * FROM applications WHERE client_id = ${String(interaction.params.client_id)}`;
+  if (!app) throw new AppError('not_found', 'This application is no longer registered');
+  const supported = new Set(['openid', 'offline_access', 'profile', 'email', 'roles']);
+  const scopes = String(interaction.params.scope ?? '').split(' ').filter((scope) => supported.has(scope));
+  return { interaction, app, scopes };
+}
+
+export async function authorizationDetails(provider: Provider, sql: Sql, uid: string, user: User): Promise<Authorization & { permitted: boolean }> {
+  const { interaction, app, scopes } = await pending(provider, sql, uid);
+  const [grant] = await sql<{ scope: string | null }[]>`
+    SELECT payload->'openid'->>'scope' AS scope FROM oidc_payloads
+    WHERE model = 'Grant' AND account_id = ${user.id} AND payload->>'clientId' = ${app.client_id} AND (expires_at IS NULL OR expires_at > now())
+    ORDER BY (payload->>'iat')::bigint DESC LIMIT 1`;
+  const granted = new Set((grant?.scope ?? '').split(' '));
+  return {
+    uid: interaction.uid,
+    application: { name: app.name, client_id: app.client_id },
+    scopes,
+    consented: Boolean(grant) && scopes.every((scope) => granted.has(scope)),
+    permitted: await mayUseApplication(sql, app, user),
+  };
+}
+
+/**
+ * Records the person's answer on the interaction and returns where the browser goes next (the
+ * provider, which then redirects to the application with a code, or with `access_denied`).
+ */
+export async function decideAuthorization(
+  provider: Provider,
+  sql: Sql,
+  uid: string,
+  user: User,
+  session: { authenticated_at: Date },
+  allow: boolean,
+): Promise<{ redirect: string }> {
+  const { interaction, app, scopes } = await pending(provider, sql, uid);
+  const permitted = await mayUseApplication(sql, app, user);
+  if (!allow || !permitted) {
+    interaction.result = {
+      error: 'access_denied',
+      error_description: permitted ? 'The user declined' : 'The user may not use this application',
+    };
+  } else {
+    const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+    const consent = grant && grant.accountId === user.id ? grant : new provider.Grant({ accountId: user.id, clientId: app.client_id });
+    consent.addOIDCScope(scopes.join(' '));
+    interaction.result = {
+      login: { accountId: user.id, ts: Math.floor(session.authenticated_at.getTime() / 1000), amr: ['pwd'] },
+      consent: { grantId: await consent.save() },
+    };
+  }
+  await interaction.save(Math.max(1, interaction.exp - Math.floor(Date.now() / 1000)));
+  return { redirect: interaction.returnTo };
+}

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import postgres, { type Sql, type TransactionSql } from 'postgres';
+import type { Application, CreateApplicationRequest, Role, UpdateApplicationRequest } from '@roster/shared';
+import { lockForWrite, type Actor } from '../data/locks.ts';
+import { transaction } from '../data/transaction.ts';
+import { AppError, versionConflict } from '../errors.ts';
+import type { ApplicationRow } from '../oidc/clients.ts';
+import { endClientAccess } from '../oidc/logout.ts';
+import { recordEvent } from './events.ts';
+
+// Registering applications that sign people in through Roster, and who may use them.
+
+function toApplicationDto(row: ApplicationRow, userIds: string[]): Application {
+  return {
+    id: row.id,
+    client_id: row.client_id,
+    name: row.name,
+    redirect_uris: row.redirect_uris,
+    post_logout_redirect_uris: row.post_logout_redirect_uris,
+    backchannel_logout_uri: row.backchannel_logout_uri,
+    forward_auth_host: row.forward_auth_host,
+    access: row.access,
+    allowed_roles: row.allowed_roles as Role[],
+    user_ids: userIds,
+    enabled: row.enabled,
+    version: row.version,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+/** 32 random bytes: the client secret, shown once. */
+function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function hostTaken(error: unknown): unknown {
+  if (error instanceof postgres.PostgresError && error.code === '23505' && error.constraint_name === 'applications_forward_auth_host_key') {
+    return new AppError('validation_failed', 'Some fields are invalid', { forward_auth_host: 'Another application uses this host' });
+  }
+  return error;
+}
+
+async function readApplication(sql: Sql | TransactionSql, id: string): Promise<Application> {
+  const [row] = await sql<(ApplicationRow & { user_ids: string[] })[]>`
+    SELECT a.*, coalesce(array_agg(u.user_id) FILTER (WHERE u.user_id IS NOT NULL), '{}') AS user_ids
+    FROM applications a LEFT JOIN application_users u ON u.application_id = a.id
+    WHERE a.id = ${id} GROUP BY a.id`;
+  if (!row) throw new AppError('not_found', 'No such application');
+  const { user_ids, ...app } = row;
+  return toApplicationDto(app, user_ids);
+}
+
+export async function listApplications(sql: Sql): Promise<Application[]> {
+  const rows = await sql<(ApplicationRow & { user_ids: string[] })[]>`
+    SELECT a.*, coalesce(array_agg(u.user_id) FILTER (WHERE u.user_id IS NOT NULL), '{}') AS user_ids
+    FROM applications a LEFT JOIN application_users u ON u.application_id = a.id
+    GROUP BY a.id ORDER BY a.name, a.id`;
+  return rows.map(({ user_ids, ...app }) => toApplicationDto(app, user_ids));
+}
+
+async function setUsers(tx: TransactionSql, applicationId: string, userIds: string[]) {
+  await tx`DELETE FROM application_users WHERE application_id = ${applicationId}`;
+  if (userIds.length === 0) return;
+  const inserted = await tx`
+    INSERT INTO application_users (application_id, user_id)
+    SELECT ${applicationId}, u.id FROM users u WHERE u.id = ANY(${[...new Set(userIds)]}::uuid[])`;
+  if (inserted.count !== new Set(userIds).size) throw new AppError('validation_failed', 'Some fields are invalid', { user_ids: 'No such user' });
+}
+
+export async function createApplication(sql: Sql, actor: Actor, request: CreateApplicationRequest): Promise<{ application: Application; client_secret: string }> {
+  const secret = newSecret();
+  return transaction(sql, async (tx) => {
+    await lockForWrite(tx, actor);
+    const { user_ids, ...fields } = request;
+    const [row] = await tx<ApplicationRow[]>`
+      INSERT INTO applications ${tx({ ...fields, client_id: `roster-${randomBytes(9).toString('base64url')}`, client_secret: secret })}
+      RETURNING *`.catch((error: unknown) => {
+      throw hostTaken(error);
+    });
+    await setUsers(tx, row!.id, user_ids);
+    const application = await readApplication(tx, row!.id);
+    recordEvent(tx, actor, { action: 'application.created', targetType: 'application', targetId: application.id, targetLabel: application.name, data: { application }, version: application.version });
+    return { application, client_secret: secret };
+  });
+}
+
+/**
+ * Changes an application. Narrowing who may use it, or disabling it, ends every sign-in to it
+ * (grants, tokens, and a back-channel logout for each session): people sign in again, and the
+ * access rule is checked then.
+ */
+export async function updateApplication(sql: Sql, actor: Actor, id: string, request: UpdateApplicationRequest): Promise<Application> {
+  return transaction(sql, async (tx) => {
+    await lockForWrite(tx, actor);
+    const [current] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${id} FOR UPDATE`;
+    if (!current) throw new AppError('not_found', 'No such application');
+    if (current.version !== request.version) throw versionConflict(await readApplication(tx, id));
+    const { version: _, user_ids, ...fields } = request;
+    if (Object.keys(fields).length > 0) {
+      await tx`UPDATE applications SET ${tx(fields as Record<string, unknown>)}, version = version + 1, updated_at = now() WHERE id = ${id}`.catch((error: unknown) => {
+        throw hostTaken(error);
+      });
+    } else await tx`UPDATE applications SET version = version + 1, updated_at = now() WHERE id = ${id}`;
+    if (user_ids) await setUsers(tx, id, user_ids);
+    const narrowed = fields.enabled === false || fields.access !== undefined || fields.allowed_roles !== undefined || user_ids !== undefined;
+    if (narrowed) await endClientAccess(tx, current.client_id, 'application_changed');
+    const application = await readApplication(tx, id);
+    recordEvent(tx, actor, { action: 'application.updated', targetType: 'application', targetId: id, targetLabel: application.name, data: { application, changes: Object.keys(request).filter((k) => k !== 'version') }, version: application.version });
+    return application;
+  });
+}
+
+/** A new client secret, shown once; the old one stops working at once. */
+export async function rotateApplicationSecret(sql: Sql, actor: Actor, id: string): Promise<{ application: Application; client_secret: string }> {
+  const secret = newSecret();
+  return transaction(sql, async (tx) => {
+    await lockForWrite(tx, actor);
+    const [row] = await tx<ApplicationRow[]>`
+      UPDATE applications SET client_secret = ${secret}, version = version + 1, updated_at = now() WHERE id = ${id} RETURNING *`;
+    if (!row) throw new AppError('not_found', 'No such application');
+    const application = await readApplication(tx, id);
+    recordEvent(tx, actor, { action: 'application.secret_rotated', targetType: 'application', targetId: id, targetLabel: application.name, data: { application }, version: application.version });
+    return { application, client_secret: secret };
+  });
+}
+
+export async function deleteApplication(sql: Sql, actor: Actor, id: string): Promise<void> {
+  await transaction(sql, async (tx) => {
+    await lockForWrite(tx, actor);
+    const [row] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${id} FOR UPDATE`;
+    if (!row) throw new AppError('not_found', 'No such application');
+    await endClientAccess(tx, row.client_id, 'application_deleted');
+    await tx`DELETE FROM applications WHERE id = ${id}`;
+    recordEvent(tx, actor, { action: 'application.deleted', targetType: 'application', targetId: id, targetLabel: row.name, data: { application_id: id } });
+  });
+}
+
+/** Whether a user may sign in to an application, by its access rule. */
+export async function mayUseApplication(sql: Sql | TransactionSql, app: Pick<ApplicationRow, 'id' | 'access' | 'allowed_roles' | 'enabled'>, user: { id: string; role: Role }): Promise<boolean> {
+  if (!app.enabled) return false;
+  if (app.access === 'everyone') return true;
+  if (app.access === 'roles') return app.allowed_roles.includes(user.role);
+  const [member] = await sql`SELECT 1 FROM application_users WHERE application_id = ${app.id} AND user_id = ${user.id}`;
+  return Boolean(member);
+}
+
+/** The applications a user has signed in to: their grants, newest first. */
+export async function userApplications(sql: Sql, userId: string) {
+  const rows = await sql<{ application_id: string; name: string; client_id: string; scope: string | null; iat: number }[]>`
+    SELECT a.id AS application_id, a.name, a.client_id, g.payload->'openid'->>'scope' AS scope, (g.payload->>'iat')::bigint AS iat
+    FROM oidc_payloads g JOIN applications a ON a.client_id = g.payload->>'clientId'
+    WHERE g.model = 'Grant' AND g.account_id = ${userId} AND (g.expires_at IS NULL OR g.expires_at > now())
+    ORDER BY iat DESC`;
+  return {
+    items: rows.map((r) => ({
+      application_id: r.application_id,
+      name: r.name,
+      client_id: r.client_id,
+      scopes: (r.scope ?? '').split(' ').filter(Boolean),
+      granted_at: new Date(Number(r.iat) * 1000).toISOString(),
+    })),
+  };
+}

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as client from 'openid-client';
+import { ApiClient, signedInClient } from '../helpers/clients.ts';
+import { logoutReceiver, relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// Roster as an OpenID provider, with openid-client as a real relying party.
+
+let server: TestServer;
+let admin: ApiClient;
+let receiver: Awaited<ReturnType<typeof logoutReceiver>>;
+const redirectUri = 'http://localhost:4999/callback';
+
+beforeAll(async () => {
+  server = await startTestServer();
+  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
+  receiver = await logoutReceiver(`${server.url}/oidc`);
+});
+afterAll(async () => {
+  await receiver.close();
+  await server.close();
+});
+
+async function registerApplication(fields: Record<string, unknown> = {}) {
+  const created = await admin.post('/api/v1/applications', {
+    name: `App ${Math.random().toString(36).slice(2, 7)}`,
+    redirect_uris: [redirectUri],
+    backchannel_logout_uri: receiver.url,
+    ...fields,
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return { application: created.body.application, config: await relyingParty(server, created.body.application.client_id, created.body.client_secret) };
+}
+
+describe('OpenID Connect', () => {
+  test('discovery is served under /oidc and at the root', async () => {
+    const root = await (await fetch(`${server.url}/.well-known/openid-configuration`)).json();
+    expect(root).toMatchObject({ issuer: `${server.url}/oidc`, response_types_supported: ['code'], backchannel_logout_supported: true });
+    expect(root.code_challenge_methods_supported).toEqual(['S256']);
+  });
+
+  test('code flow with PKCE: ID token claims, userinfo, refresh, introspection', async () => {
+    const { config } = await registerApplication();
+    const { client: browser, user } = await signedInClient(server, { role: 'moderator' });
+    const { tokens, consentAsked } = await signInThroughRoster(server, browser, config, redirectUri);
+    expect(consentAsked).toBe(true);
+    expect(tokens.claims()).toMatchObject({ sub: user.id, iss: `${server.url}/oidc` });
+    expect(tokens.expires_in).toBeLessThanOrEqual(300);
+    const info = await client.fetchUserInfo(config, tokens.access_token, user.id);
+    expect(info).toMatchObject({ sub: user.id, preferred_username: user.username, name: user.display_name, email: user.email, roles: ['moderator'] });
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(refreshed.access_token).toBeTruthy();
+    const introspected = await client.tokenIntrospection(config, refreshed.access_token);
+    expect(introspected).toMatchObject({ active: true, sub: user.id });
+  });
+
+  test('someone signed in to Roster is not asked again once they allowed the application', async () => {
+    const { config } = await registerApplication();
+    const { client: browser } = await signedInClient(server);
+    expect((await signInThroughRoster(server, browser, config, redirectUri, 'openid profile')).consentAsked).toBe(true);
+    expect((await signInThroughRoster(server, browser, config, redirectUri, 'openid profile')).consentAsked).toBe(false);
+  });
+
+  test('deactivation: a signed logout token reaches the application within a second; refresh and introspection refuse', async () => {
+    const { application, config } = await registerApplication();
+    const { client: browser, user } = await signedInClient(server);
+    const { tokens } = await signInThroughRoster(server, browser, config, redirectUri);
+    const before = receiver.received.length;
+    const started = performance.now();
+    expect((await admin.patch(`/api/v1/users/${user.id}`, { version: user.version, status: 'inactive' })).status).toBe(200);
+    await expect.poll(() => receiver.received.length, { timeout: 2000, interval: 20 }).toBeGreaterThan(before);
+    const logout = receiver.received.at(-1)!;
+    expect(logout.at - started).toBeLessThan(1000);
+    expect(logout.claims).toMatchObject({ sub: user.id, aud: application.client_id, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });
+    expect(logout.claims.sid).toBeTruthy();
+    await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await client.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
+    const [delivery] = await server.sql`SELECT delivered_at, attempts, reason FROM logout_deliveries WHERE account_id = ${user.id}`;
+    expect(delivery).toMatchObject({ attempts: 1, reason: 'deactivated' });
+    expect(delivery!.delivered_at).toBeInstanceOf(Date);
+  });
+
+  test('signing out of Roster signs the application sessions made in that session out', async () => {
+    const { config } = await registerApplication();
+    const { client: browser, user } = await signedInClient(server);
+    await signInThroughRoster(server, browser, config, redirectUri);
+    const before = receiver.received.length;
+    expect((await browser.post('/api/v1/auth/logout')).status).toBe(204);
+    await expect.poll(() => receiver.received.filter((r) => r.claims.sub === user.id).length, { timeout: 2000 }).toBe(1);
+    expect(receiver.received.length).toBe(before + 1);
+  });
+
+  test('who may use an application is checked at sign-in; narrowing it ends existing sign-ins', async () => {
+    const { application, config } = await registerApplication({ access: 'roles', allowed_roles: ['admin'] });
+    const { client: browser } = await signedInClient(server);
+    await expect(signInThroughRoster(server, browser, config, redirectUri)).rejects.toMatchObject({ error: 'access_denied' });
+    const { config: open } = await registerApplication();
+    const { client: member, user } = await signedInClient(server);
+    const { tokens } = await signInThroughRoster(server, member, open, redirectUri);
+    const openApp = (await admin.get('/api/v1/applications')).body.items.find((a: { client_id: string }) => a.client_id === open.clientMetadata().client_id);
+    expect((await admin.patch(`/api/v1/applications/${openApp.id}`, { version: openApp.version, access: 'users', user_ids: [] })).status).toBe(200);
+    await expect(client.refreshTokenGrant(open, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect.poll(() => receiver.received.some((r) => r.claims.sub === user.id), { timeout: 2000 }).toBe(true);
+    expect(application.access).toBe('roles');
+  });
+
+  test('the client secret is shown once; a rotated one replaces it at once', async () => {
+    const { application, config } = await registerApplication();
+    expect(JSON.stringify((await admin.get('/api/v1/applications')).body)).not.toContain('client_secret');
+    const rotated = await admin.post(`/api/v1/applications/${application.id}/secret`);
+    expect(rotated.status).toBe(200);
+    const { client: browser } = await signedInClient(server);
+    await expect(signInThroughRoster(server, browser, config, redirectUri, 'openid')).rejects.toThrow();
+    const fresh = await relyingParty(server, application.client_id, rotated.body.client_secret);
+    await signInThroughRoster(server, browser, fresh, redirectUri, 'openid');
+  });
+});
