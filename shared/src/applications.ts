@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { roleSchema } from './schemas.ts';
+import { roleSchema, userRefSchema } from './schemas.ts';
 
 // Applications that sign people in through Roster: OpenID Connect clients, and hosts behind a
 // reverse proxy that asks Roster on every request (forward authentication).
@@ -42,10 +42,14 @@ const applicationFields = {
   enabled: z.boolean(),
 };
 
+const { user_ids: _userIds, ...shownFields } = applicationFields;
+
 export const applicationSchema = z.object({
   id: z.uuid(),
   client_id: z.string(),
-  ...applicationFields,
+  ...shownFields,
+  /** With `access: users`: the users who may. */
+  users: z.array(userRefSchema),
   version: z.number().int(),
   created_at: z.iso.datetime({ offset: true }),
   updated_at: z.iso.datetime({ offset: true }),

@@ -63,6 +63,10 @@ export const setupStateSchema = z.object({
 });
 export type SetupState = z.infer<typeof setupStateSchema>;
 
+/** A user named in another record: who owns a project, whose session it is. */
+export const userRefSchema = z.object({ id: z.uuid(), username: z.string(), display_name: z.string() });
+export type UserRef = z.infer<typeof userRefSchema>;
+
 export const userSchema = z.object({
   id: z.uuid(),
   username: z.string(),
@@ -278,7 +282,9 @@ export const registerRequestSchema = z.strictObject({
 export const userFilterQuerySchema = z.strictObject({ user_id: z.uuid().optional() });
 
 export const sessionEntrySchema = sessionSchema.extend({
-  user: z.object({ id: z.uuid(), username: z.string(), display_name: z.string() }),
+  user: userRefSchema,
+  /** The applications signed in to through this session (with Roster's OpenID provider): ending it signs them out. */
+  applications: z.array(z.string()),
   /** A live connection of this session is open now. */
   online: z.boolean(),
   /** The session making the request. */
@@ -467,10 +473,10 @@ export const usageCheckSchema = z.object({
 export const projectSchema = z.object({
   id: z.uuid(),
   name: z.string(),
-  owner: z.object({ id: z.uuid(), username: z.string(), display_name: z.string() }),
+  owner: userRefSchema,
   item_count: z.number().int(),
   size_bytes: z.number().int(),
-  members: z.array(z.object({ id: z.uuid(), username: z.string(), display_name: z.string() })),
+  members: z.array(userRefSchema),
   version: z.number().int(),
   created_at: z.iso.datetime({ offset: true }),
   updated_at: z.iso.datetime({ offset: true }),

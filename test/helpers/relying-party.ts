@@ -51,8 +51,14 @@ export async function signInThroughRoster(
   browser: ApiClient,
   config: client.Configuration,
   redirectUri: string,
-  scope = 'openid profile email roles offline_access',
+  options: {
+    scope?: string;
+    prompt?: 'none' | 'consent';
+    /** The browser's cookies for the provider, kept across sign-ins (a fresh jar by default). */
+    jar?: Map<string, string>;
+  } = {},
 ): Promise<{ tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>; consentAsked: boolean }> {
+  const { scope = 'openid profile email roles offline_access', jar = new Map<string, string>() } = options;
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const url = client.buildAuthorizationUrl(config, {
@@ -63,12 +69,13 @@ export async function signInThroughRoster(
     state,
     // Refresh tokens (offline_access) come only with an explicit consent prompt (OpenID Connect Core 11).
     ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
+    ...(options.prompt ? { prompt: options.prompt } : {}),
   });
-  const jar = new Map<string, string>();
-  const fetchWithJar = async (target: string) => {
+  const send = async (target: string, form?: URLSearchParams) => {
+    if (process.env.TRACE_RP) console.log(form ? "POST" : "GET", target, [...jar.keys()]);
     const cookies = [...jar].map(([name, value]) => `${name}=${value}`);
     if (browser.cookie) cookies.push(browser.cookie);
-    const response = await fetch(target, { redirect: 'manual', headers: { cookie: cookies.join('; ') } });
+    const response = await fetch(target, { method: form ? 'POST' : 'GET', body: form, redirect: 'manual', headers: { cookie: cookies.join('; ') } });
     for (const header of response.headers.getSetCookie()) {
       const [pair] = header.split(';');
       const [name, value] = pair!.split('=');
@@ -76,29 +83,38 @@ export async function signInThroughRoster(
     }
     return response;
   };
-  let response = await fetchWithJar(url.href);
-  let location = new URL(response.headers.get('location')!, server.url);
   let consentAsked = false;
-  // The provider sends the browser to the console's authorization page.
-  const page = /^\/authorize\/([\w-]+)$/.exec(location.pathname);
-  if (page) {
+  let response = await send(url.href);
+  // Follow the browser's way: redirects, the console's authorization page (its API), and the
+  // provider's self-submitting forms (it signs the last person out when someone else signs in).
+  for (let step = 0; step < 10; step++) {
+    if (response.status === 200 && (response.headers.get('content-type') ?? '').includes('html')) {
+      const html = await response.text();
+      const action = /<form method="post" action="([^"]+)"/.exec(html);
+      if (!action) throw new Error(`expected a self-submitting form, got ${html.slice(0, 200)}`);
+      const fields = new URLSearchParams([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)].map((m) => [m[1]!, m[2]!]));
+      response = await send(new URL(action[1]!.replace(/&amp;/g, '&'), server.url).href, fields);
+      continue;
+    }
+    const target = response.headers.get('location');
+    if (!target) throw new Error(`expected a redirect, got ${response.status} ${(await response.text()).replace(/<[^>]+>|\s+/g, " ").slice(-300)}`);
+    const location = new URL(target, server.url);
+    if (location.href.startsWith(redirectUri)) {
+      const tokens = await client.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: state });
+      return { tokens, consentAsked };
+    }
+    const page = /^\/authorize\/([\w-]+)$/.exec(location.pathname);
+    if (!page) {
+      response = await send(location.href);
+      continue;
+    }
     const uid = page[1]!;
     const details = await browser.get(`/api/v1/authorizations/${uid}`);
     if (details.status !== 200) throw new Error(`authorization page: ${details.status} ${JSON.stringify(details.body)}`);
-    consentAsked = !details.body.consented;
+    consentAsked ||= !details.body.consented;
     const decided = await browser.post(`/api/v1/authorizations/${uid}`, { allow: true });
     if (decided.status !== 200) throw new Error(`authorization decision: ${decided.status} ${JSON.stringify(decided.body)}`);
-    response = await fetchWithJar(new URL(decided.body.redirect, server.url).href);
-    location = new URL(response.headers.get('location')!, server.url);
-    // The provider may come back once more (a second prompt); the page answers the same way.
-    const again = /^\/authorize\/([\w-]+)$/.exec(location.pathname);
-    if (again) {
-      const decidedAgain = await browser.post(`/api/v1/authorizations/${again[1]}`, { allow: true });
-      response = await fetchWithJar(new URL(decidedAgain.body.redirect, server.url).href);
-      location = new URL(response.headers.get('location')!, server.url);
-    }
+    response = await send(new URL(decided.body.redirect, server.url).href);
   }
-  if (!location.href.startsWith(redirectUri)) throw new Error(`expected a redirect to the application, got ${location.href}`);
-  const tokens = await client.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: state });
-  return { tokens, consentAsked };
+  throw new Error('the sign-in did not come back to the application');
 }

@@ -55,10 +55,13 @@ describe('OpenID Connect', () => {
   });
 
   test('someone signed in to Roster is not asked again once they allowed the application', async () => {
-    const { config } = await registerApplication();
-    const { client: browser } = await signedInClient(server);
-    expect((await signInThroughRoster(server, browser, config, redirectUri, 'openid profile')).consentAsked).toBe(true);
-    expect((await signInThroughRoster(server, browser, config, redirectUri, 'openid profile')).consentAsked).toBe(false);
+    const { application, config } = await registerApplication();
+    const { client: browser, user } = await signedInClient(server);
+    expect((await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid profile' })).consentAsked).toBe(true);
+    expect((await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid profile' })).consentAsked).toBe(false);
+    // The session and the user both name the application.
+    expect((await browser.get('/api/v1/sessions')).body.items[0].applications).toEqual([application.name]);
+    expect((await admin.get(`/api/v1/users/${user.id}/applications`)).body.items).toMatchObject([{ name: application.name, scopes: ['openid', 'profile'] }]);
   });
 
   test('deactivation: a signed logout token reaches the application within a second; refresh and introspection refuse', async () => {
@@ -90,6 +93,43 @@ describe('OpenID Connect', () => {
     expect(receiver.received.length).toBe(before + 1);
   });
 
+  test("the provider never signs anyone in on its own: without Roster's session, or for someone else, it asks again", async () => {
+    const { config } = await registerApplication();
+    const { client: browser, user } = await signedInClient(server);
+    const jar = new Map<string, string>();
+    await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid', jar });
+    // Roster's session runs out (idle) without anyone ending it: the provider's cookie alone is not enough.
+    await server.sql`UPDATE sessions SET last_seen_at = now() - interval '400 days', authenticated_at = now() - interval '400 days', created_at = now() - interval '400 days' WHERE user_id = ${user.id}`;
+    await expect(signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid', jar, prompt: 'none' })).rejects.toMatchObject({ error: 'login_required' });
+    // Someone else signs in to Roster in the same browser: the application gets them, not the last person.
+    const { client: other, user: otherUser } = await signedInClient(server);
+    const { tokens } = await signInThroughRoster(server, other, config, redirectUri, { scope: 'openid', jar });
+    expect(tokens.claims()!.sub).toBe(otherUser.id);
+    // The provider signed the last person out on the way, and told the application through Roster's outbox.
+    await expect.poll(() => receiver.received.some((r) => r.claims.sub === user.id), { timeout: 2000 }).toBe(true);
+    const [delivery] = await server.sql`SELECT reason, delivered_at FROM logout_deliveries WHERE account_id = ${user.id}`;
+    expect(delivery).toMatchObject({ reason: 'signed_out_at_provider' });
+  });
+
+  test("an application's own sign-out asks first, ends the provider's session and tells the applications; the console stays signed in", async () => {
+    const { config } = await registerApplication();
+    const { client: browser, user } = await signedInClient(server);
+    const jar = new Map<string, string>();
+    const { tokens } = await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid', jar });
+    const cookies = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+    const asked = await fetch(client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }), { headers: { cookie: cookies() } });
+    const html = await asked.text();
+    expect(html).toContain('You stay signed in to the Roster console');
+    expect(html).not.toMatch(/googleapis|https?:\/\/(?!localhost)/);
+    const form = new URLSearchParams([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    form.set('logout', 'yes');
+    const action = /<form[^>]+action="([^"]+)"/.exec(html)![1]!;
+    const confirmed = await fetch(new URL(action, server.url), { method: 'POST', body: form, redirect: 'manual', headers: { cookie: cookies() } });
+    expect(confirmed.status).toBe(303);
+    await expect.poll(() => receiver.received.some((r) => r.claims.sub === user.id), { timeout: 2000 }).toBe(true);
+    expect((await browser.get('/api/v1/auth/me')).status).toBe(200);
+  });
+
   test('who may use an application is checked at sign-in; narrowing it ends existing sign-ins', async () => {
     const { application, config } = await registerApplication({ access: 'roles', allowed_roles: ['admin'] });
     const { client: browser } = await signedInClient(server);
@@ -110,8 +150,8 @@ describe('OpenID Connect', () => {
     const rotated = await admin.post(`/api/v1/applications/${application.id}/secret`);
     expect(rotated.status).toBe(200);
     const { client: browser } = await signedInClient(server);
-    await expect(signInThroughRoster(server, browser, config, redirectUri, 'openid')).rejects.toThrow();
+    await expect(signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid' })).rejects.toThrow();
     const fresh = await relyingParty(server, application.client_id, rotated.body.client_secret);
-    await signInThroughRoster(server, browser, fresh, redirectUri, 'openid');
+    await signInThroughRoster(server, browser, fresh, redirectUri, { scope: 'openid' });
   });
 });

@@ -24,7 +24,7 @@ export function oidcRoutes(deps: Deps, provider: Provider) {
     // session ends them.
     const token = readSessionCookie(c);
     const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy).catch(() => null) : null;
-    await providerRequest.run({ rosterSessionId: validated?.session.id ?? null }, () => handle(incoming, outgoing));
+    await providerRequest.run({ rosterSessionId: validated?.session.id ?? null, userId: validated?.user.id ?? null }, () => handle(incoming, outgoing));
     return RESPONSE_ALREADY_SENT;
   };
   return new Hono<OidcEnv>()

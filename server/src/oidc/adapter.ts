@@ -10,7 +10,7 @@ import { clientMetadata } from './clients.ts';
 // in Roster can end what the provider holds for them in the same transaction.
 
 /** The Roster session of the request the provider is serving, set by the route that mounts it. */
-export const providerRequest = new AsyncLocalStorage<{ rosterSessionId: string | null }>();
+export const providerRequest = new AsyncLocalStorage<{ rosterSessionId: string | null; userId: string | null }>();
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -67,8 +67,9 @@ export function postgresAdapter(sql: Sql) {
       await sql`DELETE FROM oidc_payloads WHERE model = ${this.model} AND id = ${id}`;
     }
 
+    // Called once per token model: an interaction that carries the grant's id must outlive it.
     async revokeByGrantId(grantId: string): Promise<void> {
-      await sql`DELETE FROM oidc_payloads WHERE grant_id = ${grantId}`;
+      await sql`DELETE FROM oidc_payloads WHERE model = ${this.model} AND grant_id = ${grantId}`;
     }
   };
 }

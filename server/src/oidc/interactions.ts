@@ -26,12 +26,18 @@ async function pending(provider: Provider, sql: Sql, uid: string): Promise<Pendi
   return { interaction, app, scopes };
 }
 
-export async function authorizationDetails(provider: Provider, sql: Sql, uid: string, user: User): Promise<Authorization & { permitted: boolean }> {
-  const { interaction, app, scopes } = await pending(provider, sql, uid);
+/** What the user last allowed the application, in any browser. */
+async function latestGrant(sql: Sql, userId: string, clientId: string) {
   const [grant] = await sql<{ scope: string | null }[]>`
     SELECT payload->'openid'->>'scope' AS scope FROM oidc_payloads
-    WHERE model = 'Grant' AND account_id = ${user.id} AND payload->>'clientId' = ${app.client_id} AND (expires_at IS NULL OR expires_at > now())
+    WHERE model = 'Grant' AND account_id = ${userId} AND payload->>'clientId' = ${clientId} AND (expires_at IS NULL OR expires_at > now())
     ORDER BY (payload->>'iat')::bigint DESC LIMIT 1`;
+  return grant;
+}
+
+export async function authorizationDetails(provider: Provider, sql: Sql, uid: string, user: User): Promise<Authorization & { permitted: boolean }> {
+  const { interaction, app, scopes } = await pending(provider, sql, uid);
+  const grant = await latestGrant(sql, user.id, app.client_id);
   const granted = new Set((grant?.scope ?? '').split(' '));
   return {
     uid: interaction.uid,
@@ -62,6 +68,7 @@ export async function decideAuthorization(
       error_description: permitted ? 'The user declined' : 'The user may not use this application',
     };
   } else {
+    // A grant per provider session: signing out in one browser ends that browser's tokens only.
     const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
     const consent = grant && grant.accountId === user.id ? grant : new provider.Grant({ accountId: user.id, clientId: app.client_id });
     consent.addOIDCScope(scopes.join(' '));

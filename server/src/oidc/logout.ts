@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT } from 'jose';
 import type { Sql, TransactionSql } from 'postgres';
-import { beforeCommit } from '../data/transaction.ts';
+import { beforeCommit, transaction } from '../data/transaction.ts';
 import type { Logger } from '../logger.ts';
 import { signingKeys } from './keys.ts';
 
@@ -75,6 +75,14 @@ export async function endClientAccess(tx: TransactionSql, clientId: string, reas
     SELECT account_id, sid FROM before`;
   await tx`DELETE FROM oidc_payloads WHERE model <> 'Session' AND payload->>'clientId' = ${clientId}`;
   await queueLogouts(tx, signedIn.map((s) => ({ client_id: clientId, sid: s.sid, account_id: s.account_id })), reason);
+}
+
+/**
+ * A logout the provider itself decides on (an application's own sign-out, or someone else signing in
+ * in the same browser): through the same outbox, so it is retried and logged like Roster's.
+ */
+export async function queueProviderLogout(sql: Sql, logout: { client_id: string; sid: string | null; account_id: string }): Promise<void> {
+  await transaction(sql, (tx) => queueLogouts(tx, [logout], 'signed_out_at_provider'));
 }
 
 /** Writes the back-channel logouts to the outbox, for applications that take them; the worker is woken on commit. */

@@ -1,11 +1,13 @@
 import { createHmac } from 'node:crypto';
-import Provider, { type Account, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type Account, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Sql } from 'postgres';
 import type { SessionPolicy } from '../auth/sessions.ts';
 import type { UserRow } from '../data/users.ts';
 import type { Logger } from '../logger.ts';
-import { postgresAdapter } from './adapter.ts';
+import { postgresAdapter, providerRequest } from './adapter.ts';
 import { signingKeys } from './keys.ts';
+import { queueProviderLogout } from './logout.ts';
+import { errorPage, logoutSource, postLogoutSuccessSource } from './pages.ts';
 
 // The OpenID provider: the certified `oidc-provider`, configured for Roster. Authorization code flow
 // with PKCE only; short access tokens; refresh tokens for `offline_access`; introspection and
@@ -26,6 +28,27 @@ const CLAIMS = {
   email: ['email', 'email_verified'],
   roles: ['roles'],
 };
+
+/**
+ * The provider's sessions are Roster's: besides its own reasons, it asks (sends the browser to the
+ * console's page, or answers `login_required` to `prompt=none`) whenever the request does not carry
+ * a valid Roster session of the person its session is for. A Roster session that ran out, or a
+ * different person signed in to Roster in the same browser, never gets a code from the provider's
+ * cookie alone.
+ */
+function rosterInteractionPolicy() {
+  const policy = interactionPolicy.base();
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check('roster_session', 'Sign in to Roster', 'login_required', (ctx) => {
+      if (ctx.oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      const roster = providerRequest.getStore();
+      return roster?.userId && roster.userId === ctx.oidc.session?.accountId
+        ? interactionPolicy.Check.NO_NEED_TO_PROMPT
+        : interactionPolicy.Check.REQUEST_PROMPT;
+    }),
+  );
+  return policy;
+}
 
 export async function createProvider(options: {
   sql: Sql;
@@ -53,7 +76,9 @@ export async function createProvider(options: {
       introspection: { enabled: true },
       revocation: { enabled: true },
       backchannelLogout: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      // An application's own sign-out ends the provider's session in that browser (every application
+      // signed in through it is told); the Roster console session is left alone.
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
     pkce: { required: () => true },
     ttl: {
@@ -66,7 +91,7 @@ export async function createProvider(options: {
       Grant: Math.floor(options.sessionPolicy.maxAgeMs / 1000),
       RefreshToken: Math.floor(options.sessionPolicy.maxAgeMs / 1000),
     },
-    interactions: { url: (_ctx, interaction) => `${INTERACTION_PAGE}/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `${INTERACTION_PAGE}/${interaction.uid}`, policy: rosterInteractionPolicy() },
     clientBasedCORS: () => false,
     renderError: (ctx, out) => {
       ctx.type = 'html';
@@ -74,6 +99,10 @@ export async function createProvider(options: {
     },
   });
   provider.proxy = options.trustProxy;
+  // The provider's own back-channel logouts go through Roster's outbox too (oidc/logout.ts).
+  provider.Client.prototype.backchannelLogout = async function (this: InstanceType<Provider['Client']>, sub: string, sid: string) {
+    await queueProviderLogout(sql, { client_id: this.clientId, account_id: sub, sid });
+  };
   provider.on('server_error', (_ctx: KoaContextWithOIDC, error: Error) => log.error({ err: error }, 'openid provider error'));
   return provider;
 }
@@ -94,12 +123,4 @@ async function findAccount(sql: Sql, sub: string): Promise<Account | undefined> 
       roles: [user.role],
     }),
   };
-}
-
-function errorPage(error: string, description: string): string {
-  const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign-in failed · Roster</title><style>body{font:16px system-ui,sans-serif;display:grid;place-items:center;min-height:100vh;margin:0;background:#f5f6f8;color:#1c2330}
-main{max-width:26rem;padding:2rem;background:#fff;border:1px solid #dde1e8;border-radius:12px}h1{font-size:1.3rem;margin:0 0 .5rem}p{color:#5b6472}</style></head>
-<body><main><h1>The sign-in could not continue</h1><p>${escape(description || error)}</p><p><small>${escape(error)}</small></p></main></body></html>`;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql, type TransactionSql } from 'postgres';
-import type { Application, CreateApplicationRequest, Role, UpdateApplicationRequest } from '@roster/shared';
+import type { Application, CreateApplicationRequest, Role, UpdateApplicationRequest, UserRef } from '@roster/shared';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError, versionConflict } from '../errors.ts';
@@ -10,7 +10,7 @@ import { recordEvent } from './events.ts';
 
 // Registering applications that sign people in through Roster, and who may use them.
 
-function toApplicationDto(row: ApplicationRow, userIds: string[]): Application {
+function toApplicationDto(row: ApplicationRow, users: UserRef[]): Application {
   return {
     id: row.id,
     client_id: row.client_id,
@@ -21,7 +21,7 @@ function toApplicationDto(row: ApplicationRow, userIds: string[]): Application {
     forward_auth_host: row.forward_auth_host,
     access: row.access,
     allowed_roles: row.allowed_roles as Role[],
-    user_ids: userIds,
+    users,
     enabled: row.enabled,
     version: row.version,
     created_at: row.created_at.toISOString(),
@@ -41,22 +41,27 @@ function hostTaken(error: unknown): unknown {
   return error;
 }
 
+type ApplicationWithUsers = ApplicationRow & { users: UserRef[] };
+
+/** Applications with the users named in their access rule, by username. */
+function applicationsWithUsers(sql: Sql | TransactionSql) {
+  return sql`
+    SELECT a.*, coalesce((
+      SELECT json_agg(json_build_object('id', u.id, 'username', u.username, 'display_name', u.display_name) ORDER BY u.username)
+      FROM application_users au JOIN users u ON u.id = au.user_id WHERE au.application_id = a.id), '[]') AS users
+    FROM applications a`;
+}
+
 async function readApplication(sql: Sql | TransactionSql, id: string): Promise<Application> {
-  const [row] = await sql<(ApplicationRow & { user_ids: string[] })[]>`
-    SELECT a.*, coalesce(array_agg(u.user_id) FILTER (WHERE u.user_id IS NOT NULL), '{}') AS user_ids
-    FROM applications a LEFT JOIN application_users u ON u.application_id = a.id
-    WHERE a.id = ${id} GROUP BY a.id`;
+  const [row] = await sql<ApplicationWithUsers[]>`${applicationsWithUsers(sql)} WHERE a.id = ${id}`;
   if (!row) throw new AppError('not_found', 'No such application');
-  const { user_ids, ...app } = row;
-  return toApplicationDto(app, user_ids);
+  const { users, ...app } = row;
+  return toApplicationDto(app, users);
 }
 
 export async function listApplications(sql: Sql): Promise<Application[]> {
-  const rows = await sql<(ApplicationRow & { user_ids: string[] })[]>`
-    SELECT a.*, coalesce(array_agg(u.user_id) FILTER (WHERE u.user_id IS NOT NULL), '{}') AS user_ids
-    FROM applications a LEFT JOIN application_users u ON u.application_id = a.id
-    GROUP BY a.id ORDER BY a.name, a.id`;
-  return rows.map(({ user_ids, ...app }) => toApplicationDto(app, user_ids));
+  const rows = await sql<ApplicationWithUsers[]>`${applicationsWithUsers(sql)} ORDER BY a.name, a.id`;
+  return rows.map(({ users, ...app }) => toApplicationDto(app, users));
 }
 
 async function setUsers(tx: TransactionSql, applicationId: string, userIds: string[]) {
@@ -148,9 +153,11 @@ export async function mayUseApplication(sql: Sql | TransactionSql, app: Pick<App
 /** The applications a user has signed in to: their grants, newest first. */
 export async function userApplications(sql: Sql, userId: string) {
   const rows = await sql<{ application_id: string; name: string; client_id: string; scope: string | null; iat: number }[]>`
-    SELECT a.id AS application_id, a.name, a.client_id, g.payload->'openid'->>'scope' AS scope, (g.payload->>'iat')::bigint AS iat
-    FROM oidc_payloads g JOIN applications a ON a.client_id = g.payload->>'clientId'
-    WHERE g.model = 'Grant' AND g.account_id = ${userId} AND (g.expires_at IS NULL OR g.expires_at > now())
+    SELECT * FROM (
+      SELECT DISTINCT ON (a.id) a.id AS application_id, a.name, a.client_id, g.payload->'openid'->>'scope' AS scope, (g.payload->>'iat')::bigint AS iat
+      FROM oidc_payloads g JOIN applications a ON a.client_id = g.payload->>'clientId'
+      WHERE g.model = 'Grant' AND g.account_id = ${userId} AND (g.expires_at IS NULL OR g.expires_at > now())
+      ORDER BY a.id, iat DESC) latest
     ORDER BY iat DESC`;
   return {
     items: rows.map((r) => ({

@@ -76,16 +76,23 @@ export async function listSessions(
     throw new AppError('forbidden', 'You can see only your own sessions');
   }
   const userId = all ? filter.userId : principal.user!.id;
-  const rows = await sql<(SessionRow & { username: string; display_name: string })[]>`
+  // The applications signed in to through each session: the client ids the provider's session for it has authorized.
+  const rows = await sql<(SessionRow & { username: string; display_name: string; applications: string[] })[]>`
     SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent,
-           u.username, u.display_name
+           u.username, u.display_name,
+           array(SELECT DISTINCT a.name FROM oidc_payloads p
+                 CROSS JOIN jsonb_object_keys(coalesce(p.payload->'authorizations', '{}')) AS client(id)
+                 JOIN applications a ON a.client_id = client.id
+                 WHERE p.model = 'Session' AND p.roster_session_id = s.id AND (p.expires_at IS NULL OR p.expires_at > now())
+                 ORDER BY a.name) AS applications
     FROM sessions s JOIN users u ON u.id = s.user_id
     WHERE NOT ${sessionOver(sql, policy)} ${userId ? sql`AND s.user_id = ${userId}` : sql``}
     ORDER BY s.last_seen_at DESC, s.id
     LIMIT 5000`;
-  return rows.map(({ username, display_name, ...row }) => ({
+  return rows.map(({ username, display_name, applications, ...row }) => ({
     ...toSessionDto(row),
     user: { id: row.user_id, username, display_name },
+    applications,
     online: onlineSessions.has(row.id),
     current: row.id === principal.session?.id,
   }));
