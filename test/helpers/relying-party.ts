@@ -71,6 +71,23 @@ export async function signInThroughRoster(
     ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
     ...(options.prompt ? { prompt: options.prompt } : {}),
   });
+  const { location, consentAsked } = await walkThroughRoster(server, browser, url.href, { jar, until: (target) => target.href.startsWith(redirectUri) });
+  const tokens = await client.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: state });
+  return { tokens, consentAsked };
+}
+
+/**
+ * Walks a browser signed in to Roster from an authorization request (`start`, on Roster) through
+ * Roster's steps, allowing the application on the console's authorization page, until a redirect
+ * leaves for the application (`until`); returns that redirect's URL.
+ */
+export async function walkThroughRoster(
+  server: TestServer,
+  browser: ApiClient,
+  start: string,
+  options: { jar?: Map<string, string>; until: (location: URL) => boolean },
+): Promise<{ location: URL; consentAsked: boolean }> {
+  const { jar = new Map<string, string>() } = options;
   const send = async (target: string, form?: URLSearchParams) => {
     if (process.env.TRACE_RP) console.log(form ? "POST" : "GET", target, [...jar.keys()]);
     const cookies = [...jar].map(([name, value]) => `${name}=${value}`);
@@ -84,7 +101,7 @@ export async function signInThroughRoster(
     return response;
   };
   let consentAsked = false;
-  let response = await send(url.href);
+  let response = await send(start);
   // Follow the browser's way: redirects, the console's authorization page (its API), and the
   // provider's self-submitting forms (it signs the last person out when someone else signs in).
   for (let step = 0; step < 10; step++) {
@@ -99,10 +116,7 @@ export async function signInThroughRoster(
     const target = response.headers.get('location');
     if (!target) throw new Error(`expected a redirect, got ${response.status} ${(await response.text()).replace(/<[^>]+>|\s+/g, " ").slice(-300)}`);
     const location = new URL(target, server.url);
-    if (location.href.startsWith(redirectUri)) {
-      const tokens = await client.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: state });
-      return { tokens, consentAsked };
-    }
+    if (options.until(location)) return { location, consentAsked };
     const page = /^\/authorize\/([\w-]+)$/.exec(location.pathname);
     if (!page) {
       response = await send(location.href);
