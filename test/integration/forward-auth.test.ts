@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -86,23 +87,46 @@ describe('GET /api/v1/auth/verify', () => {
   });
 });
 
-const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-if (!nginx && process.env.CI) throw new Error('The forward-auth test needs nginx: install Debian\'s "nginx" package');
+// The configurations shipped in deploy/forward-auth/, run for real: each file as it is, with only the
+// addresses of Roster, the application and the proxy's own listener changed to this test's.
+const shipped = (name: string) => readFile(fileURLToPath(new URL(`../../deploy/forward-auth/${name}`, import.meta.url)), 'utf8');
 
-describe.skipIf(!nginx)('a real nginx with auth_request in front of an application', () => {
-  let dir: string;
-  let proxy: ChildProcess;
-  let backend: Server;
-  let proxyPort: number;
+/** `text` with each `from` replaced by its `to`; each must be there, so a changed file fails here, not silently. */
+function substitute(text: string, replacements: [from: string, to: string][]): string {
+  for (const [from, to] of replacements) {
+    if (!text.includes(from)) throw new Error(`the shipped configuration no longer contains ${JSON.stringify(from)}`);
+    text = text.replaceAll(from, to);
+  }
+  return text;
+}
 
-  beforeAll(async () => {
-    // The application: answers with who the proxy says is signed in.
-    backend = createServer((req, res) => res.end(`hello ${req.headers['x-roster-username'] ?? 'nobody'}`));
-    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
-    const backendPort = (backend.address() as AddressInfo).port;
-    proxyPort = 20000 + Math.floor(Math.random() * 20000);
-    dir = await mkdtemp(path.join(tmpdir(), 'roster-nginx-'));
-    const roster = new URL(server.url);
+async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** A binary the test needs: missing is a failure, never a skip (.ci/run installs it). */
+function binary(name: string, paths: string[]): string {
+  const found = paths.find((p) => existsSync(p));
+  if (!found) throw new Error(`This test needs ${name}: install Debian's "${name}" package`);
+  return found;
+}
+
+const proxies: Record<string, (dir: string, ports: { roster: number; backend: number; proxy: number }) => Promise<ChildProcess>> = {
+  'nginx with auth_request (deploy/forward-auth/nginx.conf)': async (dir, ports) => {
+    const nginx = binary('nginx', ['/usr/sbin/nginx', '/usr/bin/nginx']);
+    // The shipped file is a server block; around it, what running nginx as a test needs.
+    await writeFile(
+      path.join(dir, 'site.conf'),
+      substitute(await shipped('nginx.conf'), [
+        ['listen 80;', `listen 127.0.0.1:${ports.proxy};`],
+        ['http://roster:3000', `http://127.0.0.1:${ports.roster}`],
+        ['http://app:8080', `http://127.0.0.1:${ports.backend}`],
+      ]),
+    );
     await writeFile(
       path.join(dir, 'nginx.conf'),
       `daemon off;
@@ -112,54 +136,114 @@ events {}
 http {
   access_log off;
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server {
-    listen 127.0.0.1:${proxyPort};
-    location / {
-      auth_request /_roster;
-      auth_request_set $roster_user $upstream_http_x_roster_username;
-      proxy_set_header X-Roster-Username $roster_user;
-      proxy_pass http://127.0.0.1:${backendPort};
-    }
-    location = /_roster {
-      internal;
-      proxy_pass http://127.0.0.1:${roster.port}/api/v1/auth/verify;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Uri $request_uri;
-    }
-  }
+  include ${dir}/site.conf;
 }
 `,
     );
-    proxy = spawn(nginx!, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+    return spawn(nginx, ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  },
+  'Caddy with forward_auth (deploy/forward-auth/Caddyfile)': async (dir, ports) => {
+    const caddy = binary('caddy', ['/usr/bin/caddy', '/usr/local/bin/caddy']);
+    // Plain http on a port of its own here (the shipped site gets a certificate); no admin endpoint.
+    await writeFile(
+      path.join(dir, 'Caddyfile'),
+      '{\n\tadmin off\n}\n\n' +
+        substitute(await shipped('Caddyfile'), [
+          ['app.example.com {', `http://${host}:${ports.proxy} {`],
+          ['roster:3000', `127.0.0.1:${ports.roster}`],
+          ['app:8080', `127.0.0.1:${ports.backend}`],
+        ]),
+    );
+    return spawn(caddy, ['run', '--config', path.join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
+      stdio: 'ignore',
+      env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: dir, XDG_DATA_HOME: dir },
+    });
+  },
+};
+
+describe.each(Object.entries(proxies))('a real %s in front of an application', (_name, start) => {
+  let dir: string;
+  let proxy: ChildProcess;
+  let backend: Server;
+  let proxyPort: number;
+
+  beforeAll(async () => {
+    // The application: answers with who the proxy says is signed in.
+    backend = createServer((req, res) =>
+      res.end(JSON.stringify(Object.fromEntries(['x-roster-user', 'x-roster-username', 'x-roster-email', 'x-roster-roles'].map((h) => [h, req.headers[h] ?? null])))),
+    );
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const backendPort = (backend.address() as AddressInfo).port;
+    proxyPort = await freePort();
+    dir = await mkdtemp(path.join(tmpdir(), 'roster-proxy-'));
+    proxy = await start(dir, { roster: Number(new URL(server.url).port), backend: backendPort, proxy: proxyPort });
     for (let tries = 0; !(await fetch(`http://127.0.0.1:${proxyPort}/`).catch(() => null)); tries++) {
-      if (tries > 100) throw new Error('nginx did not start');
+      if (tries > 100 || proxy.exitCode !== null) throw new Error('the proxy did not start');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   });
   afterAll(async () => {
-    proxy?.kill('SIGTERM');
+    if (proxy && proxy.exitCode === null) {
+      const exited = new Promise((resolve) => proxy.once('exit', resolve));
+      proxy.kill('SIGTERM');
+      await exited;
+    }
     await new Promise((resolve) => backend?.close(resolve));
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('signed in: the application answers; deactivated: the next request is 401', async () => {
-    const { client: browser, user } = await signedInClient(server);
-    // node:http, because fetch will not send a Host header of our choosing.
-    const through = () =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: proxyPort, path: '/reports', headers: { host, cookie: browser.cookie! } }, (res) => {
+  // node:http, because fetch will not send a Host header of our choosing.
+  const through = (options: { cookie?: string; method?: string; headers?: Record<string, string> } = {}) =>
+    new Promise<{ status: number; location?: string; text: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: proxyPort,
+          method: options.method ?? 'GET',
+          path: '/reports?week=12&team=ops',
+          headers: { host, ...(options.cookie ? { cookie: options.cookie } : {}), ...options.headers },
+        },
+        (res) => {
           let text = '';
           res.on('data', (chunk) => (text += chunk));
-          res.on('end', () => resolve({ status: res.statusCode!, text }));
-        });
-        req.on('error', reject).end();
-      });
-    const allowed = await through();
+          res.on('end', () => resolve({ status: res.statusCode!, location: res.headers.location, text }));
+        },
+      );
+      req.on('error', reject).end(options.method === 'POST' ? 'a=1' : undefined);
+    });
+
+  /** Where a signed-out browser is sent: Roster's sign-in, to come back to the page it asked for. */
+  function expectSignIn(response: { status: number; location?: string }) {
+    expect(response.status).toBe(302);
+    const location = new URL(response.location!);
+    expect(location.origin + location.pathname).toBe(`${server.origin}/login`);
+    expect(location.searchParams.get('return_to')).toBe(`http://${host}/reports?week=12&team=ops`);
+  }
+
+  test("signed in: the application gets who it is, never the browser's own X-Roster-* headers; deactivated: the next request goes to sign-in", async () => {
+    const { client: browser, user } = await signedInClient(server, { role: 'moderator' });
+    const allowed = await through({ cookie: browser.cookie!, headers: { 'x-roster-username': 'someone-else', 'x-roster-roles': 'admin' } });
     expect(allowed.status).toBe(200);
-    expect(allowed.text).toBe(`hello ${user.username}`);
+    expect(JSON.parse(allowed.text)).toEqual({
+      'x-roster-user': user.id,
+      'x-roster-username': user.username,
+      'x-roster-email': user.email,
+      'x-roster-roles': 'moderator',
+    });
     await admin.patch(`/api/v1/users/${user.id}`, { version: user.version, status: 'inactive' });
-    expect((await through()).status).toBe(401);
+    expectSignIn(await through({ cookie: browser.cookie! }));
+  });
+
+  test('signed out, a page or a form post is sent to sign-in, and the application sees nothing', async () => {
+    const seen: string[] = [];
+    const count = (req: IncomingMessage) => seen.push(req.url!);
+    backend.on('request', count);
+    try {
+      expectSignIn(await through());
+      expectSignIn(await through({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-roster-user': 'forged' } }));
+      expect(seen).toEqual([]);
+    } finally {
+      backend.off('request', count);
+    }
   });
 });
