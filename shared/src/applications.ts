@@ -65,6 +65,9 @@ export const createApplicationSchema = z.strictObject({
   access: applicationFields.access.default('everyone'),
   allowed_roles: applicationFields.allowed_roles.default([]),
   user_ids: applicationFields.user_ids.default([]),
+}).refine((a) => a.redirect_uris.length > 0 || a.forward_auth_host !== null, {
+  path: ['redirect_uris'],
+  message: 'Give a redirect URI, a forward authentication host, or both',
 });
 export type CreateApplicationRequest = z.infer<typeof createApplicationSchema>;
 
@@ -93,6 +96,8 @@ export const applicationListSchema = z.object({ items: z.array(applicationSchema
 export const userApplicationsSchema = z.object({
   items: z.array(z.object({ application_id: z.uuid(), name: z.string(), client_id: z.string(), scopes: z.array(z.string()), granted_at: z.iso.datetime({ offset: true }) })),
 });
+
+export type UserApplication = z.infer<typeof userApplicationsSchema>['items'][number];
 
 // ---- Signing in to an application: the console's authorization page ------------------------------
 

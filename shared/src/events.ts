@@ -21,6 +21,7 @@ export const eventActions = [
   'application.updated',
   'application.deleted',
   'application.secret_rotated',
+  'application.signed_in',
   'usage.recorded',
 ] as const;
 export type EventAction = (typeof eventActions)[number];

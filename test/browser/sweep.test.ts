@@ -17,10 +17,10 @@ const roles = [
   { role: 'user', login: 'carol' },
 ] as const;
 const widths = [1440, 1280, 390] as const;
-const pages = ['/users', '/projects', '/stats', '/sessions', '/audit', '/account', '/no-such-page'] as const;
+const pages = ['/users', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account', '/no-such-page'] as const;
 /** Which pages each role may open; the others must show the no-access page. */
 const opens: Record<(typeof roles)[number]['role'], (typeof pages)[number][]> = {
-  admin: ['/users', '/projects', '/stats', '/sessions', '/audit', '/account'],
+  admin: ['/users', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account'],
   moderator: ['/users', '/projects', '/stats', '/audit', '/account'],
   user: ['/projects', '/account'],
 };
@@ -34,6 +34,7 @@ async function settled(page: Page, path: string, open: boolean) {
     '/projects': 'tr[data-project]',
     '/stats': '[data-testid="chart-storage-axes"]:not(:empty)',
     '/sessions': 'tr[data-session]',
+    '/applications': 'tr[data-application]',
     '/audit': 'li[data-action]',
     '/account': 'section[aria-labelledby="sessions-title"] li',
   };
@@ -69,6 +70,8 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
     const project = (await admin.post('/api/v1/projects', { name: 'Interview recordings', owner_id: carol.id, member_ids: [ada.id] })).body;
     await admin.patch(`/api/v1/projects/${project.id}`, { size_bytes: 700 * 1024 ** 2, item_count: 42 });
     await admin.post('/api/v1/projects', { name: 'Personas', owner_id: ada.id, member_ids: [] });
+    await admin.post('/api/v1/applications', { name: 'Team wiki', redirect_uris: ['https://wiki.example.com/oidc/callback'], access: 'roles', allowed_roles: ['admin', 'moderator'] });
+    await admin.post('/api/v1/applications', { name: 'Grafana dashboards', forward_auth_host: 'grafana.example.com' });
     const carolClient = new ApiClient(server);
     await carolClient.signIn('carol', password);
     browser = await launchBrowser();

@@ -60,7 +60,10 @@ describe('OpenID Connect', () => {
     expect((await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid profile' })).consentAsked).toBe(true);
     expect((await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid profile' })).consentAsked).toBe(false);
     // The session and the user both name the application.
-    expect((await browser.get('/api/v1/sessions')).body.items[0].applications).toEqual([application.name]);
+    const [session] = (await browser.get('/api/v1/sessions')).body.items;
+    expect(session.applications).toEqual([application.name]);
+    const signIns = await server.sql`SELECT data FROM events WHERE action = 'application.signed_in' AND target_id = ${application.id}`;
+    expect(signIns.map((e) => e.data)).toEqual([1, 2].map(() => ({ user_id: user.id, session_id: session.id, scopes: ['openid', 'profile'] })));
     expect((await admin.get(`/api/v1/users/${user.id}/applications`)).body.items).toMatchObject([{ name: application.name, scopes: ['openid', 'profile'] }]);
   });
 
@@ -142,6 +145,49 @@ describe('OpenID Connect', () => {
     await expect(client.refreshTokenGrant(open, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect.poll(() => receiver.received.some((r) => r.claims.sub === user.id), { timeout: 2000 }).toBe(true);
     expect(application.access).toBe('roles');
+  });
+
+  test('renaming or letting more people in keeps sign-ins; the audit log names what changed', async () => {
+    const { application, config } = await registerApplication({ access: 'roles', allowed_roles: ['user'] });
+    const { client: browser } = await signedInClient(server);
+    const { tokens } = await signInThroughRoster(server, browser, config, redirectUri);
+    // The console sends every field on each edit: only real changes count.
+    const edited = await admin.patch(`/api/v1/applications/${application.id}`, {
+      version: application.version,
+      name: `${application.name} (renamed)`,
+      access: 'roles',
+      allowed_roles: ['user', 'moderator'],
+      user_ids: [],
+      redirect_uris: application.redirect_uris,
+    });
+    expect(edited.status).toBe(200);
+    expect((await client.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toBeTruthy();
+    const [event] = await server.sql`SELECT data FROM events WHERE action = 'application.updated' AND target_id = ${application.id}`;
+    expect(event!.data.changes).toEqual(['name', 'allowed_roles']);
+  });
+
+  test('bad applications are refused whole, with the field named', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ name: 'No way in' }, 'redirect_uris'],
+      [{ name: 'Plain http', redirect_uris: ['http://app.example.com/cb'] }, 'redirect_uris.0'],
+      [{ name: 'Fragment', redirect_uris: ['https://app.example.com/cb#x'] }, 'redirect_uris.0'],
+      [{ name: 'Script', redirect_uris: ['javascript:alert(1)'] }, 'redirect_uris.0'],
+      [{ name: 'Host', forward_auth_host: 'not a host' }, 'forward_auth_host'],
+      [{ name: 'Ghost', redirect_uris: [redirectUri], access: 'users', user_ids: ['00000000-0000-4000-8000-000000000000'] }, 'user_ids'],
+      [{ name: '', redirect_uris: [redirectUri] }, 'name'],
+      [{ name: 'Extra', redirect_uris: [redirectUri], client_secret: 'mine' }, 'client_secret'],
+    ];
+    const before = (await admin.get('/api/v1/applications')).body.items.length;
+    for (const [body, field] of cases) {
+      const refused = await admin.post('/api/v1/applications', body);
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect(refused.body.error.code).toBe('validation_failed');
+      expect(Object.keys(refused.body.error.fields), JSON.stringify(refused.body)).toContain(field);
+    }
+    expect((await admin.get('/api/v1/applications')).body.items.length).toBe(before);
+    const { client: moderator } = await signedInClient(server, { role: 'moderator' });
+    expect((await moderator.get('/api/v1/applications')).status).toBe(403);
+    expect((await moderator.post('/api/v1/applications', { name: 'Mine', redirect_uris: [redirectUri] })).status).toBe(403);
   });
 
   test('the client secret is shown once; a rotated one replaces it at once', async () => {

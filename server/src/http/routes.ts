@@ -234,7 +234,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     'POST /authorizations/:uid': async (c) => {
       const uid = interactionUid(c);
       const { allow } = await parseBody(c, apiRoutes['POST /authorizations/:uid'].body);
-      return c.json(await decideAuthorization(deps.oidc, sql, uid, accountOf(c), principalOf(c).session!, allow));
+      return c.json(await decideAuthorization(deps.oidc, sql, uid, actorOf(c, deps), accountOf(c), principalOf(c).session!, allow));
     },
     'GET /auth/verify': async (c) => {
       const { redirect } = parseQuery(c, apiRoutes['GET /auth/verify'].query);

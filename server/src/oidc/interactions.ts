@@ -1,7 +1,10 @@
 import type Provider from 'oidc-provider';
 import type { Sql } from 'postgres';
 import type { Authorization, User } from '@roster/shared';
+import { lockForWrite, type Actor } from '../data/locks.ts';
+import { transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
+import { recordEvent } from '../services/events.ts';
 import { mayUseApplication } from '../services/applications.ts';
 import type { ApplicationRow } from './clients.ts';
 
@@ -56,12 +59,27 @@ export async function decideAuthorization(
   provider: Provider,
   sql: Sql,
   uid: string,
+  actor: Actor,
   user: User,
-  session: { authenticated_at: Date },
+  session: { id: string; authenticated_at: Date },
   allow: boolean,
 ): Promise<{ redirect: string }> {
   const { interaction, app, scopes } = await pending(provider, sql, uid);
   const permitted = await mayUseApplication(sql, app, user);
+  if (allow && permitted) {
+    // In the audit log and on the live channel (the session's applications), once the person is
+    // checked to be still active and signed in.
+    await transaction(sql, async (tx) => {
+      await lockForWrite(tx, actor);
+      recordEvent(tx, actor, {
+        action: 'application.signed_in',
+        targetType: 'application',
+        targetId: app.id,
+        targetLabel: app.name,
+        data: { user_id: user.id, session_id: session.id, scopes },
+      });
+    });
+  }
   if (!allow || !permitted) {
     interaction.result = {
       error: 'access_denied',

@@ -100,7 +100,8 @@ export async function updateApplication(sql: Sql, actor: Actor, id: string, requ
     await lockForWrite(tx, actor);
     const [current] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${id} FOR UPDATE`;
     if (!current) throw new AppError('not_found', 'No such application');
-    if (current.version !== request.version) throw versionConflict(await readApplication(tx, id));
+    const before = await readApplication(tx, id);
+    if (before.version !== request.version) throw versionConflict(before);
     const { version: _, user_ids, ...fields } = request;
     if (Object.keys(fields).length > 0) {
       await tx`UPDATE applications SET ${tx(fields as Record<string, unknown>)}, version = version + 1, updated_at = now() WHERE id = ${id}`.catch((error: unknown) => {
@@ -108,12 +109,32 @@ export async function updateApplication(sql: Sql, actor: Actor, id: string, requ
       });
     } else await tx`UPDATE applications SET version = version + 1, updated_at = now() WHERE id = ${id}`;
     if (user_ids) await setUsers(tx, id, user_ids);
-    const narrowed = fields.enabled === false || fields.access !== undefined || fields.allowed_roles !== undefined || user_ids !== undefined;
-    if (narrowed) await endClientAccess(tx, current.client_id, 'application_changed');
     const application = await readApplication(tx, id);
-    recordEvent(tx, actor, { action: 'application.updated', targetType: 'application', targetId: id, targetLabel: application.name, data: { application, changes: Object.keys(request).filter((k) => k !== 'version') }, version: application.version });
+    if (lostAccess(before, application)) await endClientAccess(tx, current.client_id, 'application_changed');
+    const changes = editableFields.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(application[k]));
+    recordEvent(tx, actor, { action: 'application.updated', targetType: 'application', targetId: id, targetLabel: application.name, data: { application, changes }, version: application.version });
     return application;
   });
+}
+
+/** The fields an edit may change, as the audit log names them. */
+const editableFields = [
+  'name', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'forward_auth_host', 'access', 'allowed_roles', 'users', 'enabled',
+] as const satisfies readonly (keyof Application)[];
+
+/**
+ * Whether a change may have taken the application from someone: disabling it, or a rule that lets
+ * in fewer (opening it to everyone, or adding roles or people, takes it from nobody). Those
+ * sign-ins end; who is still allowed signs in again at once.
+ */
+function lostAccess(before: Application, after: Application): boolean {
+  if (!after.enabled) return before.enabled;
+  if (after.access === 'everyone') return false;
+  const contains = (outer: string[], inner: string[]) => inner.every((item) => outer.includes(item));
+  if (before.access !== after.access) return true;
+  return after.access === 'roles'
+    ? !contains(after.allowed_roles, before.allowed_roles)
+    : !contains(after.users.map((u) => u.id), before.users.map((u) => u.id));
 }
 
 /** A new client secret, shown once; the old one stops working at once. */

@@ -21,6 +21,7 @@ export const actionLabels: Record<EventAction, string> = {
   'application.updated': 'Application changed',
   'application.deleted': 'Application removed',
   'application.secret_rotated': 'Application secret replaced',
+  'application.signed_in': 'Signed in to an application',
 };
 
 /** Why a session ended, as the log says it after the sentence. */
@@ -95,12 +96,18 @@ export function describeEvent(event: AuditEvent): AuditSentence {
     }
     case 'application.created':
       return { verb: 'registered the application', target: true };
-    case 'application.updated':
-      return { verb: 'changed the application', target: true };
+    case 'application.updated': {
+      const changed = (data.changes as string[] | undefined) ?? [];
+      const application = data.application as { enabled?: boolean } | undefined;
+      if (changed.length === 1 && changed[0] === 'enabled') return { verb: application?.enabled ? 'enabled the application' : 'disabled the application', target: true };
+      return { verb: 'changed the application', target: true, note: changed.length > 0 ? changed.map((c) => c.replace(/_/g, ' ')).join(', ') : undefined };
+    }
     case 'application.deleted':
       return { verb: 'removed the application', target: true };
     case 'application.secret_rotated':
       return { verb: 'replaced the secret of the application', target: true };
+    case 'application.signed_in':
+      return { verb: 'signed in to', target: true };
     default:
       return { verb: 'did something to', target: true };
   }

@@ -43,8 +43,10 @@ export class FormState {
     }
   }
 
+  /** The problem with a field; for a list, the first of its items' problems (the API names them `name.0`). */
   field(name: string): string | undefined {
-    const message = this.error?.fields[name];
+    const fields = this.error?.fields ?? {};
+    const message = fields[name] ?? Object.entries(fields).find(([key]) => key.startsWith(`${name}.`))?.[1];
     return message === undefined ? undefined : humanize(message);
   }
 

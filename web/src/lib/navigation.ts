@@ -13,6 +13,7 @@ export const sections: readonly Section[] = [
   { href: '/projects', label: 'Projects' },
   { href: '/stats', label: 'Statistics', capability: 'users.read' },
   { href: '/sessions', label: 'Sessions', capability: 'sessions.all' },
+  { href: '/applications', label: 'Applications', capability: 'system.manage' },
   { href: '/audit', label: 'Audit log', capability: 'audit.read' },
   { href: '/account', label: 'Account' },
 ];
