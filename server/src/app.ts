@@ -54,7 +54,7 @@ export function createApp(deps: Deps) {
     .use('/readyz', dataHeaders(deps))
     .route('/', healthRoutes(deps))
     .route('/api/v1', api)
-    .route('/', oidcRoutes(deps, deps.oidc));
+    .route('/', oidcRoutes(deps));
   app.onError((error, c) => errorResponse(c, error, deps.log));
 
   if (deps.webRoot && shell !== null) {

@@ -7,6 +7,7 @@ import { findUserByLogin } from './data/users.ts';
 import { AppError } from './errors.ts';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { rotateSigningKey } from './oidc/keys.ts';
 import { openDatabase } from './runtime.ts';
 import { cliActor } from './services/events.ts';
 import { applyRetention, retentionPolicy } from './services/retention.ts';
@@ -25,6 +26,8 @@ Commands:
   list-users
   migrate        apply pending database migrations
   prune-audit    apply the retention now (AUDIT_RETENTION_DAYS), as every server does hourly
+  rotate-signing-key  a new key signs ID and logout tokens from now on, on every running node; the
+                 old one stays published for a day, so tokens it signed still verify
 
 Uses DATABASE_URL, or the embedded PostgreSQL in ROSTER_DATA_DIR (a running Roster's, if it is up).`;
 
@@ -42,7 +45,7 @@ async function main(argv: string[]) {
     },
     strict: true,
   });
-  if (!command || !['create-admin', 'reset-password', 'sign-out-everyone', 'list-users', 'migrate', 'prune-audit'].includes(command)) {
+  if (!command || !['create-admin', 'reset-password', 'sign-out-everyone', 'list-users', 'migrate', 'prune-audit', 'rotate-signing-key'].includes(command)) {
     process.stderr.write(usage + '\n');
     return 2;
   }
@@ -103,6 +106,11 @@ async function main(argv: string[]) {
           `Removed ${removed.events} audit events older than ${policy.auditDays} days, ${removed.sessions} expired sessions, ` +
             `${removed.rateLimitHits} counted sign-in attempts past their window\n`,
         );
+        return 0;
+      }
+      case 'rotate-signing-key': {
+        const kid = await rotateSigningKey(database.sql);
+        process.stdout.write(`New signing key ${kid}; running servers sign with it now. The previous key stays published for a day.\n`);
         return 0;
       }
       default: {

@@ -12,7 +12,7 @@ import type { Deps } from './http/context.ts';
 import { startHousekeeping } from './live/housekeeping.ts';
 import { LiveHub } from './live/hub.ts';
 import { LogoutDelivery } from './oidc/logout.ts';
-import { createProvider } from './oidc/provider.ts';
+import { OpenIdProvider } from './oidc/provider.ts';
 import type { Logger } from './logger.ts';
 import { retentionPolicy } from './services/retention.ts';
 
@@ -63,7 +63,7 @@ export async function startServer(options: {
   });
   const drain = new ConnectionDrain(httpServer, log, '/socket.io/');
   const publicOrigin = origins[0]!;
-  const oidc = await createProvider({ sql, origin: publicOrigin, sessionPolicy: sessionPolicy(config), trustProxy: config.TRUST_PROXY, log });
+  const oidc = await OpenIdProvider.start({ sql, origin: publicOrigin, sessionPolicy: sessionPolicy(config), trustProxy: config.TRUST_PROXY, log });
   const logouts = new LogoutDelivery(sql, log, oidc.issuer);
   const deps: Deps = {
     ...options,
@@ -97,6 +97,7 @@ export async function startServer(options: {
       await drain.drain(DRAIN_TIMEOUT_MS);
       await housekeeping.stop();
       await logouts.stop();
+      await oidc.stop();
       await live.close();
       await database.stop();
     },

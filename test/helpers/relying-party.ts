@@ -10,12 +10,15 @@ import type { TestServer } from './server.ts';
 
 export interface LogoutReceived {
   claims: JWTPayload;
+  /** The key it was signed with. */
+  kid: string | undefined;
   at: number;
 }
 
 /** An application's back-channel logout endpoint: verifies each token against Roster's keys. */
 export async function logoutReceiver(issuer: string): Promise<{ url: string; received: LogoutReceived[]; close(): Promise<void> }> {
-  const keys = createRemoteJWKSet(new URL(`${issuer}/jwks`));
+  // Fetches Roster's keys again on any unknown key id (no cooldown), so a rotation is seen at once.
+  const keys = createRemoteJWKSet(new URL(`${issuer}/jwks`), { cooldownDuration: 0 });
   const received: LogoutReceived[] = [];
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -23,8 +26,8 @@ export async function logoutReceiver(issuer: string): Promise<{ url: string; rec
     req.on('end', async () => {
       const token = new URLSearchParams(body).get('logout_token') ?? '';
       try {
-        const { payload } = await jwtVerify(token, keys, { issuer, typ: 'logout+jwt' });
-        received.push({ claims: payload, at: performance.now() });
+        const { payload, protectedHeader } = await jwtVerify(token, keys, { issuer, typ: 'logout+jwt' });
+        received.push({ claims: payload, kid: protectedHeader.kid, at: performance.now() });
         res.statusCode = 200;
       } catch {
         res.statusCode = 400;

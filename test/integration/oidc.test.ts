@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
+import { runCli } from '../helpers/processes.ts';
 import { logoutReceiver, relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -188,6 +190,26 @@ describe('OpenID Connect', () => {
     const { client: moderator } = await signedInClient(server, { role: 'moderator' });
     expect((await moderator.get('/api/v1/applications')).status).toBe(403);
     expect((await moderator.post('/api/v1/applications', { name: 'Mine', redirect_uris: [redirectUri] })).status).toBe(403);
+  });
+
+  test('rotate-signing-key: every running server signs with the new key at once; tokens the old one signed still verify', async () => {
+    const { config } = await registerApplication();
+    const { client: browser } = await signedInClient(server);
+    const before = await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid' });
+    const oldKid = decodeProtectedHeader(before.tokens.id_token!).kid;
+    const rotated = await runCli(['rotate-signing-key'], { DATABASE_URL: server.databaseUrl });
+    expect(rotated.code, rotated.output).toBe(0);
+    const newKid = /New signing key ([\w-]+)/.exec(rotated.output)![1]!;
+    await expect.poll(async () => (await (await fetch(`${server.url}/oidc/jwks`)).json()).keys.map((k: { kid: string }) => k.kid), { timeout: 3000 }).toEqual([newKid, oldKid]);
+    const after = await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid' });
+    expect(decodeProtectedHeader(after.tokens.id_token!).kid).toBe(newKid);
+    const keys = createRemoteJWKSet(new URL(`${server.url}/oidc/jwks`));
+    for (const { tokens } of [before, after]) await jwtVerify(tokens.id_token!, keys, { issuer: `${server.url}/oidc` });
+    // Logout tokens are signed with the new key too.
+    const { client: leaving, user } = await signedInClient(server);
+    await signInThroughRoster(server, leaving, config, redirectUri, { scope: 'openid' });
+    expect((await leaving.post('/api/v1/auth/logout')).status).toBe(204);
+    await expect.poll(() => receiver.received.find((r) => r.claims.sub === user.id)?.kid, { timeout: 2000 }).toBe(newKid);
   });
 
   test('the client secret is shown once; a rotated one replaces it at once', async () => {

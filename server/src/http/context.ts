@@ -3,7 +3,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { z } from 'zod';
 import { inputProblems } from '@roster/shared';
 import type { Sql } from 'postgres';
-import type Provider from 'oidc-provider';
+import type { OpenIdProvider } from '../oidc/provider.ts';
 import type { Access } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
 import type { SessionPolicy } from '../auth/sessions.ts';
@@ -36,7 +36,7 @@ export interface Deps {
   sessionPolicy: SessionPolicy;
   signInLimits: SignInLimits;
   /** The OpenID provider applications sign in through (mounted at /oidc). */
-  oidc: Provider;
+  oidc: OpenIdProvider;
 }
 
 export interface AppEnv {

@@ -1,7 +1,6 @@
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type Provider from 'oidc-provider';
 import { validateSessionToken } from '../auth/sessions.ts';
 import { providerRequest } from '../oidc/adapter.ts';
 import { PROVIDER_PATH } from '../oidc/provider.ts';
@@ -13,8 +12,7 @@ import { readSessionCookie } from './session-cookie.ts';
 
 type OidcEnv = { Bindings: HttpBindings };
 
-export function oidcRoutes(deps: Deps, provider: Provider) {
-  const handle = provider.callback();
+export function oidcRoutes(deps: Deps) {
   const serve = async (c: Context<OidcEnv>, path: string) => {
     const { incoming, outgoing } = c.env;
     // The provider works out its mount point from the part of `originalUrl` its `url` lacks.
@@ -24,7 +22,7 @@ export function oidcRoutes(deps: Deps, provider: Provider) {
     // session ends them.
     const token = readSessionCookie(c);
     const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy).catch(() => null) : null;
-    await providerRequest.run({ rosterSessionId: validated?.session.id ?? null, userId: validated?.user.id ?? null }, () => handle(incoming, outgoing));
+    await providerRequest.run({ rosterSessionId: validated?.session.id ?? null, userId: validated?.user.id ?? null }, () => deps.oidc.handle(incoming, outgoing));
     return RESPONSE_ALREADY_SENT;
   };
   return new Hono<OidcEnv>()

@@ -230,11 +230,11 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       return c.body(null, 204);
     },
     'GET /users/:id/applications': async (c) => c.json(await userApplications(sql, uuidParam(c))),
-    'GET /authorizations/:uid': async (c) => c.json(await authorizationDetails(deps.oidc, sql, interactionUid(c), accountOf(c))),
+    'GET /authorizations/:uid': async (c) => c.json(await authorizationDetails(deps.oidc.current, sql, interactionUid(c), accountOf(c))),
     'POST /authorizations/:uid': async (c) => {
       const uid = interactionUid(c);
       const { allow } = await parseBody(c, apiRoutes['POST /authorizations/:uid'].body);
-      return c.json(await decideAuthorization(deps.oidc, sql, uid, actorOf(c, deps), accountOf(c), principalOf(c).session!, allow));
+      return c.json(await decideAuthorization(deps.oidc.current, sql, uid, actorOf(c, deps), accountOf(c), principalOf(c).session!, allow));
     },
     'GET /auth/verify': async (c) => {
       const { redirect } = parseQuery(c, apiRoutes['GET /auth/verify'].query);

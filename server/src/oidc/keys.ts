@@ -4,7 +4,10 @@ import { randomUUID } from 'node:crypto';
 
 // Signing keys for ID tokens and back-channel logout tokens, one row each (oidc_keys): generated at
 // the first start, shared by every node, rotated from the command line. The newest active key
-// signs; retired keys stay published for a day, so tokens they signed still verify.
+// signs; retired keys stay published for a day, so tokens they signed still verify. A rotation is
+// announced on KEYS_CHANNEL: every node rebuilds its provider with the new keys at once.
+
+export const KEYS_CHANNEL = 'roster_oidc_keys';
 
 const ALGORITHM = 'ES256';
 const RETIRED_KEYS_PUBLISHED_FOR = '1 day';
@@ -28,7 +31,9 @@ export async function signingKeys(sql: Sql): Promise<SigningKey[]> {
 export async function rotateSigningKey(sql: Sql): Promise<string> {
   return sql.begin(async (tx) => {
     await tx`UPDATE oidc_keys SET retired_at = now() WHERE retired_at IS NULL`;
-    return insertKey(tx);
+    const kid = await insertKey(tx);
+    await tx`SELECT pg_notify(${KEYS_CHANNEL}, ${kid})`;
+    return kid;
   }) as Promise<string>;
 }
 

@@ -5,7 +5,7 @@ import type { SessionPolicy } from '../auth/sessions.ts';
 import type { UserRow } from '../data/users.ts';
 import type { Logger } from '../logger.ts';
 import { postgresAdapter, providerRequest } from './adapter.ts';
-import { signingKeys } from './keys.ts';
+import { KEYS_CHANNEL, signingKeys } from './keys.ts';
 import { queueProviderLogout } from './logout.ts';
 import { errorPage, logoutSource, postLogoutSuccessSource } from './pages.ts';
 
@@ -50,21 +50,60 @@ function rosterInteractionPolicy() {
   return policy;
 }
 
-export async function createProvider(options: {
+interface ProviderOptions {
   sql: Sql;
   origin: string;
   sessionPolicy: SessionPolicy;
   trustProxy: boolean;
   log: Logger;
-}): Promise<Provider> {
+}
+
+/**
+ * The provider of this node, rebuilt when the signing keys change: `rotate-signing-key` announces a
+ * new key and every node publishes and signs with it at once (the provider reads its keys only when
+ * it is made). A reconnected listener rebuilds too, in case it missed an announcement.
+ */
+export class OpenIdProvider {
+  current!: Provider;
+  /** The provider's Node request handler. */
+  handle!: ReturnType<Provider['callback']>;
+  private listening: { unlisten(): Promise<void> } | null = null;
+
+  private constructor(private readonly options: ProviderOptions) {}
+
+  static async start(options: ProviderOptions): Promise<OpenIdProvider> {
+    const host = new OpenIdProvider(options);
+    await host.load();
+    const reload = () => void host.load().catch((error: unknown) => options.log.error({ err: error }, 'reloading the openid provider failed'));
+    host.listening = await options.sql.listen(KEYS_CHANNEL, reload, reload);
+    return host;
+  }
+
+  get issuer(): string {
+    return this.current.issuer;
+  }
+
+  async stop(): Promise<void> {
+    await this.listening?.unlisten().catch(() => undefined);
+  }
+
+  private async load() {
+    const provider = await createProvider(this.options);
+    this.current = provider;
+    this.handle = provider.callback();
+  }
+}
+
+async function createProvider(options: ProviderOptions): Promise<Provider> {
   const { sql, log } = options;
   const keys = await signingKeys(sql);
   const provider = new Provider(`${options.origin}${PROVIDER_PATH}`, {
     adapter: postgresAdapter(sql),
     jwks: { keys },
-    // The provider's cookies (its short interaction state) are signed with a key every node derives
-    // from the signing key: no second secret to distribute.
-    cookies: { keys: [createHmac('sha256', String(keys[0]!.d)).update('roster oidc cookies').digest('base64url')] },
+    // The provider's cookies (its short interaction state) are signed with keys every node derives
+    // from the signing keys (no second secret to distribute); the retired ones still verify, so a
+    // sign-in under way survives a rotation.
+    cookies: { keys: keys.map((key) => createHmac('sha256', String(key.d)).update('roster oidc cookies').digest('base64url')) },
     findAccount: (_ctx, sub) => findAccount(sql, sub),
     responseTypes: ['code'],
     // Roster's keys are P-256: ID tokens are signed with them unless an application asks otherwise.
