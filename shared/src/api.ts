@@ -70,6 +70,8 @@ export const apiRoutes = {
   'POST /applications/:id/secret': { access: 'system.manage', summary: 'Replace the client secret; the new one is shown once', response: apps.applicationWithSecretSchema },
   'DELETE /applications/:id': { access: 'system.manage', summary: 'Remove an application; its grants and tokens end', status: 204 },
   'GET /users/:id/applications': { access: 'users.read', summary: 'The applications a user has signed in to', response: apps.userApplicationsSchema },
+  'DELETE /users/:id/applications/:applicationId': { access: 'sessions.all', summary: 'Sign a user out of one application, in every session (a back-channel logout each); they may sign in again', status: 204 },
+  'DELETE /sessions/:id/applications/:applicationId': { access: 'signed_in', summary: 'Sign a session out of one application (own, or anyone\'s for admins); the session goes on', status: 204 },
   'GET /authorizations/:uid': { access: 'session', summary: 'An application\'s pending sign-in request, for the console\'s authorization page', response: apps.authorizationSchema },
   'POST /authorizations/:uid': { access: 'session', summary: 'Allow or decline an application\'s sign-in request', body: apps.authorizationDecisionSchema, response: apps.authorizationResultSchema },
   'GET /auth/verify': { access: 'public', summary: 'Forward authentication for reverse proxies (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth)', query: apps.verifyQuerySchema },

@@ -22,6 +22,7 @@ export const eventActions = [
   'application.deleted',
   'application.secret_rotated',
   'application.signed_in',
+  'application.signed_out',
   'usage.recorded',
 ] as const;
 export type EventAction = (typeof eventActions)[number];

@@ -284,7 +284,7 @@ export const userFilterQuerySchema = z.strictObject({ user_id: z.uuid().optional
 export const sessionEntrySchema = sessionSchema.extend({
   user: userRefSchema,
   /** The applications signed in to through this session (with Roster's OpenID provider): ending it signs them out. */
-  applications: z.array(z.string()),
+  applications: z.array(z.object({ id: z.uuid(), name: z.string() })),
   /** A live connection of this session is open now. */
   online: z.boolean(),
   /** The session making the request. */

@@ -85,7 +85,8 @@ describe.skipIf(!chromiumPath)('applications: register one, sign in to it throug
     const state = client.randomState();
     const authorize = client.buildAuthorizationUrl(config, {
       redirect_uri: callbackUrl,
-      scope: 'openid profile email',
+      scope: 'openid profile email offline_access',
+      prompt: 'consent',
       code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
       state,
@@ -111,16 +112,27 @@ describe.skipIf(!chromiumPath)('applications: register one, sign in to it throug
     expect(carolProblems).toEqual([]);
 
     // The other admin's Sessions page names the application on Carol's session, without a reload.
-    await watcher.locator('tr[data-session]', { hasText: 'Carol Shaw' }).getByTestId('session-applications').filter({ hasText: 'Signed in to Wiki' }).waitFor();
+    const carolsSession = watcher.locator('tr[data-session]', { hasText: 'Carol Shaw' });
+    await carolsSession.getByRole('button', { name: 'Sign this session out of Wiki' }).waitFor();
+    await shootBoth(watcher, 'applications-sessions');
     // Her drawer lists it; the audit log says it.
     await admin.goto(`${server.url}/users`);
     await admin.locator('tr[data-user="carol"] button.name').click();
     await admin.getByTestId('panel-applications').getByText('Wiki').waitFor();
+    await shootBoth(admin, 'applications-drawer');
+    // Signing her out of it from the drawer: gone from the drawer and from the other admin's Sessions page at once.
+    await admin.getByRole('button', { name: 'Sign carol out of Wiki' }).click();
+    await admin.getByRole('alertdialog').getByRole('button', { name: 'Sign out' }).click();
+    await admin.getByTestId('panel-applications').getByText('Not signed in to any application').waitFor();
+    await carolsSession.getByRole('button', { name: 'Sign this session out of Wiki' }).waitFor({ state: 'detached' });
+    await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await admin.goto(`${server.url}/audit`);
         await admin.locator('li[data-action="application.signed_in"]').filter({ hasText: 'carol signed in to Wiki' }).waitFor();
+    await admin.locator('li[data-action="application.signed_out"]').filter({ hasText: 'ada signed @carol out of Wiki' }).waitFor();
 
-    // Signing in again asks nothing: Roster's session and the earlier consent stand.
+    // Signing in again works, and asks nothing more than it asked the first time.
     await carol.goto(authorize.href);
+    await carol.getByRole('button', { name: 'Allow and continue' }).click();
     await carol.waitForURL((url) => url.href.startsWith(callbackUrl));
     await context.close();
   });

@@ -63,7 +63,7 @@ describe('OpenID Connect', () => {
     expect((await signInThroughRoster(server, browser, config, redirectUri, { scope: 'openid profile' })).consentAsked).toBe(false);
     // The session and the user both name the application.
     const [session] = (await browser.get('/api/v1/sessions')).body.items;
-    expect(session.applications).toEqual([application.name]);
+    expect(session.applications).toEqual([{ id: application.id, name: application.name }]);
     const signIns = await server.sql`SELECT data FROM events WHERE action = 'application.signed_in' AND target_id = ${application.id}`;
     expect(signIns.map((e) => e.data)).toEqual([1, 2].map(() => ({ user_id: user.id, session_id: session.id, scopes: ['openid', 'profile'] })));
     expect((await admin.get(`/api/v1/users/${user.id}/applications`)).body.items).toMatchObject([{ name: application.name, scopes: ['openid', 'profile'] }]);
@@ -210,6 +210,41 @@ describe('OpenID Connect', () => {
     await signInThroughRoster(server, leaving, config, redirectUri, { scope: 'openid' });
     expect((await leaving.post('/api/v1/auth/logout')).status).toBe(204);
     await expect.poll(() => receiver.received.find((r) => r.claims.sub === user.id)?.kid, { timeout: 2000 }).toBe(newKid);
+  });
+
+  test('signing a session, or a person, out of one application: the rest goes on', async () => {
+    const wiki = await registerApplication();
+    const tracker = await registerApplication();
+    const { client: browser, user } = await signedInClient(server);
+    const jar = new Map<string, string>();
+    const wikiTokens = (await signInThroughRoster(server, browser, wiki.config, redirectUri, { jar })).tokens;
+    const trackerTokens = (await signInThroughRoster(server, browser, tracker.config, redirectUri, { jar })).tokens;
+    const [session] = (await browser.get('/api/v1/sessions')).body.items;
+    expect(session.applications.map((a: { id: string }) => a.id).sort()).toEqual([wiki.application.id, tracker.application.id].sort());
+
+    // Someone else cannot; a moderator cannot sign a person out of an application.
+    const { client: stranger } = await signedInClient(server);
+    expect((await stranger.delete(`/api/v1/sessions/${session.id}/applications/${wiki.application.id}`)).status).toBe(404);
+    const { client: moderator } = await signedInClient(server, { role: 'moderator' });
+    expect((await moderator.delete(`/api/v1/users/${user.id}/applications/${wiki.application.id}`)).status).toBe(403);
+    expect((await browser.delete(`/api/v1/sessions/${session.id}/applications/not-an-id`)).status).toBe(404);
+    expect((await browser.delete(`/api/v1/sessions/${session.id}/applications/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
+
+    // The person signs their own session out of the wiki: the tracker and Roster go on.
+    const before = receiver.received.length;
+    expect((await browser.delete(`/api/v1/sessions/${session.id}/applications/${wiki.application.id}`)).status).toBe(204);
+    await expect.poll(() => receiver.received.slice(before).map((r) => r.claims.aud), { timeout: 2000 }).toEqual([wiki.application.client_id]);
+    await expect(client.refreshTokenGrant(wiki.config, wikiTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await client.refreshTokenGrant(tracker.config, trackerTokens.refresh_token!)).access_token).toBeTruthy();
+    expect((await browser.get('/api/v1/auth/me')).status).toBe(200);
+    expect((await browser.get('/api/v1/sessions')).body.items[0].applications).toEqual([{ id: tracker.application.id, name: tracker.application.name }]);
+
+    // An admin signs the person out of the tracker everywhere.
+    expect((await admin.delete(`/api/v1/users/${user.id}/applications/${tracker.application.id}`)).status).toBe(204);
+    await expect(client.refreshTokenGrant(tracker.config, trackerTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await admin.get(`/api/v1/users/${user.id}/applications`)).body.items).toEqual([]);
+    const events = await server.sql`SELECT data FROM events WHERE action = 'application.signed_out' AND data->>'user_id' = ${user.id} ORDER BY id`;
+    expect(events.map((e) => e.data.session_id)).toEqual([session.id, null]);
   });
 
   test('the client secret is shown once; a rotated one replaces it at once', async () => {

@@ -8,6 +8,7 @@ import {
   deleteApplication,
   listApplications,
   rotateApplicationSecret,
+  signOutOfApplication,
   updateApplication,
   userApplications,
 } from '../services/applications.ts';
@@ -230,6 +231,14 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
       return c.body(null, 204);
     },
     'GET /users/:id/applications': async (c) => c.json(await userApplications(sql, uuidParam(c))),
+    'DELETE /users/:id/applications/:applicationId': async (c) => {
+      await signOutOfApplication(sql, actorOf(c, deps), uuidParam(c, 'applicationId'), { userId: uuidParam(c) });
+      return c.body(null, 204);
+    },
+    'DELETE /sessions/:id/applications/:applicationId': async (c) => {
+      await signOutOfApplication(sql, actorOf(c, deps), uuidParam(c, 'applicationId'), { sessionId: uuidParam(c) });
+      return c.body(null, 204);
+    },
     'GET /authorizations/:uid': async (c) => c.json(await authorizationDetails(deps.oidc.current, sql, interactionUid(c), accountOf(c))),
     'POST /authorizations/:uid': async (c) => {
       const uid = interactionUid(c);

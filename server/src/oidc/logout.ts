@@ -58,23 +58,38 @@ export async function endApplicationSessions(tx: TransactionSql, scope: Scope, r
 }
 
 /**
- * Ends everything the provider holds for one application (it was disabled, deleted, or who may use
- * it changed): its grants and tokens go, its place in every provider session goes, and each of those
- * sessions gets a back-channel logout. Everyone signs in to it again.
+ * Ends what the provider holds for one application: for everyone (it was disabled, deleted, or who
+ * may use it changed), for one person, or for one of their Roster sessions (an admin or the person
+ * signs them out of it). Its grants and tokens go, its place in those provider sessions goes, and
+ * each of those sessions gets a back-channel logout. Whoever is still allowed signs in again.
  */
-export async function endClientAccess(tx: TransactionSql, clientId: string, reason: string): Promise<void> {
-  const signedIn = await tx<{ account_id: string | null; sid: string | null }[]>`
+export async function endClientAccess(
+  tx: TransactionSql,
+  clientId: string,
+  reason: string,
+  scope?: { accountId: string; rosterSessionId?: string },
+): Promise<number> {
+  const signedIn = await tx<{ account_id: string | null; sid: string | null; grant_id: string | null }[]>`
     WITH before AS (
-      SELECT id, account_id, payload->'authorizations'->${clientId}::text->>'sid' AS sid
+      SELECT id, account_id, payload->'authorizations'->${clientId}::text->>'sid' AS sid, payload->'authorizations'->${clientId}::text->>'grantId' AS grant_id
       FROM oidc_payloads WHERE model = 'Session' AND payload->'authorizations' ? ${clientId}::text
+        ${scope ? tx`AND account_id = ${scope.accountId}` : tx``}
+        ${scope?.rosterSessionId ? tx`AND roster_session_id = ${scope.rosterSessionId}` : tx``}
       FOR UPDATE
     ), cleared AS (
       UPDATE oidc_payloads p SET payload = jsonb_set(p.payload, '{authorizations}', (p.payload->'authorizations') - ${clientId}::text)
       FROM before WHERE p.model = 'Session' AND p.id = before.id
     )
-    SELECT account_id, sid FROM before`;
-  await tx`DELETE FROM oidc_payloads WHERE model <> 'Session' AND payload->>'clientId' = ${clientId}`;
+    SELECT account_id, sid, grant_id FROM before`;
+  if (!scope) await tx`DELETE FROM oidc_payloads WHERE model <> 'Session' AND payload->>'clientId' = ${clientId}`;
+  else if (!scope.rosterSessionId) {
+    await tx`DELETE FROM oidc_payloads WHERE model <> 'Session' AND account_id = ${scope.accountId} AND payload->>'clientId' = ${clientId}`;
+  } else {
+    const grantIds = signedIn.map((s) => s.grant_id).filter((id): id is string => Boolean(id));
+    if (grantIds.length > 0) await tx`DELETE FROM oidc_payloads WHERE grant_id = ANY(${grantIds}) OR (model = 'Grant' AND id = ANY(${grantIds}))`;
+  }
   await queueLogouts(tx, signedIn.map((s) => ({ client_id: clientId, sid: s.sid, account_id: s.account_id })), reason);
+  return signedIn.length;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql, type TransactionSql } from 'postgres';
-import type { Application, CreateApplicationRequest, Role, UpdateApplicationRequest, UserRef } from '@roster/shared';
+import { can, type Application, type CreateApplicationRequest, type Role, type UpdateApplicationRequest, type UserRef } from '@roster/shared';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError, versionConflict } from '../errors.ts';
@@ -110,9 +110,10 @@ export async function updateApplication(sql: Sql, actor: Actor, id: string, requ
     } else await tx`UPDATE applications SET version = version + 1, updated_at = now() WHERE id = ${id}`;
     if (user_ids) await setUsers(tx, id, user_ids);
     const application = await readApplication(tx, id);
-    if (lostAccess(before, application)) await endClientAccess(tx, current.client_id, 'application_changed');
+    const endsSignIns = lostAccess(before, application);
+    if (endsSignIns) await endClientAccess(tx, current.client_id, 'application_changed');
     const changes = editableFields.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(application[k]));
-    recordEvent(tx, actor, { action: 'application.updated', targetType: 'application', targetId: id, targetLabel: application.name, data: { application, changes }, version: application.version });
+    recordEvent(tx, actor, { action: 'application.updated', targetType: 'application', targetId: id, targetLabel: application.name, data: { application, changes, ended_sign_ins: endsSignIns }, version: application.version });
     return application;
   });
 }
@@ -159,6 +160,36 @@ export async function deleteApplication(sql: Sql, actor: Actor, id: string): Pro
     await endClientAccess(tx, row.client_id, 'application_deleted');
     await tx`DELETE FROM applications WHERE id = ${id}`;
     recordEvent(tx, actor, { action: 'application.deleted', targetType: 'application', targetId: id, targetLabel: row.name, data: { application_id: id } });
+  });
+}
+
+/**
+ * Signs someone out of one application: in one Roster session (their own, or anyone's for admins),
+ * or in all of them. Their grants and tokens for it end and it gets a back-channel logout; the Roster
+ * session goes on, and they may sign in to the application again.
+ */
+export async function signOutOfApplication(sql: Sql, actor: Actor, applicationId: string, target: { sessionId: string } | { userId: string }): Promise<void> {
+  await transaction(sql, async (tx) => {
+    let userId: string;
+    if ('sessionId' in target) {
+      const [session] = await tx<{ user_id: string }[]>`SELECT user_id FROM sessions WHERE id = ${target.sessionId}`;
+      if (!session) throw new AppError('not_found', 'No such session');
+      userId = session.user_id;
+    } else userId = target.userId;
+    const { role, users } = await lockForWrite(tx, actor, { read: [userId] });
+    if (!users.has(userId)) throw new AppError('not_found', 'No such user');
+    if (userId !== actor.id && !can(role!, 'sessions.all')) throw new AppError('not_found', 'No such session');
+    const [app] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${applicationId}`;
+    if (!app) throw new AppError('not_found', 'No such application');
+    const sessionId = 'sessionId' in target ? target.sessionId : null;
+    await endClientAccess(tx, app.client_id, 'signed_out_of_application', { accountId: userId, rosterSessionId: sessionId ?? undefined });
+    recordEvent(tx, actor, {
+      action: 'application.signed_out',
+      targetType: 'application',
+      targetId: app.id,
+      targetLabel: app.name,
+      data: { user_id: userId, username: users.get(userId)!.username, session_id: sessionId },
+    });
   });
 }
 

@@ -77,14 +77,13 @@ export async function listSessions(
   }
   const userId = all ? filter.userId : principal.user!.id;
   // The applications signed in to through each session: the client ids the provider's session for it has authorized.
-  const rows = await sql<(SessionRow & { username: string; display_name: string; applications: string[] })[]>`
+  const rows = await sql<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[] })[]>`
     SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent,
            u.username, u.display_name,
-           array(SELECT DISTINCT a.name FROM oidc_payloads p
-                 CROSS JOIN jsonb_object_keys(coalesce(p.payload->'authorizations', '{}')) AS client(id)
-                 JOIN applications a ON a.client_id = client.id
-                 WHERE p.model = 'Session' AND p.roster_session_id = s.id AND (p.expires_at IS NULL OR p.expires_at > now())
-                 ORDER BY a.name) AS applications
+           coalesce((SELECT json_agg(json_build_object('id', a.id, 'name', a.name) ORDER BY a.name) FROM applications a
+                     WHERE a.client_id IN (SELECT jsonb_object_keys(coalesce(p.payload->'authorizations', '{}')) FROM oidc_payloads p
+                                           WHERE p.model = 'Session' AND p.roster_session_id = s.id AND (p.expires_at IS NULL OR p.expires_at > now()))),
+                    '[]') AS applications
     FROM sessions s JOIN users u ON u.id = s.user_id
     WHERE NOT ${sessionOver(sql, policy)} ${userId ? sql`AND s.user_id = ${userId}` : sql``}
     ORDER BY s.last_seen_at DESC, s.id

@@ -22,6 +22,7 @@ export const actionLabels: Record<EventAction, string> = {
   'application.deleted': 'Application removed',
   'application.secret_rotated': 'Application secret replaced',
   'application.signed_in': 'Signed in to an application',
+  'application.signed_out': 'Signed out of an application',
 };
 
 /** Why a session ended, as the log says it after the sentence. */
@@ -108,6 +109,8 @@ export function describeEvent(event: AuditEvent): AuditSentence {
       return { verb: 'replaced the secret of the application', target: true };
     case 'application.signed_in':
       return { verb: 'signed in to', target: true };
+    case 'application.signed_out':
+      return { verb: `signed @${String(data.username)} out of`, target: true, note: data.session_id ? 'in one session' : 'in every session' };
     default:
       return { verb: 'did something to', target: true };
   }
