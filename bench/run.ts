@@ -17,6 +17,8 @@ import { startServer } from '../server/src/server.ts';
 import { cliActor } from '../server/src/services/events.ts';
 import { createUser } from '../server/src/services/users/changes.ts';
 import { listUsers } from '../server/src/services/users/listing.ts';
+import { listSessions } from '../server/src/services/sessions.ts';
+import { sessionPolicy } from '../server/src/auth/sessions.ts';
 import { spawnRoster } from '../test/helpers/processes.ts';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
@@ -27,6 +29,7 @@ const CLIENT_WORKERS = Number(process.env.BENCH_CLIENT_WORKERS ?? Math.max(2, Ma
 const UPDATES = Number(process.env.BENCH_UPDATES ?? 200);
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 100_000);
 const log = createLogger('silent');
 const now = () => performance.timeOrigin + performance.now();
 const sections: string[] = [];
@@ -261,6 +264,60 @@ async function search(sql: Sql, databaseUrl: string, adminCookie: string) {
   ]);
 }
 
+async function sessionsList(sql: Sql, databaseUrl: string, adminCookie: string) {
+  // SESSIONS sessions of SESSIONS / 10 people, used over the last week.
+  await sql.begin(async (tx) => {
+    await tx`SET LOCAL statement_timeout = 0`;
+    await tx`
+      INSERT INTO users (username, display_name, email, password_hash)
+      SELECT 'holder' || n, 'Session Holder ' || n, 'holder' || n || '@example.com', 'x' FROM generate_series(1, ${Math.ceil(SESSIONS / 10)}) n`;
+    await tx`
+      INSERT INTO sessions (token_hash, user_id, expires_at, last_seen_at, ip, user_agent)
+      SELECT md5('bench session ' || n), u.id, now() + interval '20 days', now() - (n % 10000) * interval '1 minute' - n * interval '1 millisecond',
+             '10.' || (n % 250) || '.' || (n / 250 % 250) || '.7',
+             (ARRAY['Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0',
+                    'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Version/18.0 Mobile/15E148 Safari/604.1',
+                    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36'])[1 + n % 3]
+      FROM generate_series(1, ${SESSIONS}) n
+      JOIN users u ON u.username = 'holder' || (1 + n % ${Math.ceil(SESSIONS / 10)})`;
+  });
+  await sql`VACUUM ANALYZE sessions`;
+  await sql`VACUUM ANALYZE users`;
+  const [deep] = await sql<{ key: string; id: string }[]>`
+    SELECT last_seen_at::text AS key, id FROM sessions ORDER BY last_seen_at DESC, id DESC OFFSET ${Math.floor(SESSIONS * 0.9)} LIMIT 1`;
+  const cursor = Buffer.from(JSON.stringify([deep!.key, deep!.id])).toString('base64url');
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
+  const policy = sessionPolicy(config);
+  const [admin] = await sql<{ id: string; username: string; role: 'admin' }[]>`SELECT id, username, role FROM users WHERE username = 'bench-admin'`;
+  const principal = { kind: 'session' as const, user: admin as never, role: 'admin' as const, session: null, apiKeyId: null, label: 'bench' };
+
+  const { node, url } = await startNode(databaseUrl);
+  const cases: { name: string; query: Record<string, string> }[] = [
+    { name: 'first page', query: {} },
+    { name: 'deep keyset page (90 %)', query: { cursor } },
+    { name: 'by person (q=holder 4242)', query: { q: 'holder 4242' } },
+    { name: 'by network and browser (ip=10.7.0.0/16, agent=iphone)', query: { ip: '10.7.0.0/16', agent: 'iphone' } },
+  ];
+  const rows: (string | number)[][] = [];
+  const notes: string[] = [];
+  for (const c of cases) {
+    const params = new URLSearchParams({ ...c.query, limit: '100' });
+    const query = () => listSessions(sql, principal, { limit: 100, ...c.query } as Parameters<typeof listSessions>[2], new Set(), policy);
+    const single = await httpLoad(`${url}/api/v1/sessions?${params}`, { cookie: adminCookie }, 1);
+    const bare = await measureLoop(query, 1);
+    const bareP99 = percentile(bare.latencies, 99);
+    rows.push([c.name, 'Roster GET /api/v1/sessions', single.p50, single.p99, single.errors]);
+    rows.push([c.name, 'same SQL via postgres.js', percentile(bare.latencies, 50), bareP99, 0]);
+    notes.push(`${c.name}: p99 ${single.p99} ms (target < 20 ms), ${(single.p99 / Math.max(bareP99, 1)).toFixed(2)}× the SQL (target ≤ 2×).`);
+  }
+  node.child.kill('SIGTERM');
+  await node.exited;
+  table(`Sessions list: a page of 100 out of ${SESSIONS.toLocaleString('en')} sessions (1 client, ${DURATION} s each)`, ['query', 'through', 'p50 ms', 'p99 ms', 'errors'], rows, [
+    'The SQL baseline calls the same query function (the page with users and the applications of each session) directly, with no HTTP or authentication.',
+    ...notes,
+  ]);
+}
+
 async function authCost(sql: Sql, databaseUrl: string, adminCookie: string, adminId: string) {
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
   const server = await startServer({ config, sql, databaseUrl, log });
@@ -351,6 +408,7 @@ async function main() {
     if (want('fanout')) await fanOut(sql, postgres.url, admin.id, adminCookie);
     if (want('logout')) await forcedLogout(sql, postgres.url, adminCookie);
     if (want('auth')) await authCost(sql, postgres.url, adminCookie, admin.id);
+    if (want('sessions')) await sessionsList(sql, postgres.url, adminCookie);
     if (want('search')) await search(sql, postgres.url, adminCookie);
   } finally {
     await sql.end();

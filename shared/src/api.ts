@@ -48,7 +48,7 @@ export const apiRoutes = {
   'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON' },
   'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'Sign a user out everywhere: every session and API key ends (own after a password confirmation, or anyone\'s for admins); except_current=true ends only the other sessions', query: s.revokeUserSessionsQuerySchema, status: 204 },
   'POST /sessions/revoke-all': { access: 'sessions.all', summary: 'End every session of every user (after a breach); needs a recent password confirmation', body: s.revokeEverySessionSchema, response: s.revokedEverySessionSchema },
-  'GET /sessions': { access: 'signed_in', summary: 'Active sessions (own, or everyone\'s for admins)', query: s.userFilterQuerySchema },
+  'GET /sessions': { access: 'signed_in', summary: 'Active sessions (own, or everyone\'s for admins), most recently used first, a page at a time', query: s.sessionListQuerySchema },
   'DELETE /sessions/:id': { access: 'signed_in', summary: 'End a session (own, or anyone\'s for admins)', status: 204 },
   'GET /api-keys': { access: 'signed_in', summary: 'Own API keys (admins: also system keys)' },
   'POST /api-keys': { access: 'session', summary: 'Create an API key (needs a recent password confirmation); the key is shown once', body: s.createApiKeySchema, response: s.createdApiKeySchema, status: 201 },

@@ -281,6 +281,22 @@ export const registerRequestSchema = z.strictObject({
 
 export const userFilterQuerySchema = z.strictObject({ user_id: z.uuid().optional() });
 
+/** The sessions list: filters, search and keyset paging (most recently used first). */
+export const sessionListQuerySchema = z.strictObject({
+  user_id: z.uuid().optional(),
+  /** Part of the user's username or display name. */
+  q: z.string().trim().max(100, 'Search text must be at most 100 characters').optional(),
+  /** Only sessions with a live connection open now (`true`), or without (`false`). */
+  online: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  /** An address, or a network in CIDR notation (`10.0.0.0/8`). */
+  ip: z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], { error: 'Must be an IP address or a CIDR network' }).optional(),
+  /** Part of the browser's user agent (`Firefox`, `iPhone`). */
+  agent: z.string().trim().min(1).max(100, 'At most 100 characters').optional(),
+  cursor: z.string().max(500).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export type SessionListQuery = z.infer<typeof sessionListQuerySchema>;
+
 export const sessionEntrySchema = sessionSchema.extend({
   user: userRefSchema,
   /** The applications signed in to through this session (with Roster's OpenID provider): ending it signs them out. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ApiClient, connectSocket, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, connectSocket, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -25,6 +25,79 @@ describe('sessions API', () => {
     const all = await admin.get('/api/v1/sessions');
     expect(all.body.items.length).toBeGreaterThanOrEqual(2);
     expect(all.body.items.filter((s: any) => s.current)).toHaveLength(1);
+  });
+
+  test('a page at a time, most recently used first, with filters by user, online, address and browser', async () => {
+    const { client: admin } = await signedInClient(server, { role: 'admin' });
+    const prefix = `pg${Math.random().toString(36).slice(2, 7)}`;
+    const people = [];
+    for (const name of ['ada', 'bob', 'cy']) people.push(await signedInClient(server, { username: `${prefix}-${name}`, display_name: `${name} ${prefix}` }));
+    // Two more sessions for ada; each session gets its own address, browser and last use.
+    for (let i = 0; i < 2; i++) await new ApiClient(server).signIn(people[0]!.user.username, people[0]!.user.password);
+    const socket = await connectSocket(server, { cookie: people[1]!.client.cookie });
+    const bobSession = (await people[1]!.client.get('/api/v1/auth/me')).body.session.id;
+    const ids = (await server.sql<{ id: string }[]>`
+      SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username LIKE ${prefix + '%'} ORDER BY s.id`).map((r) => r.id);
+    const agents = ['Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0', 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1'];
+    for (const [i, id] of ids.entries()) {
+      await server.sql`UPDATE sessions SET ip = ${i % 2 ? `10.1.0.${i}` : `192.168.5.${i}`}, user_agent = ${agents[i % 2]!},
+        last_seen_at = now() - ${i} * interval '1 minute' - interval '0.000123 seconds' WHERE id = ${id}`;
+    }
+
+    // Walked two at a time, the pages hold every session once, in order of last use.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: any = await admin.get(`/api/v1/sessions?q=${prefix}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      walked.push(...page.body.items.map((s: any) => s.id));
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    expect(walked).toEqual(ids);
+    const pick = async (query: string) => (await admin.get(`/api/v1/sessions?q=${prefix}&${query}`)).body.items.map((s: any) => s.id).sort();
+    expect(await pick(`user_id=${people[0]!.user.id}`)).toHaveLength(3);
+    expect(await pick('online=true')).toEqual([bobSession]);
+    expect(await pick('online=false')).toHaveLength(4);
+    expect(await pick('ip=10.0.0.0/8')).toEqual(ids.filter((_, i) => i % 2).sort());
+    expect(await pick(`ip=192.168.5.2`)).toEqual([ids[2]]);
+    expect(await pick('agent=iphone')).toEqual(ids.filter((_, i) => i % 2).sort());
+    expect((await admin.get(`/api/v1/sessions?q=${encodeURIComponent(`bob ${prefix}`)}`)).body.items).toHaveLength(1);
+    socket.close();
+
+    for (const [query, field] of [
+      ['ip=10.0.0', 'ip'],
+      ['ip=999.1.1.1', 'ip'],
+      ['online=maybe', 'online'],
+      ['limit=0', 'limit'],
+      ['limit=501', 'limit'],
+      ['cursor=not-ours', 'cursor'],
+      [`cursor=${Buffer.from('["x"]').toString('base64url')}`, 'cursor'],
+      ['sort=ip', 'sort'],
+    ] as const) {
+      const refused = await admin.get(`/api/v1/sessions?${query}`);
+      expect(refused.status, query).toBe(400);
+      expect(Object.keys(refused.body.error.fields), query).toContain(field);
+    }
+    // A plain user's filters apply to their own sessions only.
+    expect((await people[2]!.client.get(`/api/v1/sessions?q=${prefix}`)).body.items).toHaveLength(1);
+  });
+
+  test('behind a trusted proxy the client address comes from X-Forwarded-For, and only when it is an address', async () => {
+    const proxied = await startTestServer({ env: { TRUST_PROXY: 'true' }, databaseUrl: server.databaseUrl });
+    try {
+      const user = await createTestUser(proxied);
+      const addressOf = async (forwarded: string) => {
+        const client = new ApiClient(proxied, { headers: { 'x-forwarded-for': forwarded } });
+        await client.signIn(user.username, user.password);
+        return (await client.get('/api/v1/auth/me')).body.session.ip;
+      };
+      expect(await addressOf('203.0.113.9, 10.0.0.1')).toBe('203.0.113.9');
+      expect(await addressOf('2001:db8::7')).toBe('2001:db8::7');
+      for (const junk of ['x'.repeat(5000), "1.2.3.4'; DROP TABLE sessions; --", 'unknown']) expect(await addressOf(junk)).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
+    } finally {
+      await proxied.close();
+    }
   });
 
   test('a user sees only their own sessions and may not ask for others\'', async () => {

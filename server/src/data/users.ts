@@ -1,5 +1,6 @@
 import type { Sql, TransactionSql } from 'postgres';
 import type { Role, User, UserStatus } from '@roster/shared';
+import { escapeLike } from './cursor.ts';
 
 // Reads of the users table that several services share.
 
@@ -59,4 +60,12 @@ export async function findUserByLogin(sql: Sql | TransactionSql, login: string):
 export async function loginKey(sql: Sql | TransactionSql, login: string): Promise<string> {
   const [row] = await sql<{ key: string }[]>`SELECT lower(${login}::text) AS key`;
   return row!.key;
+}
+
+/**
+ * Users whose username, display name or email contains `text` (any case): the expression the
+ * trigram index `users_search_trgm_idx` is built on, so the search uses it.
+ */
+export function userMatches(sql: Sql | TransactionSql, text: string) {
+  return sql`lower(username::text || ' ' || display_name || ' ' || email::text) LIKE ${`%${escapeLike(text.toLowerCase())}%`}`;
 }

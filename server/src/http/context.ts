@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { z } from 'zod';
@@ -53,8 +54,9 @@ export type AppContext = Context<AppEnv>;
 
 export function clientIp(c: Context, trustProxy: boolean): string | null {
   if (trustProxy) {
+    // Only an address: whatever else a client slips into the header is not stored or logged.
     const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
+    if (forwarded && isIP(forwarded)) return forwarded;
   }
   return getConnInfo(c).remote.address ?? null;
 }

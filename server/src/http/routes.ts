@@ -155,8 +155,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
     },
     'GET /sessions': async (c) => {
       const query = parseQuery(c, apiRoutes['GET /sessions'].query);
-      const items = await listSessions(sql, principalOf(c), { userId: query.user_id }, live.onlineSessionIds(), sessionPolicy);
-      return c.json({ items });
+      return c.json(await listSessions(sql, principalOf(c), query, live.onlineSessionIds(), sessionPolicy));
     },
     'DELETE /sessions/:id': async (c) => {
       await revokeSession(sql, actorOf(c, deps), uuidParam(c));

@@ -1,8 +1,10 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { can, type Session, type SessionEndReason, type SessionEntry } from '@roster/shared';
+import { can, type Session, type SessionEndReason, type SessionEntry, type SessionListQuery } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
 import { sessionOver, type SessionPolicy, type SessionRow } from '../auth/sessions.ts';
+import { decodeCursor, encodeCursor, escapeLike } from '../data/cursor.ts';
 import { assertRecentAuth, lockForWrite, type Actor } from '../data/locks.ts';
+import { userMatches } from '../data/users.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
 import { endApplicationSessions } from '../oidc/logout.ts';
@@ -62,39 +64,57 @@ export async function revokeSessions(
   return ended.length;
 }
 
-/** Sessions that are not over, with their users; admins see everyone's, others their own. */
+/**
+ * Sessions that are not over, with their users, most recently used first, a page at a time (keyset
+ * on last use and id); admins see everyone's, others their own. `online` reads the map of live
+ * connections every node keeps (live/connections.ts), not the nodes.
+ */
 export async function listSessions(
   sql: Sql,
   principal: Principal,
-  filter: { userId?: string },
+  query: SessionListQuery,
   onlineSessions: Set<string>,
   policy: SessionPolicy,
-): Promise<SessionEntry[]> {
+): Promise<{ items: SessionEntry[]; next_cursor: string | null }> {
   const all = can(principal.role, 'sessions.all');
-  if (!all && !principal.user) return [];
-  if (!all && filter.userId && filter.userId !== principal.user!.id) {
+  if (!all && !principal.user) return { items: [], next_cursor: null };
+  if (!all && query.user_id && query.user_id !== principal.user!.id) {
     throw new AppError('forbidden', 'You can see only your own sessions');
   }
-  const userId = all ? filter.userId : principal.user!.id;
+  const userId = all ? query.user_id : principal.user!.id;
+  const after = query.cursor ? decodeCursor(query.cursor, 2) : null;
+  const online = [...onlineSessions];
+  // The cursor keeps last use to the microsecond (`seen_key`): a JavaScript date would round it and skip rows.
   // The applications signed in to through each session: the client ids the provider's session for it has authorized.
-  const rows = await sql<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[] })[]>`
+  const rows = await sql<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[]; seen_key: string })[]>`
     SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent,
-           u.username, u.display_name,
+           u.username, u.display_name, s.last_seen_at::text AS seen_key,
            coalesce((SELECT json_agg(json_build_object('id', a.id, 'name', a.name) ORDER BY a.name) FROM applications a
                      WHERE a.client_id IN (SELECT jsonb_object_keys(coalesce(p.payload->'authorizations', '{}')) FROM oidc_payloads p
                                            WHERE p.model = 'Session' AND p.roster_session_id = s.id AND (p.expires_at IS NULL OR p.expires_at > now()))),
                     '[]') AS applications
     FROM sessions s JOIN users u ON u.id = s.user_id
-    WHERE NOT ${sessionOver(sql, policy)} ${userId ? sql`AND s.user_id = ${userId}` : sql``}
-    ORDER BY s.last_seen_at DESC, s.id
-    LIMIT 5000`;
-  return rows.map(({ username, display_name, applications, ...row }) => ({
-    ...toSessionDto(row),
-    user: { id: row.user_id, username, display_name },
-    applications,
-    online: onlineSessions.has(row.id),
-    current: row.id === principal.session?.id,
-  }));
+    WHERE NOT ${sessionOver(sql, policy)}
+      ${userId ? sql`AND s.user_id = ${userId}` : sql``}
+      ${query.q ? sql`AND s.user_id IN (SELECT id FROM users WHERE ${userMatches(sql, query.q)})` : sql``}
+      ${query.online === undefined ? sql`` : query.online ? sql`AND s.id = ANY(${online}::uuid[])` : sql`AND NOT (s.id = ANY(${online}::uuid[]))`}
+      ${query.ip ? sql`AND CASE WHEN s.ip ~ '^[0-9A-Fa-f:.]+$' THEN s.ip::inet END <<= ${query.ip}::inet` : sql``}
+      ${query.agent ? sql`AND s.user_agent ILIKE ${`%${escapeLike(query.agent)}%`}` : sql``}
+      ${after ? sql`AND (s.last_seen_at, s.id) < (${after[0]!}::timestamptz, ${after[1]!}::uuid)` : sql``}
+    ORDER BY s.last_seen_at DESC, s.id DESC
+    LIMIT ${query.limit + 1}`;
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(({ username, display_name, applications, seen_key: _, ...row }) => ({
+      ...toSessionDto(row),
+      user: { id: row.user_id, username, display_name },
+      applications,
+      online: onlineSessions.has(row.id),
+      current: row.id === principal.session?.id,
+    })),
+    next_cursor: rows.length > query.limit && last ? encodeCursor([last.seen_key, last.id]) : null,
+  };
 }
 
 /**

@@ -1,8 +1,9 @@
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { meterUsage, type User, type UserList, type UserListQuery, type UserStats } from '@roster/shared';
-import { toUserDto, type UserRow } from '../../data/users.ts';
+import { toUserDto, userMatches, type UserRow } from '../../data/users.ts';
 import { AppError } from '../../errors.ts';
 import { monthOf } from '../usage.ts';
+import { decodeCursor, encodeCursor } from '../../data/cursor.ts';
 
 // Reading users: one, a filtered page of the table, the statistics, everything about one.
 
@@ -20,28 +21,6 @@ interface ListExtras {
   api_key_count: number;
   tokens_used: string;
   minutes_used: string;
-}
-
-const SEARCH_EXPRESSION = "lower(username::text || ' ' || display_name || ' ' || email::text)";
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => '\\' + c);
-}
-
-function encodeCursor(sortKey: string, id: string): string {
-  return Buffer.from(JSON.stringify([sortKey, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'string')) {
-      return value as [string, string];
-    }
-  } catch {
-    // fall through
-  }
-  throw new AppError('validation_failed', 'Some fields are invalid', { cursor: 'Not a cursor from this list' });
 }
 
 /** Filtered, searched, sorted users with keyset paging: `(sort key, id)` after the cursor's. */
@@ -69,13 +48,13 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
   }[field]!;
 
   const filters = sql`
-    ${query.q ? sql`AND ${sql.unsafe(SEARCH_EXPRESSION)} LIKE ${'%' + escapeLike(query.q.toLowerCase()) + '%'}` : sql``}
+    ${query.q ? sql`AND ${userMatches(sql, query.q)}` : sql``}
     ${query.role ? sql`AND role = ${query.role}` : sql``}
     ${query.status ? sql`AND status = ${query.status}` : sql``}`;
 
   let after = sql``;
   if (query.cursor) {
-    const [key, id] = decodeCursor(query.cursor);
+    const [key, id] = decodeCursor(query.cursor, 2) as [string, string];
     after = descending
       ? sql`AND (${sortKey.expr}, id) < (${key}::text::${sortKey.type}, ${id}::text::uuid)`
       : sql`AND (${sortKey.expr}, id) > (${key}::text::${sortKey.type}, ${id}::text::uuid)`;
@@ -119,7 +98,7 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
         usage: { tokens: meterUsage(Number(tokens_used), user.token_budget), minutes: meterUsage(Number(minutes_used), user.minute_budget) },
       };
     }),
-    next_cursor: rows.length > query.limit && last ? encodeCursor(last.sort_key, last.id) : null,
+    next_cursor: rows.length > query.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
     total: count.total,
     total_is_estimate: count.estimated,
   };
