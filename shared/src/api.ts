@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Capability } from './permissions.ts';
+import { eventListQuerySchema, eventListSchema } from './events.ts';
 import * as s from './schemas.ts';
 
 /**
@@ -63,7 +64,7 @@ export const apiRoutes = {
   'POST /projects/:id/members': { access: 'projects.manage', summary: 'Assign a user to a project', body: s.projectMemberSchema },
   'DELETE /projects/:id/members/:userId': { access: 'projects.manage', summary: 'Remove a user from a project' },
   'GET /stats/overview': { access: 'users.read', summary: 'Statistics: users, sign-ins, sessions, usage, top consumers, storage', response: s.overviewSchema },
-  'GET /events': { access: 'audit.read', summary: 'The audit log, newest first', query: s.eventListQuerySchema, response: s.eventListSchema },
+  'GET /events': { access: 'audit.read', summary: 'The audit log, newest first', query: eventListQuerySchema, response: eventListSchema },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteKey = keyof typeof apiRoutes;

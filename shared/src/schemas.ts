@@ -335,35 +335,6 @@ function yearsFromNow(years: number): number {
 
 export const createdApiKeySchema = z.object({ api_key: apiKeySchema, key: z.string() });
 
-// ---- Audit log ----------------------------------------------------------------------------------
-
-export const auditEventSchema = z.object({
-  seq: z.number().int(),
-  at: z.iso.datetime({ offset: true }),
-  action: z.string(),
-  actor: z.object({ id: z.string().nullable(), label: z.string().nullable() }),
-  target_type: z.string(),
-  target_id: z.string().nullable(),
-  target_label: z.string().nullable(),
-  data: z.record(z.string(), z.unknown()),
-  version: z.number().int().nullable(),
-  ip: z.string().nullable(),
-});
-export type AuditEvent = z.infer<typeof auditEventSchema>;
-
-export const eventListQuerySchema = z.strictObject({
-  /** Page backwards: events older than this sequence number. */
-  before: z.coerce.number().int().min(1).optional(),
-  /** Only events newer than this sequence number. */
-  after: z.coerce.number().int().min(0).optional(),
-  actor_id: z.uuid().optional(),
-  target_id: z.string().max(100).optional(),
-  action: z.string().max(100).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-});
-
-export const eventListSchema = z.object({ items: z.array(auditEventSchema), next_cursor: z.number().int().nullable() });
-
 // ---- Budgets and usage --------------------------------------------------------------------------
 
 export const meters = ['tokens', 'minutes'] as const;

@@ -1,8 +1,8 @@
 import { io, type Socket } from 'socket.io-client';
 import type {
-  AuditEvent,
   ClientToServerEvents,
   ErrorBody,
+  LiveEvent,
   Presence,
   ServerToClientEvents,
   User,
@@ -155,7 +155,7 @@ export function connectSocket(
  * connect, and records everything the server sends, in order.
  */
 export class LiveClient {
-  readonly events: AuditEvent[] = [];
+  readonly events: LiveEvent[] = [];
   readonly stats: UserStats[] = [];
   readonly presence: Presence[] = [];
   ended: { reason: string } | null = null;
@@ -224,7 +224,7 @@ export class LiveClient {
     });
   }
 
-  event(predicate: (event: AuditEvent) => boolean, what = 'event'): Promise<AuditEvent> {
+  event(predicate: (event: LiveEvent) => boolean, what = 'event'): Promise<LiveEvent> {
     return this.until(() => this.events.find(predicate), what);
   }
 

@@ -2,8 +2,8 @@ import { goto } from '$app/navigation';
 import { signedInHint } from './signed-in';
 import { io, type Socket } from 'socket.io-client';
 import type {
-  AuditEvent,
   ClientToServerEvents,
+  LiveEvent,
   Presence,
   PresenceUpdate,
   ServerToClientEvents,
@@ -13,7 +13,7 @@ import type {
 
 export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
-type EventHandler = (event: AuditEvent) => void;
+type EventHandler = (event: LiveEvent) => void;
 
 const emptyPresence: Presence = { online: [], viewing: {}, editing: {}, connected: {} };
 

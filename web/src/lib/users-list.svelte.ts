@@ -1,4 +1,4 @@
-import { meterUsage, type AuditEvent, type Meter, type MeterUsage, type Role, type User, type UserListItem, type UserList, type UserSort, type UserStatus } from '@roster/shared';
+import { meterUsage, type LiveEvent, type Role, type User, type UserListItem, type UserList, type UserSort, type UserStatus } from '@roster/shared';
 import { api } from './api';
 
 export interface UserFilters {
@@ -120,45 +120,44 @@ export class UsersList {
   }
 
   /** Applies one live event to the loaded rows. */
-  apply(event: AuditEvent, selfId: string | undefined) {
-    const byOther = event.actor.id !== selfId;
-    if (event.action.startsWith('user.') && event.target_id) {
-      const user = event.data.user as User | undefined;
-      if (event.action === 'user.deleted') return this.remove(event.target_id);
-      if (user) this.upsert(user, byOther);
-      return;
+  apply(event: LiveEvent, selfId: string | undefined) {
+    switch (event.action) {
+      case 'user.deleted':
+        if (event.target_id) this.remove(event.target_id);
+        return;
+      case 'user.created':
+      case 'user.updated':
+      case 'user.password_reset':
+        return this.upsert(event.data.user, event.actor.id !== selfId);
+      case 'project.created':
+      case 'project.updated':
+      case 'project.deleted': {
+        const totals = new Map(event.data.owners.map((o) => [o.user_id, o]));
+        this.items = this.items.map((u) => {
+          const total = totals.get(u.id);
+          return total ? { ...u, project_count: total.project_count, storage_bytes: total.storage_bytes } : u;
+        });
+        return;
+      }
+      case 'usage.recorded': {
+        const { user_id, meter, usage } = event.data;
+        return this.update(user_id, (u) => ({ ...u, usage: { ...u.usage, [meter]: usage } }));
+      }
+      case 'api_key.created':
+      case 'api_key.revoked': {
+        const delta = event.action === 'api_key.created' ? 1 : -1;
+        return this.update(event.data.user_id, (u) => ({ ...u, api_key_count: Math.max(0, u.api_key_count + delta) }));
+      }
+      case 'session.created':
+        return this.update(event.data.user_id, (u) => ({ ...u, session_count: u.session_count + 1, last_login_at: event.data.last_login_at ?? u.last_login_at }));
+      case 'session.revoked':
+        return this.update(event.data.user_id, (u) => ({ ...u, session_count: Math.max(0, u.session_count - 1) }));
     }
-    if (event.target_type === 'project') {
-      const owners = (event.data.owners as { user_id: string; project_count: number; storage_bytes: number }[] | undefined) ?? [];
-      const totals = new Map(owners.map((o) => [o.user_id, o]));
-      this.items = this.items.map((u) => {
-        const total = totals.get(u.id);
-        return total ? { ...u, project_count: total.project_count, storage_bytes: total.storage_bytes } : u;
-      });
-      return;
-    }
-    const userId = event.data.user_id as string | undefined;
-    if (!userId) return;
-    if (event.action === 'usage.recorded') {
-      const meter = event.data.meter as Meter;
-      const usage = event.data.usage as MeterUsage;
-      this.items = this.items.map((u) => (u.id === userId ? { ...u, usage: { ...u.usage, [meter]: usage } } : u));
-      return;
-    }
-    if (event.action === 'api_key.created' || event.action === 'api_key.revoked') {
-      const delta = event.action === 'api_key.created' ? 1 : -1;
-      this.items = this.items.map((u) => (u.id === userId ? { ...u, api_key_count: Math.max(0, u.api_key_count + delta) } : u));
-      return;
-    }
-    if (event.action === 'session.created' || event.action === 'session.revoked') {
-      const delta = event.action === 'session.created' ? 1 : -1;
-      const lastLogin = event.data.last_login_at as string | undefined;
-      this.items = this.items.map((u) =>
-        u.id === userId
-          ? { ...u, session_count: Math.max(0, u.session_count + delta), last_login_at: lastLogin ?? u.last_login_at }
-          : u,
-      );
-    }
+  }
+
+  /** Changes the row of `userId`, if it is loaded. */
+  private update(userId: string | null, change: (row: UserListItem) => UserListItem) {
+    if (userId) this.items = this.items.map((u) => (u.id === userId ? change(u) : u));
   }
 
   private upsert(user: User, flash: boolean) {
