@@ -1,5 +1,7 @@
-import type { Handler } from 'hono';
-import { apiRoutes, can, type RouteKey, type SetupState } from '@roster/shared';
+import type { TypedResponse } from 'hono';
+import type { ResponseFormat } from 'hono/types';
+import type { StatusCode } from 'hono/utils/http-status';
+import { apiRoutes, can, type ResponseOf, type RouteKey, type SetupState } from '@roster/shared';
 import { changeOwnPassword, reauthenticate, updateOwnProfile } from '../services/account.ts';
 import { login, register, startSession } from '../services/auth.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
@@ -29,14 +31,20 @@ import {
   principalOf,
   uuidParam,
   viewerOf,
-  type AppEnv,
+  type AppContext,
   type Deps,
 } from './context.ts';
 import { AppError } from '../errors.ts';
 import { browserCookies, clearSessionCookie, writeSessionCookie, writeSignedIn } from './session-cookie.ts';
 
+/**
+ * A route's handler answers with what the route's response schema describes (as `c.json` sends it:
+ * dates become text), so the OpenAPI document and the console's client types say what is sent.
+ */
+type RouteHandler<K extends RouteKey> = (c: AppContext) => Promise<TypedResponse<ResponseOf<K> extends undefined ? null : ResponseOf<K>, StatusCode, ResponseFormat>>;
+
 /** One handler per route of the shared route table; the compiler insists on exactly that set. */
-export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
+export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } {
   const { sql, config, live, sessionPolicy, signInLimits: limits } = deps;
   const password = { fields: ['password'], minLength: config.PASSWORD_MIN_LENGTH };
   return {
