@@ -14,9 +14,7 @@ async function isTaken(field: 'username' | 'email', value: string, except?: stri
   const wanted = value.trim().toLowerCase();
   let cursor: string | null = null;
   for (let page = 0; page < PAGES; page++) {
-    const params = new URLSearchParams({ q: wanted, sort: field, limit: '200' });
-    if (cursor) params.set('cursor', cursor);
-    const result: UserList = await api<UserList>('GET', `/users?${params}`);
+    const result: UserList = await api('GET /users', { query: { q: wanted, sort: field, limit: 200, cursor: cursor ?? undefined } });
     if (result.items.some((u) => u.id !== except && u[field].toLowerCase() === wanted)) return true;
     const last = result.items.at(-1)?.[field].toLowerCase();
     cursor = result.next_cursor;

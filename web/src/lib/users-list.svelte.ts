@@ -11,13 +11,12 @@ export interface UserFilters {
 const PAGE_SIZE = 100;
 const FLASH_MS = 1600;
 
-export function filtersToQuery(filters: UserFilters): URLSearchParams {
-  const params = new URLSearchParams();
-  if (filters.q) params.set('q', filters.q);
-  if (filters.role) params.set('role', filters.role);
-  if (filters.status) params.set('status', filters.status);
-  if (filters.sort !== '-created_at') params.set('sort', filters.sort);
-  return params;
+/** One page of users matching `filters`, after `cursor`. */
+function usersPage(filters: UserFilters, limit: number, cursor: string | null): Promise<UserList> {
+  const { q, role, status, sort } = filters;
+  return api('GET /users', {
+    query: { q: q || undefined, role: role || undefined, status: status || undefined, sort: sort === '-created_at' ? undefined : sort, limit, cursor: cursor ?? undefined },
+  });
 }
 
 function matches(user: User, filters: UserFilters): boolean {
@@ -108,10 +107,7 @@ export class UsersList {
     const ids: string[] = [];
     let cursor: string | null = null;
     do {
-      const params = filtersToQuery(this.filters);
-      params.set('limit', '200');
-      if (cursor) params.set('cursor', cursor);
-      const page: UserList = await api<UserList>('GET', `/users?${params}`);
+      const page: UserList = await usersPage(this.filters, 200, cursor);
       ids.push(...page.items.map((u) => u.id));
       onProgress?.(ids.length);
       cursor = page.next_cursor;
@@ -212,9 +208,6 @@ export class UsersList {
   }
 
   private fetchPage(cursor: string | null): Promise<UserList> {
-    const params = filtersToQuery(this.filters);
-    params.set('limit', String(PAGE_SIZE));
-    if (cursor) params.set('cursor', cursor);
-    return api<UserList>('GET', `/users?${params}`);
+    return usersPage(this.filters, PAGE_SIZE, cursor);
   }
 }
