@@ -1,5 +1,6 @@
 import { meterUsage, type LiveEvent, type Role, type User, type UserListItem, type UserList, type UserSort, type UserStatus } from '@roster/shared';
 import { api } from './api';
+import { Flashing } from './flashing.svelte';
 
 export interface UserFilters {
   q: string;
@@ -9,7 +10,6 @@ export interface UserFilters {
 }
 
 const PAGE_SIZE = 100;
-const FLASH_MS = 1600;
 
 /** One page of users matching `filters`, after `cursor`. */
 function usersPage(filters: UserFilters, limit: number, cursor: string | null): Promise<UserList> {
@@ -57,7 +57,7 @@ export class UsersList {
   loading = $state(false);
   error = $state<string | null>(null);
   /** Ids changed by someone else just now, for a brief highlight. */
-  flashing = $state(new Set<string>());
+  readonly flashing = new Flashing();
   private cursor: string | null = null;
   private generation = 0;
 
@@ -176,7 +176,7 @@ export class UsersList {
     next.splice(position, 0, row);
     if (!existing) this.total += 1;
     this.items = next;
-    if (flash) this.flash(user.id);
+    if (flash) this.flashing.add(user.id);
   }
 
   private remove(id: string) {
@@ -196,15 +196,6 @@ export class UsersList {
     const index = items.findIndex(before);
     if (index >= 0) return index;
     return this.cursor ? null : items.length;
-  }
-
-  private flash(id: string) {
-    this.flashing = new Set([...this.flashing, id]);
-    setTimeout(() => {
-      const next = new Set(this.flashing);
-      next.delete(id);
-      this.flashing = next;
-    }, FLASH_MS);
   }
 
   private fetchPage(cursor: string | null): Promise<UserList> {
