@@ -245,7 +245,7 @@ export const adminSetPasswordSchema = z.strictObject({
   revoke_sessions: z.boolean().default(true),
 });
 
-export const bulkActions = ['activate', 'deactivate', 'delete', 'set_role'] as const;
+export const bulkActions = ['activate', 'deactivate', 'set_role', 'delete'] as const;
 export const bulkRequestSchema = z
   .strictObject({
     ids: z.array(z.uuid('Every id must be a user id')).min(1, 'Select at least one user').max(500, 'At most 500 users at once'),
