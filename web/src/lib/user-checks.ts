@@ -38,13 +38,13 @@ export async function profileProblems(
   if (options.passwordMinLength && typeof password === 'string' && password.length > 0 && password.length < options.passwordMinLength) {
     problems.password ??= `Password must be at least ${options.passwordMinLength} characters`;
   }
-  const checks = (['username', 'email'] as const)
-    .filter((field) => typeof values[field] === 'string' && values[field] !== '' && !problems[field])
-    .map(async (field) => {
-      if (await isTaken(field, values[field] as string, options.except)) {
-        problems[field] = field === 'username' ? 'This username is taken' : 'This email belongs to another user';
-      }
-    });
+  const checks = (['username', 'email'] as const).map(async (field) => {
+    const value = values[field];
+    if (typeof value !== 'string' || value === '' || problems[field]) return;
+    if (await isTaken(field, value, options.except)) {
+      problems[field] = field === 'username' ? 'This username is taken' : 'This email belongs to another user';
+    }
+  });
   await Promise.all(checks);
   return problems;
 }
