@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Hono } from 'hono';
+import { Hono, type Handler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { serveStatic } from '@hono/node-server/serve-static';
@@ -38,7 +38,7 @@ export function createApp(deps: Deps) {
   api.get('/openapi.json', (c) => c.json(document));
 
   // Every route of the shared table, each behind its access rule.
-  const handlers = routeHandlers(deps);
+  const handlers: Record<RouteKey, Handler<AppEnv>> = routeHandlers(deps);
   for (const key of Object.keys(apiRoutes) as RouteKey[]) {
     const [method, routePath] = key.split(' ') as [string, string];
     api.on(method, routePath, authorize(apiRoutes[key]), handlers[key]);

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Capability } from './permissions.ts';
 import * as apps from './applications.ts';
+import { eventListQuerySchema, eventListSchema } from './events.ts';
 import * as s from './schemas.ts';
 
 /**
@@ -14,55 +15,53 @@ import * as s from './schemas.ts';
  */
 export type Access = 'public' | 'signed_in' | 'account' | 'session' | Capability;
 
-export interface RouteSpec {
+/** A route: every one answers with its `response` schema, except those that answer 204 with no body. */
+export type RouteSpec = {
   access: Access;
   summary: string;
   body?: z.ZodType;
   query?: z.ZodType;
-  response?: z.ZodType;
-  /** The success status, when not 200. */
-  status?: 201 | 204;
   /** Open to a user who must still replace a password an admin set (everything else answers `password_change_required`). */
   duringPasswordChange?: true;
-}
+} & ({ response: z.ZodType; /** The success status, when not 200. */ status?: 201 } | { status: 204; response?: never });
 
 /** Every route under `/api/v1`, keyed by `METHOD /path`. The server mounts exactly these, and the OpenAPI document lists them. */
 export const apiRoutes = {
   'GET /setup': { access: 'public', summary: 'First-run state', response: s.setupStateSchema },
-  'POST /setup': { access: 'public', summary: 'Create the first admin with the setup token', body: s.setupRequestSchema, response: s.createdUserSchema, status: 201 },
-  'POST /auth/login': { access: 'public', summary: 'Sign in with username or email', body: s.loginRequestSchema, response: s.createdUserSchema },
+  'POST /setup': { access: 'public', summary: 'Create the first admin with the setup token', body: s.setupRequestSchema, response: s.userResponseSchema, status: 201 },
+  'POST /auth/login': { access: 'public', summary: 'Sign in with username or email', body: s.loginRequestSchema, response: s.userResponseSchema },
   'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204, duringPasswordChange: true },
   'POST /auth/reauthenticate': { access: 'session', summary: 'Confirm the password before a sensitive change; replaces the session token', body: s.reauthenticateSchema, response: s.reauthenticatedSchema },
-  'POST /auth/register': { access: 'public', summary: 'Self-registration (when ALLOW_REGISTRATION=true)', body: s.registerRequestSchema, response: s.createdUserSchema, status: 201 },
+  'POST /auth/register': { access: 'public', summary: 'Self-registration (when ALLOW_REGISTRATION=true)', body: s.registerRequestSchema, response: s.userResponseSchema, status: 201 },
   'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema, duringPasswordChange: true },
-  'PATCH /me': { access: 'account', summary: 'Update own profile (a new email needs a recent password confirmation)', body: s.updateMeSchema, response: s.createdUserSchema },
-  'PUT /me/password': { access: 'session', summary: 'Change own password; ends the other sessions (and, if asked, the API keys); replaces the session token', body: s.changePasswordSchema, response: s.createdUserSchema, duringPasswordChange: true },
+  'PATCH /me': { access: 'account', summary: 'Update own profile (a new email needs a recent password confirmation)', body: s.updateMeSchema, response: s.userResponseSchema },
+  'PUT /me/password': { access: 'session', summary: 'Change own password; ends the other sessions (and, if asked, the API keys); replaces the session token', body: s.changePasswordSchema, response: s.userResponseSchema, duringPasswordChange: true },
   'GET /users': { access: 'users.read', summary: 'List and search users', query: s.userListQuerySchema, response: s.userListSchema },
   'GET /users/stats': { access: 'users.read', summary: 'User statistics', response: s.userStatsSchema },
   'POST /users': { access: 'users.write', summary: 'Create a user', body: s.createUserSchema, response: s.createdUserSchema, status: 201 },
   'POST /users/bulk': { access: 'users.write', summary: 'Activate, deactivate, delete or change the role of many users', body: s.bulkRequestSchema, response: s.bulkResultSchema },
-  'GET /users/:id': { access: 'users.read', summary: 'Read a user', response: s.createdUserSchema },
-  'PATCH /users/:id': { access: 'users.write', summary: 'Update a user (optimistic concurrency on version)', body: s.updateUserSchema, response: s.createdUserSchema },
+  'GET /users/:id': { access: 'users.read', summary: 'Read a user', response: s.userResponseSchema },
+  'PATCH /users/:id': { access: 'users.write', summary: 'Update a user (optimistic concurrency on version)', body: s.updateUserSchema, response: s.userResponseSchema },
   'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user; their projects are deleted or transferred', query: s.deleteUserQuerySchema, status: 204 },
-  'PUT /users/:id/password': { access: 'users.write', summary: 'Set a user\'s password', body: s.adminSetPasswordSchema, response: s.createdUserSchema },
-  'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON' },
+  'PUT /users/:id/password': { access: 'users.write', summary: 'Set a user\'s password', body: s.adminSetPasswordSchema, response: s.userResponseSchema },
+  'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON', response: s.userExportSchema },
   'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'Sign a user out everywhere: every session and API key ends (own after a password confirmation, or anyone\'s for admins); except_current=true ends only the other sessions', query: s.revokeUserSessionsQuerySchema, status: 204 },
   'POST /sessions/revoke-all': { access: 'sessions.all', summary: 'End every session of every user (after a breach); needs a recent password confirmation', body: s.revokeEverySessionSchema, response: s.revokedEverySessionSchema },
-  'GET /sessions': { access: 'signed_in', summary: 'Active sessions (own, or everyone\'s for admins), most recently used first, a page at a time', query: s.sessionListQuerySchema },
+  'GET /sessions': { access: 'signed_in', summary: 'Active sessions (own, or everyone\'s for admins), most recently used first, a page at a time', query: s.sessionListQuerySchema, response: s.sessionListSchema },
   'DELETE /sessions/:id': { access: 'signed_in', summary: 'End a session (own, or anyone\'s for admins)', status: 204 },
-  'GET /api-keys': { access: 'signed_in', summary: 'Own API keys (admins: also system keys)' },
+  'GET /api-keys': { access: 'signed_in', summary: 'Own API keys (admins: also system keys)', response: s.apiKeyListSchema },
   'POST /api-keys': { access: 'session', summary: 'Create an API key (needs a recent password confirmation); the key is shown once', body: s.createApiKeySchema, response: s.createdApiKeySchema, status: 201 },
   'DELETE /api-keys/:id': { access: 'signed_in', summary: 'Revoke an API key', status: 204 },
   'GET /users/:id/usage': { access: 'signed_in', summary: 'This month\'s usage against the budgets (own, or anyone\'s for staff)', response: s.userUsageSchema },
-  'POST /usage': { access: 'system.manage', summary: 'Report usage (host applications, with a system key)', body: s.reportUsageSchema, status: 201 },
+  'POST /usage': { access: 'system.manage', summary: 'Report usage (host applications, with a system key)', body: s.reportUsageSchema, response: s.usageReportedSchema, status: 201 },
   'GET /usage/check': { access: 'system.manage', summary: 'May a user spend this much more this month?', query: s.usageCheckQuerySchema, response: s.usageCheckSchema },
-  'GET /projects': { access: 'signed_in', summary: 'Projects: all for staff, own and assigned for others (row-level security)', query: s.userFilterQuerySchema },
-  'POST /projects': { access: 'projects.manage', summary: 'Create a project', body: s.createProjectSchema, status: 201 },
-  'GET /projects/:id': { access: 'signed_in', summary: 'Read a project (if visible)' },
-  'PATCH /projects/:id': { access: 'projects.manage', summary: 'Rename, change owner, or set item count and size', body: s.updateProjectSchema },
+  'GET /projects': { access: 'signed_in', summary: 'Projects: all for staff, own and assigned for others (row-level security)', query: s.userFilterQuerySchema, response: s.projectListSchema },
+  'POST /projects': { access: 'projects.manage', summary: 'Create a project', body: s.createProjectSchema, response: s.projectResponseSchema, status: 201 },
+  'GET /projects/:id': { access: 'signed_in', summary: 'Read a project (if visible)', response: s.projectResponseSchema },
+  'PATCH /projects/:id': { access: 'projects.manage', summary: 'Rename, change owner, or set item count and size', body: s.updateProjectSchema, response: s.projectResponseSchema },
   'DELETE /projects/:id': { access: 'projects.manage', summary: 'Delete a project', status: 204 },
-  'POST /projects/:id/members': { access: 'projects.manage', summary: 'Assign a user to a project', body: s.projectMemberSchema },
-  'DELETE /projects/:id/members/:userId': { access: 'projects.manage', summary: 'Remove a user from a project' },
+  'POST /projects/:id/members': { access: 'projects.manage', summary: 'Assign a user to a project', body: s.projectMemberSchema, response: s.projectResponseSchema },
+  'DELETE /projects/:id/members/:userId': { access: 'projects.manage', summary: 'Remove a user from a project', response: s.projectResponseSchema },
   'GET /stats/overview': { access: 'users.read', summary: 'Statistics: users, sign-ins, sessions, usage, top consumers, storage', response: s.overviewSchema },
   'GET /applications': { access: 'system.manage', summary: 'Applications that sign people in through Roster', response: apps.applicationListSchema },
   'POST /applications': { access: 'system.manage', summary: 'Register an application; its client secret is shown once', body: apps.createApplicationSchema, response: apps.applicationWithSecretSchema, status: 201 },
@@ -74,9 +73,30 @@ export const apiRoutes = {
   'DELETE /sessions/:id/applications/:applicationId': { access: 'signed_in', summary: 'Sign a session out of one application (own, or anyone\'s for admins); the session goes on', status: 204 },
   'GET /authorizations/:uid': { access: 'session', summary: 'An application\'s pending sign-in request, for the console\'s authorization page', response: apps.authorizationSchema },
   'POST /authorizations/:uid': { access: 'session', summary: 'Allow or decline an application\'s sign-in request', body: apps.authorizationDecisionSchema, response: apps.authorizationResultSchema },
-  'GET /auth/verify': { access: 'public', summary: 'Forward authentication for reverse proxies (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth)', query: apps.verifyQuerySchema },
+  'GET /auth/verify': { access: 'public', summary: 'Forward authentication for reverse proxies (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth)', query: apps.verifyQuerySchema, response: apps.verifiedSchema },
   'GET /auth/return-to': { access: 'session', summary: 'Where to go after signing in for an application behind a proxy (validated)', query: apps.returnToQuerySchema, response: apps.returnToSchema },
-  'GET /events': { access: 'audit.read', summary: 'The audit log, newest first', query: s.eventListQuerySchema, response: s.eventListSchema },
+  'GET /events': { access: 'audit.read', summary: 'The audit log, newest first', query: eventListQuerySchema, response: eventListSchema },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteKey = keyof typeof apiRoutes;
+
+type Route<K extends RouteKey> = (typeof apiRoutes)[K];
+
+/** What a route answers: its response schema's output, or nothing (204). */
+export type ResponseOf<K extends RouteKey> = Route<K> extends { response: infer S extends z.ZodType } ? z.output<S> : undefined;
+
+/**
+ * What a call of a route sends, typed from the route table: the parameters its path names
+ * (`/users/:id` → `params: {id}`), its query and its body as the schemas take them (their input).
+ */
+export type RequestOf<K extends RouteKey> = ParamsOf<K> & QueryOf<K> & BodyOf<K>;
+
+type PathParams<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Record<Name, string> & PathParams<Rest>
+  : P extends `${string}:${infer Name}`
+    ? Record<Name, string>
+    : {};
+type ParamsOf<K extends RouteKey> = K extends `${string} /${infer Path}` ? ({} extends PathParams<Path> ? {} : { params: PathParams<Path> }) : never;
+type QueryOf<K extends RouteKey> =
+  Route<K> extends { query: infer S extends z.ZodType } ? ({} extends z.input<S> ? { query?: z.input<S> } : { query: z.input<S> }) : {};
+type BodyOf<K extends RouteKey> = Route<K> extends { body: infer S extends z.ZodType } ? { body: z.input<S> } : {};

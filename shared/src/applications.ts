@@ -120,5 +120,7 @@ export const authorizationResultSchema = z.object({ redirect: z.string() });
 
 /** `redirect=true`: answer a signed-out browser with a redirect to Roster's sign-in, not a 401. */
 export const verifyQuerySchema = z.strictObject({ redirect: z.enum(['true', 'false']).default('false').transform((v) => v === 'true') });
+/** Who the proxied request is from (the same is in the X-Roster-* headers, which proxies pass on). */
+export const verifiedSchema = z.object({ user: z.object({ id: z.uuid(), username: z.string(), email: z.string(), role: roleSchema }) });
 export const returnToQuerySchema = z.strictObject({ url: z.string().max(2000) });
 export const returnToSchema = z.object({ url: z.string() });

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /** Every error code the API answers with, and the HTTP status it always travels with. */
 export const errorStatus = {
   validation_failed: 400,
@@ -23,11 +25,15 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
-export interface ErrorBody {
-  error: {
-    code: ErrorCode;
-    message: string;
+/** The JSON body of every error answer (a version conflict adds `current`, the record as it is now). */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z
+      .custom<ErrorCode>((code) => typeof code === 'string' && Object.hasOwn(errorStatus, code))
+      .meta({ type: 'string', enum: Object.keys(errorStatus) }),
+    message: z.string(),
     /** Field name → what is wrong with it, for `validation_failed` and the `*_taken` codes. */
-    fields?: Record<string, string>;
-  };
-}
+    fields: z.record(z.string(), z.string()).optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;

@@ -1,44 +1,154 @@
 import { z } from 'zod';
-import type { AuditEvent, UserStats } from './schemas.ts';
-
-/** Every action the live feed and the audit log carry. */
-export const eventActions = [
-  'user.created',
-  'user.updated',
-  'user.deleted',
-  'user.password_reset',
-  'session.created',
-  'session.revoked',
-  'session.revoked_all',
-  'session.rotated',
-  'api_key.created',
-  'api_key.revoked',
-  'auth.login_failed',
-  'project.created',
-  'project.updated',
-  'project.deleted',
-  'application.created',
-  'application.updated',
-  'application.deleted',
-  'application.secret_rotated',
-  'application.signed_in',
-  'application.signed_out',
-  'usage.recorded',
-] as const;
-export type EventAction = (typeof eventActions)[number];
+import { applicationSchema } from './applications.ts';
+import { apiKeySchema, meterSchema, meterUsageSchema, projectSchema, userSchema, type UserStats } from './schemas.ts';
 
 /** Why a session ended; the console tells its user (`session.ended`). */
-export type SessionEndReason =
-  | 'logout'
-  | 'revoked'
-  | 'password_reset'
-  | 'password_changed'
-  | 'deactivated'
-  | 'deleted'
-  /** Past its absolute lifetime, or idle for too long. */
-  | 'expired'
-  /** A newer sign-in in the same browser, or beyond SESSION_MAX_PER_USER. */
-  | 'replaced';
+export const sessionEndReasons = [
+  'logout',
+  'revoked',
+  'password_reset',
+  'password_changed',
+  'deactivated',
+  'deleted',
+  // Past its absolute lifetime, or idle for too long.
+  'expired',
+  // A newer sign-in in the same browser, or beyond SESSION_MAX_PER_USER.
+  'replaced',
+] as const;
+export const sessionEndReasonSchema = z.enum(sessionEndReasons);
+export type SessionEndReason = z.infer<typeof sessionEndReasonSchema>;
+
+// ---- Events: the audit log and the live feed carry the same ones ------------------------------------
+
+const timestamp = z.iso.datetime({ offset: true });
+
+/** What every event has; `action`, `target_type` and `data` come with each action below. */
+const eventBaseSchema = z.object({
+  /** The audit log's id: events are numbered in commit order. */
+  seq: z.number().int(),
+  at: timestamp,
+  /** Who acted: empty for the command line and, in a plain user's view, for anyone but themselves. */
+  actor: z.object({ id: z.string().nullable(), label: z.string().nullable() }),
+  target_id: z.string().nullable(),
+  target_label: z.string().nullable(),
+  /** The entity's version after the change: apply an event only if it is newer than what you hold. */
+  version: z.number().int().nullable(),
+  /** The actor's address; null in a plain user's view. */
+  ip: z.string().nullable(),
+});
+
+function eventOf<A extends string, T extends string, D extends z.ZodObject>(action: A, targetType: T, data: D) {
+  return eventBaseSchema.extend({ action: z.literal(action), target_type: z.literal(targetType), data });
+}
+
+const userData = z.object({ user: userSchema });
+/** A changed field's value before or after: every field of a user is one of these. */
+const fieldValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const projectData = z.object({
+  project: projectSchema,
+  /** Each affected owner's project count and storage after the change, so user tables update live. */
+  owners: z.array(z.object({ user_id: z.uuid(), project_count: z.number().int(), storage_bytes: z.number().int() })),
+  /** The plain users who may see the event: owners and members, before and after. Never sent to them. */
+  audience: z.array(z.uuid()),
+  /** The fields a `project.updated` changed (`members` for an assignment). */
+  changes: z.array(z.string()).optional(),
+});
+
+/** One event: a union on `action`, each with its own `data`. */
+export const auditEventSchema = z.discriminatedUnion('action', [
+  eventOf('user.created', 'user', userData),
+  eventOf('user.updated', 'user', userData.extend({ changes: z.record(z.string(), z.object({ from: fieldValue, to: fieldValue })) })),
+  /** `data.user` is the last state. */
+  eventOf('user.deleted', 'user', userData),
+  eventOf(
+    'user.password_reset',
+    'user',
+    userData.extend({ revoke_sessions: z.boolean(), revoke_credentials: z.boolean(), /** The user changed their own. */ by_self: z.boolean() }),
+  ),
+  eventOf(
+    'session.created',
+    'session',
+    z.object({
+      user_id: z.uuid(),
+      display_name: z.string(),
+      ip: z.string().nullable(),
+      user_agent: z.string().nullable(),
+      last_login_at: timestamp.nullable(),
+      expires_at: timestamp,
+    }),
+  ),
+  eventOf('session.revoked', 'session', z.object({ user_id: z.uuid(), reason: sessionEndReasonSchema })),
+  /** Everyone was signed out, but perhaps the session that did it. */
+  eventOf('session.revoked_all', 'session', z.object({ count: z.number().int(), kept_session_id: z.string().nullable() })),
+  /** The session's token was replaced (a password confirmation or change): connections opened with the old one close. */
+  eventOf('session.rotated', 'session', z.object({ user_id: z.uuid(), reason: z.enum(['reauthenticated', 'password_changed']) })),
+  /** `user_id` is null for a system key. */
+  eventOf('api_key.created', 'api_key', z.object({ user_id: z.uuid().nullable(), api_key: apiKeySchema })),
+  eventOf('api_key.revoked', 'api_key', z.object({ user_id: z.uuid().nullable() })),
+  /** The actor is the login that was typed; the target the user it names, if any. */
+  eventOf('auth.login_failed', 'user', z.object({})),
+  eventOf('project.created', 'project', projectData),
+  eventOf('project.updated', 'project', projectData),
+  eventOf('project.deleted', 'project', projectData),
+  eventOf('application.created', 'application', z.object({ application: applicationSchema })),
+  eventOf(
+    'application.updated',
+    'application',
+    /** `ended_sign_ins`: the change let fewer people in, so every sign-in to it ended. */
+    z.object({ application: applicationSchema, changes: z.array(z.string()), ended_sign_ins: z.boolean() }),
+  ),
+  eventOf('application.deleted', 'application', z.object({ application_id: z.uuid() })),
+  eventOf('application.secret_rotated', 'application', z.object({ application: applicationSchema })),
+  /** Someone signed in to the application through a Roster session. */
+  eventOf('application.signed_in', 'application', z.object({ user_id: z.uuid(), session_id: z.uuid(), scopes: z.array(z.string()) })),
+  /** Someone was signed out of the application: in one session, or (`session_id` null) in all. */
+  eventOf('application.signed_out', 'application', z.object({ user_id: z.uuid(), username: z.string(), session_id: z.uuid().nullable() })),
+  eventOf(
+    'usage.recorded',
+    'user',
+    z.object({ user_id: z.uuid(), meter: meterSchema, amount: z.number(), source: z.string().nullable(), /** The meter's state after the report. */ usage: meterUsageSchema }),
+  ),
+]);
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+export type EventAction = AuditEvent['action'];
+export type EventOf<A extends EventAction> = Extract<AuditEvent, { action: A }>;
+export type EventData<A extends EventAction> = EventOf<A>['data'];
+
+/** Every action the live feed and the audit log carry. */
+export const eventActions: EventAction[] = auditEventSchema.options.map((option) => option.shape.action.value);
+
+/**
+ * An event as the live channel sends it. Staff get events whole; a plain user gets those about them
+ * shaped to what the API would tell them (server/src/live/audience.ts): no `ip`, no acting admin,
+ * only their own `owners` totals, and no `audience`, which this type therefore leaves out.
+ */
+export type LiveEvent = WithoutAudience<AuditEvent>;
+type WithoutAudience<E extends AuditEvent> = E extends AuditEvent ? Omit<E, 'data'> & { data: Omit<E['data'], 'audience'> } : never;
+
+/** The user whose session, API key or usage an event is about (`data.user_id`); null when it names none. */
+export function eventUserId(event: LiveEvent): string | null {
+  return 'user_id' in event.data ? event.data.user_id : null;
+}
+
+/** The user record a `user.*` event carries: the state after the change (the last one for `user.deleted`). */
+export function eventUser(event: LiveEvent) {
+  return 'user' in event.data ? event.data.user : null;
+}
+
+export const eventListQuerySchema = z.strictObject({
+  /** Page backwards: events older than this sequence number. */
+  before: z.coerce.number().int().min(1).optional(),
+  /** Only events newer than this sequence number. */
+  after: z.coerce.number().int().min(0).optional(),
+  actor_id: z.uuid().optional(),
+  target_id: z.string().max(100).optional(),
+  action: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const eventListSchema = z.object({ items: z.array(auditEventSchema), next_cursor: z.number().int().nullable() });
+
+// ---- Presence and the connection ------------------------------------------------------------------
 
 export interface PresenceUser {
   id: string;
@@ -85,7 +195,7 @@ export const MAX_REPLAY = 1000;
 
 export interface ServerToClientEvents {
   /** One audit event, in sequence order, never twice, shaped for the receiver's audience. */
-  event: (event: AuditEvent) => void;
+  event: (event: LiveEvent) => void;
   /**
    * Sent once per connection, after the replay of what the client missed (`replayed` events):
    * everything up to `seq` has been sent, and what follows streams live.

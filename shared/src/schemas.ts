@@ -99,6 +99,9 @@ export const sessionSchema = z.object({
 });
 export type Session = z.infer<typeof sessionSchema>;
 
+/** One user: what reads, updates, sign-ins and password changes answer. */
+export const userResponseSchema = z.object({ user: userSchema });
+
 /** `session` is null when the caller authenticates with an API key. */
 export const meResponseSchema = z.object({ user: userSchema, session: sessionSchema.nullable() });
 export type MeResponse = z.infer<typeof meResponseSchema>;
@@ -202,7 +205,31 @@ export const createUserSchema = z
   });
 export type CreateUserRequest = z.infer<typeof createUserSchema>;
 
-export const createdUserSchema = z.object({ user: userSchema, generated_password: z.string().optional() });
+/** A new user, with the password when it was generated (shown once). */
+export const createdUserSchema = userResponseSchema.extend({ generated_password: z.string().optional() });
+
+/** Everything Roster holds about a user (no secrets), as the export downloads it. */
+export const userExportSchema = z.object({
+  exported_at: z.iso.datetime({ offset: true }),
+  user: userSchema,
+  sessions: z.array(sessionSchema.pick({ id: true, created_at: true, expires_at: true, last_seen_at: true, ip: true, user_agent: true })),
+  api_keys: z.array(z.lazy(() => apiKeySchema.pick({ id: true, name: true, prefix: true, created_at: true, last_used_at: true, expires_at: true }))),
+  /** The audit trail as recorded, newest first, at most 10,000 (`seq` is the audit log's id, as text). */
+  events: z.array(
+    z.object({
+      seq: z.string(),
+      at: z.iso.datetime({ offset: true }),
+      actor_label: z.string().nullable(),
+      action: z.string(),
+      target_type: z.string(),
+      target_id: z.string().nullable(),
+      target_label: z.string().nullable(),
+      /** The payload as recorded (JSON). */
+      data: z.unknown(),
+      ip: z.string().nullable(),
+    }),
+  ),
+});
 
 export const updateUserSchema = z
   .strictObject({
@@ -224,7 +251,7 @@ export const adminSetPasswordSchema = z.strictObject({
   revoke_sessions: z.boolean().default(true),
 });
 
-export const bulkActions = ['activate', 'deactivate', 'delete', 'set_role'] as const;
+export const bulkActions = ['activate', 'deactivate', 'set_role', 'delete'] as const;
 export const bulkRequestSchema = z
   .strictObject({
     ids: z.array(z.uuid('Every id must be a user id')).min(1, 'Select at least one user').max(500, 'At most 500 users at once'),
@@ -307,6 +334,7 @@ export const sessionEntrySchema = sessionSchema.extend({
   current: z.boolean(),
 });
 export type SessionEntry = z.infer<typeof sessionEntrySchema>;
+export const sessionListSchema = z.object({ items: z.array(sessionEntrySchema), next_cursor: z.string().nullable() });
 
 export const revokeUserSessionsQuerySchema = z.strictObject({
   except_current: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
@@ -337,6 +365,7 @@ export const apiKeySchema = z.object({
   expires_at: z.iso.datetime({ offset: true }).nullable(),
 });
 export type ApiKey = z.infer<typeof apiKeySchema>;
+export const apiKeyListSchema = z.object({ items: z.array(apiKeySchema) });
 
 /** How long an expiring key may live; one that should live longer is made without expiry. */
 const API_KEY_MAX_YEARS = 5;
@@ -358,35 +387,6 @@ function yearsFromNow(years: number): number {
 }
 
 export const createdApiKeySchema = z.object({ api_key: apiKeySchema, key: z.string() });
-
-// ---- Audit log ----------------------------------------------------------------------------------
-
-export const auditEventSchema = z.object({
-  seq: z.number().int(),
-  at: z.iso.datetime({ offset: true }),
-  action: z.string(),
-  actor: z.object({ id: z.string().nullable(), label: z.string().nullable() }),
-  target_type: z.string(),
-  target_id: z.string().nullable(),
-  target_label: z.string().nullable(),
-  data: z.record(z.string(), z.unknown()),
-  version: z.number().int().nullable(),
-  ip: z.string().nullable(),
-});
-export type AuditEvent = z.infer<typeof auditEventSchema>;
-
-export const eventListQuerySchema = z.strictObject({
-  /** Page backwards: events older than this sequence number. */
-  before: z.coerce.number().int().min(1).optional(),
-  /** Only events newer than this sequence number. */
-  after: z.coerce.number().int().min(0).optional(),
-  actor_id: z.uuid().optional(),
-  target_id: z.string().max(100).optional(),
-  action: z.string().max(100).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-});
-
-export const eventListSchema = z.object({ items: z.array(auditEventSchema), next_cursor: z.number().int().nullable() });
 
 // ---- Budgets and usage --------------------------------------------------------------------------
 
@@ -469,6 +469,8 @@ export const reportUsageSchema = z.strictObject({
   idempotency_key: z.string().min(1).max(200).optional(),
 });
 export type ReportUsageRequest = z.infer<typeof reportUsageSchema>;
+/** `recorded` is false for a report whose idempotency key was seen before (then the status is 200). */
+export const usageReportedSchema = z.object({ recorded: z.boolean(), usage: meterUsageSchema });
 
 export const usageCheckQuerySchema = z.strictObject({
   user_id: z.uuid('user_id must be a user id'),
@@ -498,6 +500,8 @@ export const projectSchema = z.object({
   updated_at: z.iso.datetime({ offset: true }),
 });
 export type Project = z.infer<typeof projectSchema>;
+export const projectResponseSchema = z.object({ project: projectSchema });
+export const projectListSchema = z.object({ items: z.array(projectSchema) });
 
 const projectName = z.string().trim().min(1, 'Name is required').max(100, 'Name must be at most 100 characters');
 /** Item counts and sizes: `bigint` columns, bounded by what JavaScript counts exactly. */

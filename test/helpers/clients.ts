@@ -1,9 +1,9 @@
 import { io, type Socket } from 'socket.io-client';
 import type {
-  AuditEvent,
   ClientToServerEvents,
   Connections,
   ErrorBody,
+  LiveEvent,
   Presence,
   ServerToClientEvents,
   User,
@@ -156,7 +156,7 @@ export function connectSocket(
  * connect, and records everything the server sends, in order.
  */
 export class LiveClient {
-  readonly events: AuditEvent[] = [];
+  readonly events: LiveEvent[] = [];
   readonly stats: UserStats[] = [];
   readonly presence: Presence[] = [];
   readonly connections: Connections[] = [];
@@ -227,7 +227,7 @@ export class LiveClient {
     });
   }
 
-  event(predicate: (event: AuditEvent) => boolean, what = 'event'): Promise<AuditEvent> {
+  event(predicate: (event: LiveEvent) => boolean, what = 'event'): Promise<LiveEvent> {
     return this.until(() => this.events.find(predicate), what);
   }
 

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { apiRoutes } from '@roster/shared';
-import { ApiClient, signedInClient } from '../helpers/clients.ts';
+import { relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
+import { apiRoutes, eventActions, SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
+import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts';
+import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -41,6 +43,42 @@ describe('audit log', () => {
     await root.delete(`/api/v1/users/${actorUser.id}`);
     const events = (await root.get(`/api/v1/events?actor_id=${actorUser.id}&action=user.created`)).body.items;
     expect(events[0]).toMatchObject({ actor: { label: 'temp-admin' }, target_label: 'temp-target' });
+  });
+
+  test('every action is recorded with the payload its schema in shared/src/events.ts describes', async () => {
+    const { client: admin } = await signedInClient(server, { role: 'admin' });
+    const created = (await admin.post('/api/v1/users', { username: 'every-action', display_name: 'E', email: 'every-action@example.com', password: 'a long passphrase' })).body.user;
+    await admin.patch(`/api/v1/users/${created.id}`, { version: created.version, role: 'moderator' });
+    await admin.put(`/api/v1/users/${created.id}/password`, { password: 'another long passphrase', revoke_sessions: false });
+    await new ApiClient(server).post('/api/v1/auth/login', { login: 'every-action', password: 'wrong' });
+    const { client: signedIn } = await signedInClient(server);
+    await signedIn.post('/api/v1/auth/logout');
+    await admin.post('/api/v1/auth/reauthenticate', { password: 'correct horse battery' });
+    const { key, api_key } = (await admin.post('/api/v1/api-keys', { name: 'system', system: true })).body;
+    const host = new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
+    const owner = await createTestUser(server);
+    expect((await host.post('/api/v1/usage', { user_id: owner.id, meter: 'tokens', amount: 5, source: 'gpt' })).status).toBe(201);
+    const project = (await admin.post('/api/v1/projects', { name: 'Audited', owner_id: owner.id })).body.project;
+    await admin.post(`/api/v1/projects/${project.id}/members`, { user_id: created.id });
+    await admin.patch(`/api/v1/projects/${project.id}`, { name: 'Audited again' });
+    await admin.delete(`/api/v1/projects/${project.id}`);
+    const redirectUri = 'http://localhost:4999/callback';
+    const registered = (await admin.post('/api/v1/applications', { name: 'Audited app', redirect_uris: [redirectUri] })).body;
+    const application = (await admin.patch(`/api/v1/applications/${registered.application.id}`, { version: registered.application.version, name: 'Audited app 2' })).body.application;
+    const { client_secret } = (await admin.post(`/api/v1/applications/${application.id}/secret`)).body;
+    const { client: appUser } = await signedInClient(server);
+    await signInThroughRoster(server, appUser, await relyingParty(server, application.client_id, client_secret), redirectUri, { scope: 'openid' });
+    const [appSession] = (await appUser.get('/api/v1/sessions')).body.items;
+    expect((await appUser.delete(`/api/v1/sessions/${appSession.id}/applications/${application.id}`)).status).toBe(204);
+    await admin.delete(`/api/v1/applications/${application.id}`);
+    await admin.delete(`/api/v1/api-keys/${api_key.id}`);
+    await admin.delete(`/api/v1/users/${created.id}`);
+    await admin.post('/api/v1/sessions/revoke-all', { confirm: SIGN_OUT_EVERYONE_PHRASE });
+
+    const rows = await server.sql<EventRow[]>`SELECT * FROM events ORDER BY id`;
+    const unreadable = rows.filter((row) => toAuditEvent(row) === null).map((row) => ({ seq: row.id, action: row.action, data: row.data }));
+    expect(unreadable).toEqual([]);
+    expect(new Set(rows.map((row) => row.action))).toEqual(new Set(eventActions));
   });
 
   test('bad filters are 400', async () => {

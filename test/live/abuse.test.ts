@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, assert, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -61,7 +61,7 @@ describe('a client that will not read', () => {
     for (let batch = 0; batch < 10; batch++) {
       await server.sql`
         INSERT INTO events (actor_label, action, target_type, target_id, target_label, data)
-        SELECT 'load', 'user.updated', 'user', gen_random_uuid()::text, 'load-' || n, jsonb_build_object('padding', ${padding}::text)
+        SELECT 'load', 'auth.login_failed', 'user', gen_random_uuid()::text, 'load-' || n, jsonb_build_object('padding', ${padding}::text)
         FROM generate_series(1, 100) n`;
       await server.sql`SELECT pg_notify('roster_events', 'load')`;
     }
@@ -106,6 +106,7 @@ describe('what each audience is told', () => {
     const own = await watcher.event((e) => e.action === 'user.updated' && e.target_id === user.id, 'own update');
     expect(own.ip).toBeNull();
     expect(own.actor).toEqual({ id: null, label: null });
+    assert(own.action === 'user.updated');
     expect(own.data.user).toMatchObject({ id: user.id, display_name: 'Renamed' });
     // Staff see the same event whole.
     const whole = await staff.event((e) => e.seq === own.seq, 'the same event for staff');
@@ -126,6 +127,7 @@ describe('what each audience is told', () => {
     const watcher = await LiveClient.connect(server, memberClient.cookie);
     const shared = await admin.post('/api/v1/projects', { name: 'Shared', owner_id: owner.id, size_bytes: 1000, member_ids: [member.id] });
     const event = await watcher.event((e) => e.action === 'project.created' && e.target_id === shared.body.project.id, 'shared project');
+    assert(event.action === 'project.created');
     expect(event.data.project).toMatchObject({ name: 'Shared' });
     expect(event.data.owners).toEqual([]);
     expect(event.data).not.toHaveProperty('audience');

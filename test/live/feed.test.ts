@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { MAX_REPLAY, type User } from '@roster/shared';
+import { afterAll, assert, beforeAll, describe, expect, test } from 'vitest';
+import { eventUserId, MAX_REPLAY, type User } from '@roster/shared';
 import { applyRetention, retentionPolicy } from '../../server/src/services/retention.ts';
 import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
@@ -45,6 +45,7 @@ describe('fan-out between admins', () => {
     const user = await newUser();
     const created = await watcher.event((e) => e.action === 'user.created' && e.target_id === user.id, 'user.created');
     expect(created).toMatchObject({ target_type: 'user', version: 1, data: { user: { username: user.username, role: 'user' } } });
+    assert(created.action === 'user.created');
     expect(created.data.user).not.toHaveProperty('password_hash');
 
     await admin.patch(`/api/v1/users/${user.id}`, { version: 1, display_name: 'Changed live' });
@@ -304,7 +305,7 @@ describe('audiences', () => {
     await watcher.event((e) => e.action === 'user.updated' && e.target_id === user.id, 'own update');
     // The stranger's events were committed before the user's own update, so they would have arrived first.
     for (const event of watcher.events) {
-      expect(event.target_id === user.id || event.data.user_id === user.id, JSON.stringify(event)).toBe(true);
+      expect(event.target_id === user.id || eventUserId(event) === user.id, JSON.stringify(event)).toBe(true);
     }
     expect(watcher.stats).toEqual([]);
     expect(watcher.presence).toEqual([]);
@@ -312,7 +313,7 @@ describe('audiences', () => {
     // Replays are filtered the same way.
     const replay = await live(client, 0);
     await replay.until(() => replay.events.some((e) => e.action === 'user.updated'), 'replay');
-    for (const event of replay.events) expect(event.target_id === user.id || event.data.user_id === user.id).toBe(true);
+    for (const event of replay.events) expect(event.target_id === user.id || eventUserId(event) === user.id).toBe(true);
   });
 
   test('a promotion changes what an open connection receives at once', async () => {

@@ -1,9 +1,5 @@
 import { z } from 'zod';
-import { apiRoutes, type RouteSpec } from '@roster/shared';
-
-const errorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), fields: z.record(z.string(), z.string()).optional() }),
-});
+import { apiRoutes, errorBodySchema, type RouteSpec } from '@roster/shared';
 
 /** The OpenAPI 3.1 document, generated from the same route table and zod schemas the server validates with. */
 export function openApiDocument(serverUrl: string) {
@@ -42,7 +38,7 @@ export function openApiDocument(serverUrl: string) {
         },
         default: {
           description: 'Error',
-          content: { 'application/json': { schema: z.toJSONSchema(errorBody) } },
+          content: { 'application/json': { schema: z.toJSONSchema(errorBodySchema, { unrepresentable: 'any' }) } },
         },
       },
     };

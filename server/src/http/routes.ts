@@ -1,5 +1,7 @@
-import type { Handler } from 'hono';
-import { apiRoutes, can, type RouteKey, type SetupState } from '@roster/shared';
+import type { TypedResponse } from 'hono';
+import type { ResponseFormat } from 'hono/types';
+import type { StatusCode } from 'hono/utils/http-status';
+import { apiRoutes, can, type ResponseOf, type RouteKey, type SetupState } from '@roster/shared';
 import { changeOwnPassword, reauthenticate, updateOwnProfile } from '../services/account.ts';
 import { login, register, startSession } from '../services/auth.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
@@ -41,14 +43,23 @@ import {
   interactionUid,
   uuidParam,
   viewerOf,
-  type AppEnv,
+  type AppContext,
   type Deps,
 } from './context.ts';
 import { AppError } from '../errors.ts';
 import { browserCookies, clearSessionCookie, writeSessionCookie, writeSignedIn } from './session-cookie.ts';
 
+/**
+ * A route's handler answers with what the route's response schema describes (as `c.json` sends it:
+ * dates become text), so the OpenAPI document and the console's client types say what is sent.
+ */
+/** A handler answers what its route's schema says, or sends the browser elsewhere (a redirect carries no body). */
+type RouteHandler<K extends RouteKey> = (
+  c: AppContext,
+) => Promise<TypedResponse<ResponseOf<K> extends undefined ? null : ResponseOf<K>, StatusCode, ResponseFormat> | TypedResponse<undefined, 302, 'redirect'>>;
+
 /** One handler per route of the shared route table; the compiler insists on exactly that set. */
-export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
+export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } {
   const { sql, config, live, sessionPolicy, signInLimits: limits } = deps;
   const password = { fields: ['password'], minLength: config.PASSWORD_MIN_LENGTH };
   return {
@@ -254,7 +265,7 @@ export function routeHandlers(deps: Deps): Record<RouteKey, Handler<AppEnv>> {
         c.header('X-Roster-Username', user.username);
         c.header('X-Roster-Email', user.email);
         c.header('X-Roster-Roles', user.role);
-        return c.body(null, 200);
+        return c.json({ user: { id: user.id, username: user.username, email: user.email, role: user.role } });
       }
       if (redirect && verdict.refused === 'unauthenticated') {
         const back = `${c.req.header('x-forwarded-proto') ?? 'https'}://${host}${c.req.header('x-forwarded-uri') ?? '/'}`;

@@ -1,4 +1,4 @@
-import { staffRoles, type AuditEvent, type Role } from '@roster/shared';
+import { eventUserId, staffRoles, type AuditEvent, type LiveEvent, type Role } from '@roster/shared';
 
 // Who may see an event on the live channel, and in what shape. Staff (admins, moderators) read the
 // audit log, so they get events whole. A plain user gets only events about their own account,
@@ -20,8 +20,9 @@ export const isStaff = (role: Role) => (staffRoles as readonly Role[]).includes(
 export function plainUsersConcerned(event: AuditEvent): Set<string> {
   const users = new Set<string>();
   if (event.target_type === 'user' && event.target_id) users.add(event.target_id);
-  if (typeof event.data.user_id === 'string') users.add(event.data.user_id);
-  if (Array.isArray(event.data.audience)) for (const id of event.data.audience) if (typeof id === 'string') users.add(id);
+  const owner = eventUserId(event);
+  if (owner) users.add(owner);
+  if (event.target_type === 'project') for (const id of event.data.audience) users.add(id);
   return users;
 }
 
@@ -31,22 +32,21 @@ export function canSee(viewer: Viewer, event: AuditEvent): boolean {
 }
 
 /** The event as a plain user may see it (call only when `canSee`). */
-export function plainUserView(viewer: Viewer, event: AuditEvent): AuditEvent {
-  const { audience: _audience, owners, ...data } = event.data;
-  const shaped: AuditEvent = {
+export function plainUserView(viewer: Viewer, event: AuditEvent): LiveEvent {
+  const shaped = {
     ...event,
     ip: null,
     // Who acted is staff information, unless it was the user themselves.
     actor: event.actor.id === viewer.id ? event.actor : { id: null, label: null },
-    data,
   };
+  if (shaped.target_type !== 'project') return shaped;
   // A member sees the project, not its owner's totals over projects row-level security hides.
-  if (Array.isArray(owners)) shaped.data.owners = owners.filter((o: { user_id?: unknown }) => o.user_id === viewer.id);
-  return shaped;
+  const { audience: _audience, owners, ...data } = shaped.data;
+  return { ...shaped, data: { ...data, owners: owners.filter((o) => o.user_id === viewer.id) } };
 }
 
 /** The event for `viewer`, or null when they may not see it. */
-export function eventFor(viewer: Viewer, event: AuditEvent): AuditEvent | null {
+export function eventFor(viewer: Viewer, event: AuditEvent): LiveEvent | null {
   if (!canSee(viewer, event)) return null;
   return isStaff(viewer.role) ? event : plainUserView(viewer, event);
 }

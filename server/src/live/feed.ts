@@ -86,6 +86,7 @@ export class EventFeed {
 
   private deliver(row: EventRow) {
     const event = toAuditEvent(row);
+    if (!event) return void this.log.warn({ seq: row.id, action: row.action }, 'event row does not match its action; not sent');
     for (const socket of this.replaying) socket.data.pending!.push(event);
     const replayingIds = [...this.replaying].map((socket) => socket.id);
     this.io.local.to(STAFF_ROOMS).except(replayingIds).emit('event', event);
@@ -120,7 +121,8 @@ export class EventFeed {
         socket.emit('resync', { seq: socket.data.delivered });
       } else {
         for (const row of rows) {
-          const view = eventFor(user, toAuditEvent(row));
+          const event = toAuditEvent(row);
+          const view = event && eventFor(user, event);
           if (!view) continue;
           socket.emit('event', view);
           replayed += 1;

@@ -4,7 +4,7 @@ import type { Sql } from 'postgres';
 import { createAdapter } from '@socket.io/postgres-adapter';
 import pg from 'pg';
 import { Server } from 'socket.io';
-import { liveHandshakeSchema, type AuditEvent, type Role, type SessionEndReason } from '@roster/shared';
+import { eventUserId, liveHandshakeSchema, type AuditEvent, type Role, type SessionEndReason } from '@roster/shared';
 import { SESSION_COOKIE, sessionOver, validateSessionToken, type SessionPolicy } from '../auth/sessions.ts';
 import type { DatabaseWatch } from '../database-watch.ts';
 import type { Logger } from '../logger.ts';
@@ -179,21 +179,25 @@ export class LiveHub {
 
   private applySideEffects(event: AuditEvent) {
     this.rememberChange(event);
-    if (event.action === 'session.revoked' && event.target_id) {
-      this.endSession(event.target_id, (event.data.reason as SessionEndReason | undefined) ?? 'revoked');
-    }
-    if (event.action === 'session.revoked_all') this.endEverySession((event.data.kept_session_id as string | null) ?? null);
-    // A new token: connections opened with the old one (perhaps a stolen one) must not stream on.
-    if (event.action === 'session.rotated' && event.target_id) this.reconnect(sessionRoom(event.target_id));
-    // A password someone else set, with the sessions kept: until the user chooses their own, the live
-    // channel refuses them, so their open connections must not stream on either.
-    const reset = event.data.user as { password_change_required?: unknown } | undefined;
-    if (event.action === 'user.password_reset' && event.target_id && reset?.password_change_required === true && event.data.revoke_sessions === false) {
-      this.reconnect(userRoom(event.target_id));
-    }
-    if (event.action === 'user.updated' && event.target_id) {
-      const role = (event.data.changes as Record<string, { to: unknown }> | undefined)?.role?.to as Role | undefined;
-      if (role) this.moveToRole(event.target_id, role);
+    switch (event.action) {
+      case 'session.revoked':
+        if (event.target_id) this.endSession(event.target_id, event.data.reason);
+        break;
+      case 'session.revoked_all':
+        this.endEverySession(event.data.kept_session_id);
+        break;
+      case 'session.rotated':
+        // A new token: connections opened with the old one (perhaps a stolen one) must not stream on.
+        if (event.target_id) this.reconnect(sessionRoom(event.target_id));
+        break;
+      case 'user.password_reset':
+        // A password someone else set, with the sessions kept: until the user chooses their own, the live
+        // channel refuses them, so their open connections must not stream on either.
+        if (event.target_id && event.data.user.password_change_required && !event.data.revoke_sessions) this.reconnect(userRoom(event.target_id));
+        break;
+      case 'user.updated':
+        if (event.target_id && event.data.changes.role) this.moveToRole(event.target_id, event.data.user.role);
+        break;
     }
     if (event.action.startsWith('user.') || event.action.startsWith('session.')) this.stats.schedule();
   }
@@ -228,7 +232,7 @@ export class LiveHub {
     const session = event.target_type === 'session';
     this.recentChanges.push({
       seq: event.seq,
-      userId: session ? ((event.data.user_id as string | undefined) ?? null) : event.target_id,
+      userId: session ? eventUserId(event) : event.target_id,
       sessionId: session ? event.target_id : null,
       all: event.action === 'session.revoked_all',
     });

@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import type { User } from '@roster/shared';
+import type { EventData, User } from '@roster/shared';
 import { hashPassword, verifyPassword } from '../auth/passwords.ts';
 import { rotateSessionToken, type SessionRow } from '../auth/sessions.ts';
 import { attemptSucceeded } from '../auth/throttle.ts';
@@ -37,23 +37,28 @@ async function checkOwnPassword(sql: Sql, userId: string, password: string, fiel
  */
 export async function reauthenticate(sql: Sql, actor: Actor, password: string, limits: SignInLimits): Promise<{ token: string; session: SessionRow }> {
   if (actor.credential?.kind !== 'session' || !actor.id) throw new AppError('forbidden', 'Only a browser session can confirm a password');
-  const { sessionId } = actor.credential;
+  const session = { userId: actor.id, sessionId: actor.credential.sessionId };
   await checkOwnPassword(sql, actor.id, password, 'password', limits);
   return transaction(sql, async (tx) => {
     await lockForWrite(tx, actor);
-    return rotate(tx, actor, sessionId, 'reauthenticated');
+    return rotate(tx, actor, session, 'reauthenticated');
   });
 }
 
 /** Replaces the session's token and records it, so connections opened with the old one close. */
-async function rotate(tx: TransactionSql, actor: Actor, sessionId: string, reason: 'reauthenticated' | 'password_changed') {
+async function rotate(
+  tx: TransactionSql,
+  actor: Actor,
+  { userId, sessionId }: { userId: string; sessionId: string },
+  reason: EventData<'session.rotated'>['reason'],
+) {
   const rotated = await rotateSessionToken(tx, sessionId);
   recordEvent(tx, actor, {
     action: 'session.rotated',
     targetType: 'session',
     targetId: sessionId,
     targetLabel: actor.label,
-    data: { user_id: actor.id, reason },
+    data: { user_id: userId, reason },
   });
   return rotated;
 }
@@ -90,7 +95,7 @@ export async function changeOwnPassword(
       temporary: false,
       reason: 'password_changed',
     });
-    return { ...(await rotate(tx, actor, sessionId, 'password_changed')), user };
+    return { ...(await rotate(tx, actor, { userId: row.id, sessionId }, 'password_changed')), user };
   });
 }
 

@@ -85,6 +85,7 @@ export async function login(
         targetType: 'user',
         targetId: row?.id ?? null,
         targetLabel: row?.username ?? request.login,
+        data: {},
       });
     });
     throw new AppError('invalid_credentials', 'The login or password is wrong');
@@ -134,8 +135,8 @@ export async function startSession(
         display_name: updated!.display_name,
         ip: client.ip,
         user_agent: client.userAgent,
-        last_login_at: updated!.last_login_at,
-        expires_at: session.expires_at,
+        last_login_at: updated!.last_login_at?.toISOString() ?? null,
+        expires_at: session.expires_at.toISOString(),
       },
     });
     return { token, session, user: toUserDto(updated!), deviceToken };

@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import type { AuditEvent, EventAction } from '@roster/shared';
+import { auditEventSchema, type AuditEvent, type EventAction, type EventOf } from '@roster/shared';
 import { assertActorChecked, type Actor } from '../data/locks.ts';
 import { beforeCommit } from '../data/transaction.ts';
 
@@ -11,14 +11,17 @@ export const EVENTS_CHANNEL = 'roster_events';
 // the last lock a transaction takes (data/locks.ts): events are written just before commit.
 const EVENT_ORDER_LOCK = 7_264_003;
 
-export interface NewEvent {
-  action: EventAction;
-  targetType: 'user' | 'session' | 'api_key' | 'project' | 'application';
-  targetId: string | null;
-  targetLabel: string | null;
-  data?: Record<string, unknown>;
-  version?: number | null;
-}
+/** An event to record: a union on `action`, so each action takes only its own target type and data. */
+export type NewEvent = {
+  [A in EventAction]: {
+    action: A;
+    targetType: EventOf<A>['target_type'];
+    targetId: string | null;
+    targetLabel: string | null;
+    data: EventOf<A>['data'];
+    version?: number | null;
+  };
+}[EventAction];
 
 /** The command line acts as this actor in the audit log. */
 export const cliActor: Actor = { id: null, label: 'cli', ip: null };
@@ -48,7 +51,7 @@ async function writeEvents(tx: TransactionSql, events: { actor: Actor; event: Ne
     const [row] = await tx<{ id: string }[]>`
       INSERT INTO events (actor_id, actor_label, action, target_type, target_id, target_label, data, version, ip)
       VALUES (${actor.id}, ${actor.label}, ${event.action}, ${event.targetType}, ${event.targetId},
-              ${event.targetLabel}, ${tx.json((event.data ?? {}) as never)}, ${event.version ?? null}, ${actor.ip})
+              ${event.targetLabel}, ${tx.json(event.data)}, ${event.version ?? null}, ${actor.ip})
       RETURNING id`;
     await tx`SELECT pg_notify(${EVENTS_CHANNEL}, ${row!.id})`;
   }
@@ -63,24 +66,26 @@ export interface EventRow {
   target_type: string;
   target_id: string | null;
   target_label: string | null;
-  data: Record<string, unknown>;
+  data: unknown;
   version: number | null;
   ip: string | null;
 }
+// Named, not `*`: the rest of a row is spread into the event it becomes.
+const EVENT_COLUMNS = ['id', 'at', 'actor_id', 'actor_label', 'action', 'target_type', 'target_id', 'target_label', 'data', 'version', 'ip'] as const;
 
-export function toAuditEvent(row: EventRow): AuditEvent {
-  return {
-    seq: Number(row.id),
-    at: row.at.toISOString(),
-    action: row.action,
-    actor: { id: row.actor_id, label: row.actor_label },
-    target_type: row.target_type,
-    target_id: row.target_id,
-    target_label: row.target_label,
-    data: row.data,
-    version: row.version,
-    ip: row.ip,
-  };
+/**
+ * The event a row records, or null when its data is not what its action carries: `recordEvent`
+ * writes only such rows, but one written by hand, or by a version of Roster whose payloads differ,
+ * must not reach code that relies on the types, so it is neither sent nor listed. The check costs
+ * a few microseconds; the row itself is passed on, with anything this version does not know.
+ */
+export function toAuditEvent({ id, at, actor_id, actor_label, ...recorded }: EventRow): AuditEvent | null {
+  const event = { seq: Number(id), at: at.toISOString(), actor: { id: actor_id, label: actor_label }, ...recorded };
+  return isAuditEvent(event) ? event : null;
+}
+
+function isAuditEvent(value: unknown): value is AuditEvent {
+  return auditEventSchema.safeParse(value).success;
 }
 
 /** The audit log, newest first, paged backwards with `before`. */
@@ -89,7 +94,7 @@ export async function listEvents(
   query: { before?: number; after?: number; actor_id?: string; target_id?: string; action?: string; limit: number },
 ): Promise<{ items: AuditEvent[]; next_cursor: number | null }> {
   const rows = await sql<EventRow[]>`
-    SELECT * FROM events
+    SELECT ${sql(EVENT_COLUMNS)} FROM events
     WHERE true
       ${query.before !== undefined ? sql`AND id < ${query.before}` : sql``}
       ${query.after !== undefined ? sql`AND id > ${query.after}` : sql``}
@@ -100,7 +105,7 @@ export async function listEvents(
     LIMIT ${query.limit + 1}`;
   const page = rows.slice(0, query.limit);
   return {
-    items: page.map(toAuditEvent),
+    items: page.map(toAuditEvent).filter((event) => event !== null),
     next_cursor: rows.length > query.limit ? Number(page.at(-1)!.id) : null,
   };
 }
@@ -108,7 +113,7 @@ export async function listEvents(
 /** Events after `after`, oldest first; for a plain user only those about them (as the hub's `canSee`). */
 export async function eventsSince(sql: Sql, after: number, limit: number, onlyAboutUser: string | null): Promise<EventRow[]> {
   return sql<EventRow[]>`
-    SELECT * FROM events
+    SELECT ${sql(EVENT_COLUMNS)} FROM events
     WHERE id > ${after}
       ${onlyAboutUser ? sql`AND (target_id = ${onlyAboutUser} OR data->>'user_id' = ${onlyAboutUser} OR data->'audience' ? ${onlyAboutUser})` : sql``}
     ORDER BY id

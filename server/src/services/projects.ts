@@ -116,14 +116,21 @@ async function assertUsersExist(tx: TransactionSql, ids: string[], field: string
   if (found.length !== new Set(ids).size) throw new AppError('validation_failed', 'Some fields are invalid', { [field]: 'No such user' });
 }
 
-async function projectEvent(tx: TransactionSql, actor: Actor, action: 'project.created' | 'project.updated' | 'project.deleted', project: Project, owners: string[], extra: Record<string, unknown> = {}) {
+async function projectEvent(
+  tx: TransactionSql,
+  actor: Actor,
+  action: 'project.created' | 'project.updated' | 'project.deleted',
+  project: Project,
+  owners: string[],
+  changes?: string[],
+) {
   recordEvent(tx, actor, {
     action,
     targetType: 'project',
     targetId: project.id,
     targetLabel: project.name,
     // `audience`: the plain users who may see this event (owners and members, before and after).
-    data: { project, owners: await ownerTotals(tx, owners), audience: [...new Set([...owners, ...project.members.map((m) => m.id)])], ...extra },
+    data: { project, owners: await ownerTotals(tx, owners), audience: [...new Set([...owners, ...project.members.map((m) => m.id)])], changes },
     version: project.version,
   });
 }
@@ -163,7 +170,7 @@ export function updateProject(
     if (changes.owner_id) await assertUsersExist(tx, [changes.owner_id], 'owner_id');
     await tx`UPDATE projects SET ${tx(changes as Record<string, unknown>)}, version = version + 1, updated_at = now() WHERE id = ${id}`;
     const project = await readProject(tx, id);
-    await projectEvent(tx, actor, 'project.updated', project, [current.owner_id, project.owner.id], { changes: Object.keys(changes) });
+    await projectEvent(tx, actor, 'project.updated', project, [current.owner_id, project.owner.id], Object.keys(changes));
     return project;
   });
 }
@@ -194,7 +201,7 @@ export function setMembership(sql: Sql, actor: Actor, id: string, userId: string
     else await tx`DELETE FROM project_members WHERE project_id = ${id} AND user_id = ${userId}`;
     await tx`UPDATE projects SET version = version + 1, updated_at = now() WHERE id = ${id}`;
     const project = await readProject(tx, id);
-    await projectEvent(tx, actor, 'project.updated', project, [project.owner.id], { changes: ['members'] });
+    await projectEvent(tx, actor, 'project.updated', project, [project.owner.id], ['members']);
     return project;
   });
 }
@@ -218,8 +225,7 @@ export async function disposeOwnedProjects(
   for (const { id } of owned) {
     const project = await readProject(tx, id);
     if (choice.projects === 'delete') await tx`DELETE FROM projects WHERE id = ${id}`;
-    await projectEvent(tx, actor, choice.projects === 'delete' ? 'project.deleted' : 'project.updated', project, [ownerId, project.owner.id], {
-      changes: choice.projects === 'transfer' ? ['owner_id'] : undefined,
-    });
+    const action = choice.projects === 'delete' ? 'project.deleted' : 'project.updated';
+    await projectEvent(tx, actor, action, project, [ownerId, project.owner.id], choice.projects === 'transfer' ? ['owner_id'] : undefined);
   }
 }

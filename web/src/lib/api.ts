@@ -1,5 +1,5 @@
 import { goto } from '$app/navigation';
-import type { ErrorBody, ErrorCode } from '@roster/shared';
+import { errorBodySchema, type ErrorCode, type RequestOf, type ResponseOf, type RouteKey } from '@roster/shared';
 import { reauth } from './reauth.svelte';
 
 /** An error answered by the API, with its code and per-field messages for forms. */
@@ -14,24 +14,51 @@ export class ApiError extends Error {
   }
 }
 
+type Args<K extends RouteKey> = {} extends RequestOf<K> ? [request?: RequestOf<K>] : [request: RequestOf<K>];
+
 /**
- * Calls the Roster API with the session cookie; resolves with the JSON body or throws `ApiError`.
- * A change that needs the password confirmed asks for it and is retried once confirmed; a user
- * who must first replace an admin-set password is taken to that page.
+ * Calls a route of the shared route table (`api('PATCH /users/:id', { params: { id }, body })`) with
+ * the session cookie; resolves with what the route's response schema describes, or throws
+ * `ApiError`. A change that needs the password confirmed asks for it and is retried once
+ * confirmed; a user who must first replace an admin-set password is taken to that page.
  */
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+export function api<K extends RouteKey>(route: K, ...request: Args<K>): Promise<ResponseOf<K>>;
+// The server answers each route with its response schema (the same definitions type both ends), so
+// the body is passed on as the declaration above says, not checked again here.
+export async function api(route: RouteKey, request: Call = {}): Promise<unknown> {
   try {
-    return await request<T>(method, path, body);
+    return await send(route, request);
   } catch (error) {
     if (error instanceof ApiError && error.code === 'reauthentication_required' && (await reauth.ask())) {
-      return request<T>(method, path, body);
+      return send(route, request);
     }
     if (error instanceof ApiError && error.code === 'password_change_required') void goto('/choose-password');
     throw error;
   }
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** A call as the implementation sees it: the route's own types are checked by the declaration. */
+interface Call {
+  params?: Record<string, string>;
+  query?: unknown;
+  body?: unknown;
+}
+
+/** `GET /users/:id` with `{id}` → `GET`, `/users/<id>?<query>` (fields left undefined are left out). */
+function target(route: RouteKey, { params = {}, query }: Call): { method: string; path: string } {
+  const [method = 'GET', pattern = '/'] = route.split(' ');
+  const path = pattern.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
+  const search = new URLSearchParams();
+  if (typeof query === 'object' && query !== null) {
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
+  }
+  const queryString = search.toString();
+  return { method, path: queryString ? `${path}?${queryString}` : path };
+}
+
+async function send(route: RouteKey, request: Call): Promise<unknown> {
+  const { method, path } = target(route, request);
+  const { body } = request;
   let response: Response;
   try {
     response = await fetch(`/api/v1${path}`, {
@@ -43,13 +70,13 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   } catch {
     throw new ApiError(0, 'network', 'Roster cannot be reached. Check your connection and try again.');
   }
-  if (response.status === 204) return undefined as T;
-  const payload = (await response.json().catch(() => null)) as (T & Partial<ErrorBody>) | null;
+  if (response.status === 204) return undefined;
+  const payload: unknown = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = payload?.error;
+    const error = errorBodySchema.safeParse(payload).data?.error;
     throw new ApiError(response.status, error?.code ?? codeOf(response.status), error?.message ?? fallbackMessage(response), error?.fields);
   }
-  return payload as T;
+  return payload;
 }
 
 /** A refusal without Roster's JSON body (a proxy answering, say): its status still speaks. */

@@ -1,4 +1,4 @@
-import type { AuditEvent, EventAction, Meter } from '@roster/shared';
+import type { EventAction, LiveEvent, SessionEndReason } from '@roster/shared';
 
 /** What each action is called where people choose it (the audit log's filter). */
 export const actionLabels: Record<EventAction, string> = {
@@ -26,7 +26,7 @@ export const actionLabels: Record<EventAction, string> = {
 };
 
 /** Why a session ended, as the log says it after the sentence. */
-const endReasons: Record<string, string> = {
+const endReasons: Partial<Record<SessionEndReason, string>> = {
   replaced: 'replaced by a newer sign-in',
   expired: 'expired',
   deactivated: 'the account was deactivated',
@@ -48,30 +48,31 @@ export interface AuditSentence {
 
 const counted = new Intl.NumberFormat();
 
-export function describeEvent(event: AuditEvent): AuditSentence {
-  const data = event.data;
-  switch (event.action as EventAction) {
+export function describeEvent(event: LiveEvent): AuditSentence {
+  switch (event.action) {
     case 'user.created':
       return { verb: 'created the user', target: true };
     case 'user.updated':
       return { verb: 'updated the user', target: true };
     case 'user.deleted':
       return { verb: 'deleted the user', target: true };
-    case 'user.password_reset':
-      return data.by_self
-        ? { verb: 'changed their password', target: false, note: data.revoke_credentials ? 'and revoked their API keys' : undefined }
-        : { verb: 'set a new password for', target: true, note: data.revoke_sessions ? 'and signed them out everywhere' : undefined };
+    case 'user.password_reset': {
+      const { by_self, revoke_credentials, revoke_sessions } = event.data;
+      return by_self
+        ? { verb: 'changed their password', target: false, note: revoke_credentials ? 'and revoked their API keys' : undefined }
+        : { verb: 'set a new password for', target: true, note: revoke_sessions ? 'and signed them out everywhere' : undefined };
+    }
     case 'session.created':
       return { verb: 'signed in', target: false };
     case 'session.revoked': {
-      const reason = String(data.reason ?? '');
+      const { reason } = event.data;
       if (reason === 'logout') return { verb: 'signed out', target: false };
       return { verb: 'ended a session of', target: true, note: endReasons[reason] };
     }
     case 'session.revoked_all':
-      return { verb: 'signed everyone out', target: false, note: `${counted.format(Number(data.count ?? 0))} sessions ended` };
+      return { verb: 'signed everyone out', target: false, note: `${counted.format(event.data.count)} sessions ended` };
     case 'session.rotated':
-      return data.reason === 'password_changed'
+      return event.data.reason === 'password_changed'
         ? { verb: 'got a new session token', target: false, note: 'after changing their password' }
         : { verb: 'confirmed their password', target: false };
     case 'api_key.created':
@@ -83,24 +84,22 @@ export function describeEvent(event: AuditEvent): AuditSentence {
     case 'project.created':
       return { verb: 'created the project', target: true };
     case 'project.updated': {
-      const changed = (data.changes as string[] | undefined) ?? [];
+      const changed = event.data.changes ?? [];
       if (changed.length === 1 && changed[0] === 'members') return { verb: 'changed who is assigned to the project', target: true };
       return { verb: 'updated the project', target: true, note: changed.length > 0 ? `${changed.map((c) => c.replace(/_/g, ' ')).join(', ')}` : undefined };
     }
     case 'project.deleted':
       return { verb: 'deleted the project', target: true };
     case 'usage.recorded': {
-      const meter = data.meter as Meter;
-      const amount = Number(data.amount ?? 0);
+      const { meter, amount, source } = event.data;
       const unit = meter === 'minutes' ? (amount === 1 ? 'minute' : 'minutes') : amount === 1 ? 'token' : 'tokens';
-      return { verb: `reported ${counted.format(amount)} ${unit} for`, target: true, note: data.source ? `from ${String(data.source)}` : undefined };
+      return { verb: `reported ${counted.format(amount)} ${unit} for`, target: true, note: source ? `from ${source}` : undefined };
     }
     case 'application.created':
       return { verb: 'registered the application', target: true };
     case 'application.updated': {
-      const changed = (data.changes as string[] | undefined) ?? [];
-      const application = data.application as { enabled?: boolean } | undefined;
-      if (changed.length === 1 && changed[0] === 'enabled') return { verb: application?.enabled ? 'enabled the application' : 'disabled the application', target: true };
+      const { changes: changed, application } = event.data;
+      if (changed.length === 1 && changed[0] === 'enabled') return { verb: application.enabled ? 'enabled the application' : 'disabled the application', target: true };
       return { verb: 'changed the application', target: true, note: changed.length > 0 ? changed.map((c) => c.replace(/_/g, ' ')).join(', ') : undefined };
     }
     case 'application.deleted':
@@ -110,8 +109,9 @@ export function describeEvent(event: AuditEvent): AuditSentence {
     case 'application.signed_in':
       return { verb: 'signed in to', target: true };
     case 'application.signed_out':
-      return { verb: `signed @${String(data.username)} out of`, target: true, note: data.session_id ? 'in one session' : 'in every session' };
+      return { verb: `signed @${event.data.username} out of`, target: true, note: event.data.session_id ? 'in one session' : 'in every session' };
     default:
+      // An action this console does not know yet (the server is newer).
       return { verb: 'did something to', target: true };
   }
 }

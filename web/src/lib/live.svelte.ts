@@ -2,9 +2,9 @@ import { goto } from '$app/navigation';
 import { signedInHint } from './signed-in';
 import { io, type Socket } from 'socket.io-client';
 import type {
-  AuditEvent,
   ClientToServerEvents,
   Connections,
+  LiveEvent,
   Presence,
   PresenceUpdate,
   ServerToClientEvents,
@@ -14,7 +14,7 @@ import type {
 
 export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
-type EventHandler = (event: AuditEvent) => void;
+type EventHandler = (event: LiveEvent) => void;
 
 const emptyPresence: Presence = { online: [], viewing: {}, editing: {} };
 

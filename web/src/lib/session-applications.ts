@@ -1,10 +1,10 @@
-import type { AuditEvent, SessionEntry } from '@roster/shared';
+import type { LiveEvent, SessionEntry } from '@roster/shared';
 
 /**
  * A session entry as an application event leaves it: signed in to one more application, signed
  * out of one (in this session, or in all of the person's), or an application renamed or removed.
  */
-export function withApplicationEvent(entry: SessionEntry, event: AuditEvent): SessionEntry {
+export function withApplicationEvent(entry: SessionEntry, event: LiveEvent): SessionEntry {
   const id = event.target_id;
   const has = entry.applications.some((a) => a.id === id);
   switch (event.action) {

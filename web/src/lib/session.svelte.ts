@@ -12,7 +12,7 @@ class CurrentSession {
   }
 
   async load(): Promise<MeResponse> {
-    const [me, settings] = await Promise.all([api<MeResponse>('GET', '/auth/me'), api<SetupState>('GET', '/setup')]);
+    const [me, settings] = await Promise.all([api('GET /auth/me'), api('GET /setup')]);
     this.me = me;
     this.settings = settings;
     return me;

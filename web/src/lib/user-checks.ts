@@ -14,9 +14,7 @@ async function isTaken(field: 'username' | 'email', value: string, except?: stri
   const wanted = value.trim().toLowerCase();
   let cursor: string | null = null;
   for (let page = 0; page < PAGES; page++) {
-    const params = new URLSearchParams({ q: wanted, sort: field, limit: '200' });
-    if (cursor) params.set('cursor', cursor);
-    const result: UserList = await api<UserList>('GET', `/users?${params}`);
+    const result: UserList = await api('GET /users', { query: { q: wanted, sort: field, limit: 200, cursor: cursor ?? undefined } });
     if (result.items.some((u) => u.id !== except && u[field].toLowerCase() === wanted)) return true;
     const last = result.items.at(-1)?.[field].toLowerCase();
     cursor = result.next_cursor;
@@ -40,13 +38,13 @@ export async function profileProblems(
   if (options.passwordMinLength && typeof password === 'string' && password.length > 0 && password.length < options.passwordMinLength) {
     problems.password ??= `Password must be at least ${options.passwordMinLength} characters`;
   }
-  const checks = (['username', 'email'] as const)
-    .filter((field) => typeof values[field] === 'string' && values[field] !== '' && !problems[field])
-    .map(async (field) => {
-      if (await isTaken(field, values[field] as string, options.except)) {
-        problems[field] = field === 'username' ? 'This username is taken' : 'This email belongs to another user';
-      }
-    });
+  const checks = (['username', 'email'] as const).map(async (field) => {
+    const value = values[field];
+    if (typeof value !== 'string' || value === '' || problems[field]) return;
+    if (await isTaken(field, value, options.except)) {
+      problems[field] = field === 'username' ? 'This username is taken' : 'This email belongs to another user';
+    }
+  });
   await Promise.all(checks);
   return problems;
 }

@@ -1,5 +1,6 @@
-import { meterUsage, type AuditEvent, type Meter, type MeterUsage, type Role, type User, type UserListItem, type UserList, type UserSort, type UserStatus } from '@roster/shared';
+import { meterUsage, type LiveEvent, type Role, type User, type UserListItem, type UserList, type UserSort, type UserStatus } from '@roster/shared';
 import { api } from './api';
+import { Flashing } from './flashing.svelte';
 
 export interface UserFilters {
   q: string;
@@ -9,15 +10,13 @@ export interface UserFilters {
 }
 
 const PAGE_SIZE = 100;
-const FLASH_MS = 1600;
 
-export function filtersToQuery(filters: UserFilters): URLSearchParams {
-  const params = new URLSearchParams();
-  if (filters.q) params.set('q', filters.q);
-  if (filters.role) params.set('role', filters.role);
-  if (filters.status) params.set('status', filters.status);
-  if (filters.sort !== '-created_at') params.set('sort', filters.sort);
-  return params;
+/** One page of users matching `filters`, after `cursor`. */
+function usersPage(filters: UserFilters, limit: number, cursor: string | null): Promise<UserList> {
+  const { q, role, status, sort } = filters;
+  return api('GET /users', {
+    query: { q: q || undefined, role: role || undefined, status: status || undefined, sort: sort === '-created_at' ? undefined : sort, limit, cursor: cursor ?? undefined },
+  });
 }
 
 function matches(user: User, filters: UserFilters): boolean {
@@ -58,7 +57,7 @@ export class UsersList {
   loading = $state(false);
   error = $state<string | null>(null);
   /** Ids changed by someone else just now, for a brief highlight. */
-  flashing = $state(new Set<string>());
+  readonly flashing = new Flashing();
   private cursor: string | null = null;
   private generation = 0;
 
@@ -108,10 +107,7 @@ export class UsersList {
     const ids: string[] = [];
     let cursor: string | null = null;
     do {
-      const params = filtersToQuery(this.filters);
-      params.set('limit', '200');
-      if (cursor) params.set('cursor', cursor);
-      const page: UserList = await api<UserList>('GET', `/users?${params}`);
+      const page: UserList = await usersPage(this.filters, 200, cursor);
       ids.push(...page.items.map((u) => u.id));
       onProgress?.(ids.length);
       cursor = page.next_cursor;
@@ -120,45 +116,44 @@ export class UsersList {
   }
 
   /** Applies one live event to the loaded rows. */
-  apply(event: AuditEvent, selfId: string | undefined) {
-    const byOther = event.actor.id !== selfId;
-    if (event.action.startsWith('user.') && event.target_id) {
-      const user = event.data.user as User | undefined;
-      if (event.action === 'user.deleted') return this.remove(event.target_id);
-      if (user) this.upsert(user, byOther);
-      return;
+  apply(event: LiveEvent, selfId: string | undefined) {
+    switch (event.action) {
+      case 'user.deleted':
+        if (event.target_id) this.remove(event.target_id);
+        return;
+      case 'user.created':
+      case 'user.updated':
+      case 'user.password_reset':
+        return this.upsert(event.data.user, event.actor.id !== selfId);
+      case 'project.created':
+      case 'project.updated':
+      case 'project.deleted': {
+        const totals = new Map(event.data.owners.map((o) => [o.user_id, o]));
+        this.items = this.items.map((u) => {
+          const total = totals.get(u.id);
+          return total ? { ...u, project_count: total.project_count, storage_bytes: total.storage_bytes } : u;
+        });
+        return;
+      }
+      case 'usage.recorded': {
+        const { user_id, meter, usage } = event.data;
+        return this.update(user_id, (u) => ({ ...u, usage: { ...u.usage, [meter]: usage } }));
+      }
+      case 'api_key.created':
+      case 'api_key.revoked': {
+        const delta = event.action === 'api_key.created' ? 1 : -1;
+        return this.update(event.data.user_id, (u) => ({ ...u, api_key_count: Math.max(0, u.api_key_count + delta) }));
+      }
+      case 'session.created':
+        return this.update(event.data.user_id, (u) => ({ ...u, session_count: u.session_count + 1, last_login_at: event.data.last_login_at ?? u.last_login_at }));
+      case 'session.revoked':
+        return this.update(event.data.user_id, (u) => ({ ...u, session_count: Math.max(0, u.session_count - 1) }));
     }
-    if (event.target_type === 'project') {
-      const owners = (event.data.owners as { user_id: string; project_count: number; storage_bytes: number }[] | undefined) ?? [];
-      const totals = new Map(owners.map((o) => [o.user_id, o]));
-      this.items = this.items.map((u) => {
-        const total = totals.get(u.id);
-        return total ? { ...u, project_count: total.project_count, storage_bytes: total.storage_bytes } : u;
-      });
-      return;
-    }
-    const userId = event.data.user_id as string | undefined;
-    if (!userId) return;
-    if (event.action === 'usage.recorded') {
-      const meter = event.data.meter as Meter;
-      const usage = event.data.usage as MeterUsage;
-      this.items = this.items.map((u) => (u.id === userId ? { ...u, usage: { ...u.usage, [meter]: usage } } : u));
-      return;
-    }
-    if (event.action === 'api_key.created' || event.action === 'api_key.revoked') {
-      const delta = event.action === 'api_key.created' ? 1 : -1;
-      this.items = this.items.map((u) => (u.id === userId ? { ...u, api_key_count: Math.max(0, u.api_key_count + delta) } : u));
-      return;
-    }
-    if (event.action === 'session.created' || event.action === 'session.revoked') {
-      const delta = event.action === 'session.created' ? 1 : -1;
-      const lastLogin = event.data.last_login_at as string | undefined;
-      this.items = this.items.map((u) =>
-        u.id === userId
-          ? { ...u, session_count: Math.max(0, u.session_count + delta), last_login_at: lastLogin ?? u.last_login_at }
-          : u,
-      );
-    }
+  }
+
+  /** Changes the row of `userId`, if it is loaded. */
+  private update(userId: string | null, change: (row: UserListItem) => UserListItem) {
+    if (userId) this.items = this.items.map((u) => (u.id === userId ? change(u) : u));
   }
 
   private upsert(user: User, flash: boolean) {
@@ -181,7 +176,7 @@ export class UsersList {
     next.splice(position, 0, row);
     if (!existing) this.total += 1;
     this.items = next;
-    if (flash) this.flash(user.id);
+    if (flash) this.flashing.add(user.id);
   }
 
   private remove(id: string) {
@@ -203,19 +198,7 @@ export class UsersList {
     return this.cursor ? null : items.length;
   }
 
-  private flash(id: string) {
-    this.flashing = new Set([...this.flashing, id]);
-    setTimeout(() => {
-      const next = new Set(this.flashing);
-      next.delete(id);
-      this.flashing = next;
-    }, FLASH_MS);
-  }
-
   private fetchPage(cursor: string | null): Promise<UserList> {
-    const params = filtersToQuery(this.filters);
-    params.set('limit', String(PAGE_SIZE));
-    if (cursor) params.set('cursor', cursor);
-    return api<UserList>('GET', `/users?${params}`);
+    return usersPage(this.filters, PAGE_SIZE, cursor);
   }
 }

@@ -1,7 +1,10 @@
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { meterUsage, type User, type UserList, type UserListQuery, type UserStats } from '@roster/shared';
+import type { ApiKeyRow } from '../../auth/api-keys.ts';
+import type { SessionRow } from '../../auth/sessions.ts';
 import { toUserDto, userMatches, type UserRow } from '../../data/users.ts';
 import { AppError } from '../../errors.ts';
+import type { EventRow } from '../events.ts';
 import { monthOf } from '../usage.ts';
 import { decodeCursor, encodeCursor } from '../../data/cursor.ts';
 
@@ -142,11 +145,11 @@ export async function listAllUsers(sql: Sql): Promise<User[]> {
 export async function exportUser(sql: Sql, id: string) {
   return sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
     const user = await getUser(tx, id);
-    const sessions = await tx`
+    const sessions = await tx<Pick<SessionRow, 'id' | 'created_at' | 'expires_at' | 'last_seen_at' | 'ip' | 'user_agent'>[]>`
       SELECT id, created_at, expires_at, last_seen_at, ip, user_agent FROM sessions WHERE user_id = ${id} ORDER BY created_at`;
-    const apiKeys = await tx`
+    const apiKeys = await tx<Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'created_at' | 'last_used_at' | 'expires_at'>[]>`
       SELECT id, name, prefix, created_at, last_used_at, expires_at FROM api_keys WHERE user_id = ${id} ORDER BY created_at`;
-    const events = await tx`
+    const events = await tx<(Omit<EventRow, 'id' | 'actor_id' | 'version'> & { seq: string })[]>`
       SELECT id AS seq, at, actor_label, action, target_type, target_id, target_label, data, ip FROM events
       WHERE actor_id = ${id} OR target_id = ${id} OR data->>'user_id' = ${id}
       ORDER BY id DESC LIMIT 10000`;

@@ -1,0 +1,63 @@
+import type { User } from '@roster/shared';
+
+/** The fields the user panel edits. Budgets hold what was typed until it is saved: a number, null (unlimited), or text the form refuses. */
+export type Editable = Pick<User, 'username' | 'display_name' | 'email' | 'role' | 'status' | 'can_share_publicly'> & {
+  token_budget: number | string | null;
+  minute_budget: number | string | null;
+};
+export const editable = ['username', 'display_name', 'email', 'role', 'status', 'can_share_publicly', 'token_budget', 'minute_budget'] as const;
+
+/** A newer version saved by someone else while the form had edits, with the fields they changed. */
+export interface Conflict {
+  by: string;
+  fields: (keyof Editable)[];
+  latest: User;
+}
+
+/**
+ * A user open in the panel: the latest record, the edits over it and the version they are based on.
+ * A newer record saved by someone else while there are edits overwrites nothing: it becomes a
+ * conflict that names what they changed, and the admin reloads theirs or keeps their own.
+ */
+export class UserDraft {
+  user = $state<User | null>(null);
+  form = $state<Editable | null>(null);
+  /** The version the edits are based on; saves send it. */
+  baseVersion = $state(0);
+  conflict = $state<Conflict | null>(null);
+  readonly dirty = $derived(Boolean(this.user && this.form && editable.some((f) => this.form![f] !== this.user![f])));
+
+  /** Starts over from `latest`: no edits, no conflict. */
+  take(latest: User) {
+    const { username, display_name, email, role, status, can_share_publicly, token_budget, minute_budget } = latest;
+    this.user = latest;
+    this.form = { username, display_name, email, role, status, can_share_publicly, token_budget, minute_budget };
+    this.baseVersion = latest.version;
+    this.conflict = null;
+  }
+
+  /** A record from the live feed, saved by `by`: taken when newer, unless that would overwrite someone else's edits. */
+  receive(latest: User, by: { label: string | null; isSelf: boolean }) {
+    if (!this.user || latest.version <= this.user.version) return;
+    if (!this.dirty || by.isSelf) return this.take(latest);
+    this.conflictWith(latest, by.label ?? 'someone');
+  }
+
+  conflictWith(latest: User, by: string) {
+    this.conflict = { by, fields: editable.filter((f) => this.user?.[f] !== latest[f]), latest };
+    this.user = latest;
+  }
+
+  /** The admin has seen the other change and chooses their own values: the next save goes on top of it. */
+  keepMine() {
+    if (this.conflict) this.baseVersion = this.conflict.latest.version;
+    this.conflict = null;
+  }
+
+  /** The edited fields with the version they are based on: what a save sends. */
+  changes(): Record<string, unknown> {
+    const { user, form } = this;
+    if (!user || !form) return {};
+    return { version: this.baseVersion, ...Object.fromEntries(editable.filter((f) => form[f] !== user[f]).map((f) => [f, form[f]])) };
+  }
+}
