@@ -289,7 +289,7 @@ async function sessionsList(sql: Sql, databaseUrl: string, adminCookie: string) 
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
   const policy = sessionPolicy(config);
   const [admin] = await sql<{ id: string; username: string; role: 'admin' }[]>`SELECT id, username, role FROM users WHERE username = 'bench-admin'`;
-  const principal = { kind: 'session' as const, user: admin as never, role: 'admin' as const, session: null, apiKeyId: null, label: 'bench' };
+  const principal = { kind: 'session' as const, user: admin as never, role: 'admin' as const, session: null, apiKeyId: null, label: 'bench', twoFactorDueAt: null, twoFactorRequiredBy: null };
 
   const { node, url } = await startNode(databaseUrl);
   const cases: { name: string; query: Record<string, string> }[] = [

@@ -29,6 +29,10 @@ const envSchema = z.object({
   SESSION_MAX_PER_USER: z.coerce.number().int().min(1).max(1000).default(10),
   /** How recent a password confirmation must be for sensitive changes to one's own account. */
   REAUTH_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(10),
+  /** Admins and moderators must sign in with two factors (docs/security.md, "Two-factor sign-in"). */
+  REQUIRE_2FA_FOR_STAFF: flag.default(false),
+  /** Days staff may go on without it, from their first request once it is required of them; fractions allowed, 0: at once. */
+  REQUIRE_2FA_GRACE_DAYS: z.coerce.number().min(0).max(365).default(7),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(1).max(256).default(8),
   ALLOW_REGISTRATION: flag.default(false),
   ENABLE_PUBLIC_SHARING: flag.default(false),

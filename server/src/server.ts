@@ -5,6 +5,7 @@ import type { Sql } from 'postgres';
 import { createApp } from './app.ts';
 import { verifyAgainstDummy } from './auth/passwords.ts';
 import { sessionPolicy } from './auth/sessions.ts';
+import { twoFactorPolicy } from './auth/two-factor-policy.ts';
 import { allowedOrigins, type Config } from './config.ts';
 import { DatabaseWatch } from './database-watch.ts';
 import { ConnectionDrain } from './drain.ts';
@@ -60,6 +61,7 @@ export async function startServer(options: {
     log,
     origins,
     sessionPolicy: sessionPolicy(config),
+    twoFactorPolicy: twoFactorPolicy(config),
   });
   const drain = new ConnectionDrain(httpServer, log, '/socket.io/');
   const publicOrigin = origins[0]!;
@@ -74,6 +76,7 @@ export async function startServer(options: {
     live,
     clock: options.clock ?? (() => new Date()),
     sessionPolicy: sessionPolicy(config),
+    twoFactorPolicy: twoFactorPolicy(config),
     signInLimits: {
       perLogin: config.LOGIN_MAX_FAILURES,
       perIp: config.LOGIN_MAX_FAILURES_PER_IP,

@@ -3,6 +3,7 @@ import type { Capability } from './permissions.ts';
 import * as apps from './applications.ts';
 import { eventListQuerySchema, eventListSchema } from './events.ts';
 import * as s from './schemas.ts';
+import * as tf from './two-factor.ts';
 
 /**
  * Who may call a route:
@@ -23,17 +24,25 @@ export type RouteSpec = {
   query?: z.ZodType;
   /** Open to a user who must still replace a password an admin set (everything else answers `password_change_required`). */
   duringPasswordChange?: true;
+  /** Open to staff who must set up two-factor sign-in first (everything else answers `two_factor_setup_required`). */
+  duringTwoFactorSetup?: true;
 } & ({ response: z.ZodType; /** The success status, when not 200. */ status?: 201 } | { status: 204; response?: never });
 
 /** Every route under `/api/v1`, keyed by `METHOD /path`. The server mounts exactly these, and the OpenAPI document lists them. */
 export const apiRoutes = {
   'GET /setup': { access: 'public', summary: 'First-run state', response: s.setupStateSchema },
   'POST /setup': { access: 'public', summary: 'Create the first admin with the setup token', body: s.setupRequestSchema, response: s.userResponseSchema, status: 201 },
-  'POST /auth/login': { access: 'public', summary: 'Sign in with username or email', body: s.loginRequestSchema, response: s.userResponseSchema },
-  'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204, duringPasswordChange: true },
-  'POST /auth/reauthenticate': { access: 'session', summary: 'Confirm the password before a sensitive change; replaces the session token', body: s.reauthenticateSchema, response: s.reauthenticatedSchema },
+  'POST /auth/login': { access: 'public', summary: 'Sign in with username or email; with two-factor sign-in on, a second step follows', body: s.loginRequestSchema, response: tf.loginResultSchema },
+  'POST /auth/second-factor': { access: 'public', summary: 'The second step of a sign-in: a code from the authenticator app, or a recovery code', body: tf.secondFactorRequestSchema, response: s.userResponseSchema },
+  'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204, duringPasswordChange: true, duringTwoFactorSetup: true },
+  'POST /auth/reauthenticate': { access: 'session', summary: 'Confirm the password before a sensitive change; replaces the session token', body: s.reauthenticateSchema, response: s.reauthenticatedSchema, duringTwoFactorSetup: true },
   'POST /auth/register': { access: 'public', summary: 'Self-registration (when ALLOW_REGISTRATION=true)', body: s.registerRequestSchema, response: s.userResponseSchema, status: 201 },
-  'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema, duringPasswordChange: true },
+  'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema, duringPasswordChange: true, duringTwoFactorSetup: true },
+  'GET /me/two-factor': { access: 'account', summary: 'Own two-factor sign-in: on or off, recovery codes left, whether it is required', response: tf.twoFactorStatusSchema, duringTwoFactorSetup: true },
+  'POST /me/two-factor': { access: 'session', summary: 'Start setting up an authenticator app (needs a recent password confirmation); on once confirmed', response: tf.totpEnrolmentSchema, duringTwoFactorSetup: true },
+  'POST /me/two-factor/confirm': { access: 'session', summary: 'Confirm the authenticator with a first code: two-factor sign-in is on; the recovery codes are shown once', body: tf.confirmTotpSchema, response: tf.recoveryCodesSchema, duringTwoFactorSetup: true },
+  'POST /me/two-factor/recovery-codes': { access: 'session', summary: 'New recovery codes (needs a recent password confirmation); the old ones stop working', response: tf.recoveryCodesSchema },
+  'DELETE /me/two-factor': { access: 'session', summary: 'Turn two-factor sign-in off (needs a recent password confirmation)', status: 204 },
   'PATCH /me': { access: 'account', summary: 'Update own profile (a new email needs a recent password confirmation)', body: s.updateMeSchema, response: s.userResponseSchema },
   'PUT /me/password': { access: 'session', summary: 'Change own password; ends the other sessions (and, if asked, the API keys); replaces the session token', body: s.changePasswordSchema, response: s.userResponseSchema, duringPasswordChange: true },
   'GET /users': { access: 'users.read', summary: 'List and search users', query: s.userListQuerySchema, response: s.userListSchema },
@@ -44,6 +53,7 @@ export const apiRoutes = {
   'PATCH /users/:id': { access: 'users.write', summary: 'Update a user (optimistic concurrency on version)', body: s.updateUserSchema, response: s.userResponseSchema },
   'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user; their projects are deleted or transferred', query: s.deleteUserQuerySchema, status: 204 },
   'PUT /users/:id/password': { access: 'users.write', summary: 'Set a user\'s password', body: s.adminSetPasswordSchema, response: s.userResponseSchema },
+  'DELETE /users/:id/two-factor': { access: 'users.write', summary: 'Reset a user\'s two-factor sign-in (a lost phone): their authenticator and recovery codes are removed, their sessions end', response: s.userResponseSchema },
   'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON', response: s.userExportSchema },
   'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'Sign a user out everywhere: every session and API key ends (own after a password confirmation, or anyone\'s for admins); except_current=true ends only the other sessions', query: s.revokeUserSessionsQuerySchema, status: 204 },
   'POST /sessions/revoke-all': { access: 'sessions.all', summary: 'End every session of every user (after a breach); needs a recent password confirmation', body: s.revokeEverySessionSchema, response: s.revokedEverySessionSchema },

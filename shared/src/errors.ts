@@ -10,6 +10,8 @@ export const errorStatus = {
   reauthentication_required: 403,
   /** The password was set by an admin or generated: choose your own (PUT /me/password) before anything else. */
   password_change_required: 403,
+  /** Staff must set up two-factor sign-in (REQUIRE_2FA_FOR_STAFF) and the grace period is over: do that first. */
+  two_factor_setup_required: 403,
   registration_closed: 403,
   not_found: 404,
   username_taken: 409,

@@ -14,6 +14,8 @@ export const sessionEndReasons = [
   'expired',
   // A newer sign-in in the same browser, or beyond SESSION_MAX_PER_USER.
   'replaced',
+  // An administrator reset the user's second factor.
+  'two_factor_reset',
 ] as const;
 export const sessionEndReasonSchema = z.enum(sessionEndReasons);
 export type SessionEndReason = z.infer<typeof sessionEndReasonSchema>;
@@ -75,6 +77,8 @@ export const auditEventSchema = z.discriminatedUnion('action', [
       user_agent: z.string().nullable(),
       last_login_at: timestamp.nullable(),
       expires_at: timestamp,
+      /** How the sign-in was proven: `["pwd"]`, or `["pwd", "otp"]` with a second factor (absent in older entries). */
+      amr: z.array(z.string()).optional(),
     }),
   ),
   eventOf('session.revoked', 'session', z.object({ user_id: z.uuid(), reason: sessionEndReasonSchema })),
@@ -87,6 +91,18 @@ export const auditEventSchema = z.discriminatedUnion('action', [
   eventOf('api_key.revoked', 'api_key', z.object({ user_id: z.uuid().nullable() })),
   /** The actor is the login that was typed; the target the user it names, if any. */
   eventOf('auth.login_failed', 'user', z.object({})),
+  /** The password was right, the code (or recovery code) that followed was not. */
+  eventOf('auth.second_factor_failed', 'user', z.object({ user_id: z.uuid(), method: z.enum(['totp', 'recovery_code']) })),
+  /** A sign-in used up a recovery code; `remaining` are left. */
+  eventOf('auth.recovery_code_used', 'user', z.object({ user_id: z.uuid(), remaining: z.number().int() })),
+  /** Two-factor sign-in confirmed with a first code; `replaced`: a new authenticator took the place of the old one. */
+  eventOf('user.two_factor_enabled', 'user', userData.extend({ replaced: z.boolean() })),
+  /** The user turned two-factor sign-in off. */
+  eventOf('user.two_factor_disabled', 'user', userData),
+  /** An administrator removed the user's second factor; their sessions ended. */
+  eventOf('user.two_factor_reset', 'user', userData.extend({ sessions_ended: z.number().int() })),
+  /** New recovery codes; the old ones stopped working. */
+  eventOf('user.recovery_codes_regenerated', 'user', z.object({ user_id: z.uuid() })),
   eventOf('project.created', 'project', projectData),
   eventOf('project.updated', 'project', projectData),
   eventOf('project.deleted', 'project', projectData),

@@ -77,6 +77,8 @@ export const userSchema = z.object({
   /** The password was set by an admin or generated: the user must choose their own before anything else. */
   password_change_required: z.boolean(),
   can_share_publicly: z.boolean(),
+  /** Signing in needs a code from an authenticator app (or a recovery code) after the password. */
+  two_factor_enabled: z.boolean(),
   token_budget: z.number().int().nullable(),
   minute_budget: z.number().int().nullable(),
   version: z.number().int(),
@@ -96,14 +98,24 @@ export const sessionSchema = z.object({
   authenticated_at: z.iso.datetime({ offset: true }),
   ip: z.string().nullable(),
   user_agent: z.string().nullable(),
+  /** How the sign-in was proven (RFC 8176): `["pwd"]`, or `["pwd", "otp"]` with a second factor. */
+  amr: z.array(z.string()),
 });
 export type Session = z.infer<typeof sessionSchema>;
 
 /** One user: what reads, updates, sign-ins and password changes answer. */
 export const userResponseSchema = z.object({ user: userSchema });
 
-/** `session` is null when the caller authenticates with an API key. */
-export const meResponseSchema = z.object({ user: userSchema, session: sessionSchema.nullable() });
+/**
+ * `session` is null when the caller authenticates with an API key. `two_factor_required_by`: staff
+ * must set up two-factor sign-in by then (REQUIRE_2FA_FOR_STAFF; once past, nothing else works
+ * until they have); null when it is not required of the caller or already on.
+ */
+export const meResponseSchema = z.object({
+  user: userSchema,
+  session: sessionSchema.nullable(),
+  two_factor_required_by: z.iso.datetime({ offset: true }).nullable(),
+});
 export type MeResponse = z.infer<typeof meResponseSchema>;
 
 /** The largest value of PostgreSQL's `integer`, the type of versions and minute budgets. */
@@ -212,7 +224,7 @@ export const createdUserSchema = userResponseSchema.extend({ generated_password:
 export const userExportSchema = z.object({
   exported_at: z.iso.datetime({ offset: true }),
   user: userSchema,
-  sessions: z.array(sessionSchema.pick({ id: true, created_at: true, expires_at: true, last_seen_at: true, ip: true, user_agent: true })),
+  sessions: z.array(sessionSchema.pick({ id: true, created_at: true, expires_at: true, last_seen_at: true, ip: true, user_agent: true, amr: true })),
   api_keys: z.array(z.lazy(() => apiKeySchema.pick({ id: true, name: true, prefix: true, created_at: true, last_used_at: true, expires_at: true }))),
   /** The audit trail as recorded, newest first, at most 10,000 (`seq` is the audit log's id, as text). */
   events: z.array(

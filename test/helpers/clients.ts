@@ -25,6 +25,8 @@ export class ApiClient {
   cookie: string | undefined;
   /** The device cookie a sign-in sets (`roster_device=…`): this browser signed in before. */
   deviceCookie: string | undefined;
+  /** A sign-in awaiting its second factor (`roster_pending_login=…`). */
+  pendingCookie: string | undefined;
 
   constructor(
     readonly server: TestServer,
@@ -40,7 +42,7 @@ export class ApiClient {
     const headers: Record<string, string> = { ...this.defaults.headers, ...options.headers };
     const origin = this.defaults.origin === undefined ? this.server.origin : this.defaults.origin;
     if (origin !== null) headers.origin ??= origin;
-    const cookies = [this.cookie, this.deviceCookie].filter(Boolean);
+    const cookies = [this.cookie, this.deviceCookie, this.pendingCookie].filter(Boolean);
     if (cookies.length > 0) headers.cookie ??= cookies.join('; ');
     if (body !== undefined || options.rawBody !== undefined) headers['content-type'] ??= 'application/json';
     const response = await fetch(this.server.url + path, {
@@ -67,7 +69,16 @@ export class ApiClient {
 
   async signIn(login: string, password: string): Promise<User> {
     const response = await this.post<{ user: User } & ErrorBody>('/api/v1/auth/login', { login, password });
-    if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(response.body)}`);
+    if (response.status !== 200 || !response.body.user) throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body.user;
+  }
+
+  /** Signs in with two factors: the password, then `second` (`{code}` or `{recovery_code}`). */
+  async signInWithSecondFactor(login: string, password: string, second: { code: string } | { recovery_code: string }): Promise<User> {
+    const first = await this.post('/api/v1/auth/login', { login, password });
+    if (first.status !== 200 || first.body.second_factor_required !== true) throw new Error(`sign-in's first step: ${first.status} ${JSON.stringify(first.body)}`);
+    const response = await this.post<{ user: User } & ErrorBody>('/api/v1/auth/second-factor', second);
+    if (response.status !== 200) throw new Error(`sign-in's second step failed: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body.user;
   }
 
@@ -83,6 +94,7 @@ export class ApiClient {
       const expired = /max-age=0/i.test(header) || value === '';
       if (name === 'roster_session') this.cookie = expired ? undefined : `roster_session=${value}`;
       if (name === 'roster_device') this.deviceCookie = expired ? undefined : `roster_device=${value}`;
+      if (name === 'roster_pending_login') this.pendingCookie = expired ? undefined : `roster_pending_login=${value}`;
     }
   }
 }

@@ -26,6 +26,8 @@ export interface ValidatedApiKey {
   key: ApiKeyRow;
   /** The owner, or null for a system key. */
   user: SessionUser | null;
+  /** When the owner's grace period for setting up two-factor sign-in ends, if it has started. */
+  twoFactorDueAt: Date | null;
 }
 
 export function generateApiKey(): { key: string; prefix: string; hash: string } {
@@ -50,5 +52,6 @@ export async function validateApiKey(sql: Sql, key: string): Promise<ValidatedAp
     await sql`UPDATE api_keys SET last_used_at = now() WHERE id = ${keyRow.id}`;
     keyRow.last_used_at = new Date();
   }
-  return { key: keyRow, user: owner ? toUserDto(userFromJson(owner)) : null };
+  const user = owner ? userFromJson(owner) : null;
+  return { key: keyRow, user: user ? toUserDto(user) : null, twoFactorDueAt: user?.two_factor_due_at ?? null };
 }

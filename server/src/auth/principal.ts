@@ -13,6 +13,13 @@ export interface Principal {
   apiKeyId: string | null;
   /** How the audit log names this actor. */
   label: string;
+  /** When the user's grace period for setting up two-factor sign-in ends, as stored (null: not started). */
+  twoFactorDueAt: Date | null;
+  /**
+   * Set by the authentication middleware: when this user must have two-factor sign-in
+   * (REQUIRE_2FA_FOR_STAFF), or null when it is not required of them or already on.
+   */
+  twoFactorRequiredBy: Date | null;
 }
 
 export function sessionPrincipal(validated: ValidatedSession): Principal {
@@ -23,6 +30,8 @@ export function sessionPrincipal(validated: ValidatedSession): Principal {
     session: validated.session,
     apiKeyId: null,
     label: validated.user.username,
+    twoFactorDueAt: validated.twoFactorDueAt,
+    twoFactorRequiredBy: null,
   };
 }
 
@@ -34,5 +43,7 @@ export function apiKeyPrincipal(validated: ValidatedApiKey): Principal {
     session: null,
     apiKeyId: validated.key.id,
     label: validated.user?.username ?? `system key "${validated.key.name}"`,
+    twoFactorDueAt: validated.twoFactorDueAt,
+    twoFactorRequiredBy: null,
   };
 }

@@ -42,7 +42,13 @@ export interface SessionRow {
   authenticated_at: Date;
   ip: string | null;
   user_agent: string | null;
+  /** How the sign-in was proven (RFC 8176): `pwd`, and `otp` after a second factor. */
+  amr: string[];
 }
+
+/** How a sign-in was proven: the password, or the password and a second factor. */
+export const PASSWORD_ONLY = ['pwd'];
+export const PASSWORD_AND_OTP = ['pwd', 'otp'];
 
 /** The signed-in user as the request sees it: read with the session, in the same query. */
 export type SessionUser = User;
@@ -50,9 +56,11 @@ export type SessionUser = User;
 export interface ValidatedSession {
   session: SessionRow;
   user: SessionUser;
+  /** When the user's grace period for setting up two-factor sign-in ends, if it has started. */
+  twoFactorDueAt: Date | null;
 }
 
-const SESSION_COLUMNS = ['id', 'user_id', 'created_at', 'expires_at', 'last_seen_at', 'authenticated_at', 'ip', 'user_agent'] as const;
+const SESSION_COLUMNS = ['id', 'user_id', 'created_at', 'expires_at', 'last_seen_at', 'authenticated_at', 'ip', 'user_agent', 'amr'] as const;
 
 export function generateSessionToken(): string {
   const bytes = new Uint8Array(20);
@@ -66,10 +74,11 @@ export async function createSession(
   userId: string,
   client: { ip: string | null; userAgent: string | null },
   policy: SessionPolicy,
+  amr: string[] = PASSWORD_ONLY,
 ): Promise<SessionRow> {
   const [session] = await tx<SessionRow[]>`
-    INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent)
-    VALUES (${sha256Hex(token)}, ${userId}, now() + ${policy.maxAgeMs} * interval '1 millisecond', ${client.ip}, ${client.userAgent})
+    INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent, amr)
+    VALUES (${sha256Hex(token)}, ${userId}, now() + ${policy.maxAgeMs} * interval '1 millisecond', ${client.ip}, ${client.userAgent}, ${amr})
     RETURNING ${tx(SESSION_COLUMNS)}`;
   return session!;
 }
@@ -111,7 +120,8 @@ export async function validateSessionToken(sql: Sql, token: string, policy: Sess
     // makes a session look idle a minute early.
     sql`UPDATE sessions SET last_seen_at = now() WHERE id = ${session.id}`.catch(() => undefined);
   }
-  return { session, user: toUserDto(userFromJson(row.user)) };
+  const user = userFromJson(row.user);
+  return { session, user: toUserDto(user), twoFactorDueAt: user.two_factor_due_at };
 }
 
 // Rows read as JSON (one column per table keeps the query one round trip) carry timestamps as text.
@@ -130,6 +140,8 @@ export function userFromJson(json: UserJson): Omit<UserRow, 'password_hash'> {
     created_at: new Date(json.created_at),
     updated_at: new Date(json.updated_at),
     last_login_at: json.last_login_at === null ? null : new Date(json.last_login_at),
+    two_factor_enabled_at: json.two_factor_enabled_at === null ? null : new Date(json.two_factor_enabled_at),
+    two_factor_due_at: json.two_factor_due_at === null ? null : new Date(json.two_factor_due_at),
   };
 }
 

@@ -1,12 +1,12 @@
 import type { Sql } from 'postgres';
 import { transaction } from '../data/transaction.ts';
 
-// Attempts at guessing secrets (passwords at sign-in and re-authentication, registrations, email
-// changes) are counted in PostgreSQL, not in process memory, so the limits hold across nodes. An
+// Attempts at guessing secrets (passwords at sign-in and re-authentication, second-factor codes,
+// registrations, email changes) are counted in PostgreSQL, not in process memory, so the limits hold across nodes. An
 // attempt is counted before the secret is checked, atomically per key: however many arrive at
 // once, no more than the limit are ever checked.
 
-export type ThrottleScope = 'login' | 'ip' | 'device' | 'reauth' | 'register' | 'email_change';
+export type ThrottleScope = 'login' | 'ip' | 'device' | 'reauth' | 'register' | 'email_change' | 'second_factor';
 
 export interface ThrottleKey {
   scope: ThrottleScope;

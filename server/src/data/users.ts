@@ -22,6 +22,10 @@ export interface UserRow {
   created_at: Date;
   updated_at: Date;
   last_login_at: Date | null;
+  /** When two-factor sign-in was turned on; null while off. */
+  two_factor_enabled_at: Date | null;
+  /** When a staff member's grace period for setting it up ends (REQUIRE_2FA_FOR_STAFF); null until it starts. */
+  two_factor_due_at: Date | null;
 }
 
 export function toUserDto(row: Omit<UserRow, 'password_hash'>): User {
@@ -34,6 +38,7 @@ export function toUserDto(row: Omit<UserRow, 'password_hash'>): User {
     status: row.status,
     password_change_required: row.password_change_required,
     can_share_publicly: row.can_share_publicly,
+    two_factor_enabled: row.two_factor_enabled_at !== null,
     token_budget: row.token_budget === null ? null : Number(row.token_budget),
     minute_budget: row.minute_budget,
     version: row.version,

@@ -8,6 +8,7 @@ import type { OpenIdProvider } from '../oidc/provider.ts';
 import type { Access } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
 import type { SessionPolicy } from '../auth/sessions.ts';
+import type { TwoFactorPolicy } from '../auth/two-factor-policy.ts';
 import type { Config } from '../config.ts';
 import type { Actor } from '../data/locks.ts';
 import type { DatabaseWatch } from '../database-watch.ts';
@@ -36,6 +37,8 @@ export interface Deps {
   webRoot?: string;
   sessionPolicy: SessionPolicy;
   signInLimits: SignInLimits;
+  /** Whether staff must sign in with two factors, and their grace period (REQUIRE_2FA_*). */
+  twoFactorPolicy: TwoFactorPolicy;
   /** The OpenID provider applications sign in through (mounted at /oidc). */
   oidc: OpenIdProvider;
 }

@@ -3,6 +3,8 @@ import { can, type RouteSpec } from '@roster/shared';
 import { validateApiKey } from '../auth/api-keys.ts';
 import { apiKeyPrincipal, sessionPrincipal } from '../auth/principal.ts';
 import { validateSessionToken } from '../auth/sessions.ts';
+import { twoFactorOverdue, twoFactorRequiredBy } from '../auth/two-factor-policy.ts';
+import type { Principal } from '../auth/principal.ts';
 import type { AppEnv, Deps } from './context.ts';
 import { AppError } from '../errors.ts';
 import { clearSessionCookie, readSessionCookie } from './session-cookie.ts';
@@ -92,21 +94,28 @@ export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
       const key = /^Bearer (\S+)$/.exec(authorization)?.[1];
       const validated = key ? await validateApiKey(deps.sql, key) : null;
       if (!validated) throw new AppError('unauthenticated', 'The API key is invalid, expired or revoked');
-      c.set('principal', apiKeyPrincipal(validated));
+      c.set('principal', await withTwoFactorRequirement(deps, apiKeyPrincipal(validated)));
       return next();
     }
     const token = readSessionCookie(c);
     const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy) : null;
-    c.set('principal', validated ? sessionPrincipal(validated) : null);
+    c.set('principal', validated ? await withTwoFactorRequirement(deps, sessionPrincipal(validated)) : null);
     if (token && !validated) clearSessionCookie(c, deps.cookies);
     await next();
   };
 }
 
+/** Notes when the principal's user must have two-factor sign-in (REQUIRE_2FA_FOR_STAFF), starting their grace period if need be. */
+async function withTwoFactorRequirement(deps: Deps, principal: Principal): Promise<Principal> {
+  if (!principal.user) return principal;
+  return { ...principal, twoFactorRequiredBy: await twoFactorRequiredBy(deps.sql, deps.twoFactorPolicy, principal.user, principal.twoFactorDueAt) };
+}
+
 /**
  * Enforces a route's access rule from the shared route table (re-checked inside the writing
  * transaction, see data/locks.ts). A user whose password was set by someone else may only choose
- * their own until they have.
+ * their own until they have; staff past their grace period for two-factor sign-in may only set it
+ * up (auth/two-factor-policy.ts).
  */
 export function authorize(route: RouteSpec): MiddlewareHandler<AppEnv> {
   const { access } = route;
@@ -118,6 +127,9 @@ export function authorize(route: RouteSpec): MiddlewareHandler<AppEnv> {
       if (!principal) throw new AppError('unauthenticated', 'Sign in to continue');
       if (principal.user?.password_change_required && !route.duringPasswordChange) {
         throw new AppError('password_change_required', 'Choose your own password first: yours was set by an administrator');
+      }
+      if (twoFactorOverdue(principal.twoFactorRequiredBy) && !route.duringTwoFactorSetup) {
+        throw new AppError('two_factor_setup_required', 'Set up two-factor sign-in first: your role requires it');
       }
       if (access === 'account' && !principal.user) throw new AppError('forbidden', 'A system API key has no account');
       if (access === 'session' && principal.kind !== 'session') {

@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { validateSessionToken } from '../auth/sessions.ts';
+import { twoFactorOverdueFor } from '../auth/two-factor-policy.ts';
 import { providerRequest } from '../oidc/adapter.ts';
 import { PROVIDER_PATH } from '../oidc/provider.ts';
 import type { Deps } from './context.ts';
@@ -21,7 +22,9 @@ export function oidcRoutes(deps: Deps) {
     // Its sessions remember the Roster session they were made in (oidc/adapter.ts), so ending that
     // session ends them.
     const token = readSessionCookie(c);
-    const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy).catch(() => null) : null;
+    const session = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy).catch(() => null) : null;
+    // Staff past their grace period for two-factor sign-in are not signed in for applications either.
+    const validated = session && !twoFactorOverdueFor(deps.twoFactorPolicy, session.user, session.twoFactorDueAt) ? session : null;
     await providerRequest.run({ rosterSessionId: validated?.session.id ?? null, userId: validated?.user.id ?? null }, () => deps.oidc.handle(incoming, outgoing));
     return RESPONSE_ALREADY_SENT;
   };

@@ -34,6 +34,15 @@ import { bulkUpdate, createUserAsAdmin, deleteUser, updateUser } from '../servic
 import { exportUser, getUser, listUsers, userStats } from '../services/users/listing.ts';
 import { resetPassword } from '../services/users/passwords.ts';
 import {
+  confirmTotpEnrolment,
+  disableTwoFactor,
+  regenerateRecoveryCodes,
+  resetTwoFactor,
+  startTotpEnrolment,
+  twoFactorStatus,
+} from '../services/two-factor/enrolment.ts';
+import { completeSecondFactor } from '../services/two-factor/sign-in.ts';
+import {
   accountOf,
   actorOf,
   clientInfo,
@@ -47,7 +56,15 @@ import {
   type Deps,
 } from './context.ts';
 import { AppError } from '../errors.ts';
-import { browserCookies, clearSessionCookie, writeSessionCookie, writeSignedIn } from './session-cookie.ts';
+import {
+  browserCookies,
+  clearPendingLogin,
+  clearSessionCookie,
+  readPendingLogin,
+  writePendingLogin,
+  writeSessionCookie,
+  writeSignedIn,
+} from './session-cookie.ts';
 
 /**
  * A route's handler answers with what the route's response schema describes (as `c.json` sends it:
@@ -83,7 +100,18 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /auth/login': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
-      const signedIn = await login(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
+      const outcome = await login(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
+      if ('pending' in outcome) {
+        writePendingLogin(c, outcome.pending.token, outcome.pending.expiresAt, deps.cookies);
+        return c.json({ second_factor_required: true as const, expires_at: outcome.pending.expiresAt.toISOString() });
+      }
+      writeSignedIn(c, outcome.signedIn, deps.cookies);
+      return c.json({ user: outcome.signedIn.user });
+    },
+    'POST /auth/second-factor': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /auth/second-factor'].body);
+      const signedIn = await completeSecondFactor(sql, readPendingLogin(c), request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy, deps.clock());
+      clearPendingLogin(c, deps.cookies);
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user });
     },
@@ -108,7 +136,23 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'GET /auth/me': async (c) => {
       // The user was read with the session or key, in the same query: no second round trip.
       const principal = principalOf(c);
-      return c.json({ user: accountOf(c), session: principal.session ? toSessionDto(principal.session) : null });
+      return c.json({
+        user: accountOf(c),
+        session: principal.session ? toSessionDto(principal.session) : null,
+        two_factor_required_by: principal.twoFactorRequiredBy?.toISOString() ?? null,
+      });
+    },
+    'GET /me/two-factor': async (c) => c.json(await twoFactorStatus(sql, accountOf(c).id, principalOf(c).twoFactorRequiredBy)),
+    'POST /me/two-factor': async (c) => c.json(await startTotpEnrolment(sql, actorOf(c, deps), deps.origins[0]!)),
+    'POST /me/two-factor/confirm': async (c) => {
+      const { code } = await parseBody(c, apiRoutes['POST /me/two-factor/confirm'].body);
+      const { recoveryCodes } = await confirmTotpEnrolment(sql, actorOf(c, deps), code, deps.clock());
+      return c.json({ recovery_codes: recoveryCodes });
+    },
+    'POST /me/two-factor/recovery-codes': async (c) => c.json({ recovery_codes: await regenerateRecoveryCodes(sql, actorOf(c, deps)) }),
+    'DELETE /me/two-factor': async (c) => {
+      await disableTwoFactor(sql, actorOf(c, deps), deps.twoFactorPolicy);
+      return c.body(null, 204);
     },
     'PATCH /me': async (c) => {
       const request = await parseBody(c, apiRoutes['PATCH /me'].body);
@@ -149,6 +193,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       checkPasswordPolicy(request.password, config.PASSWORD_MIN_LENGTH, await getUser(sql, id));
       return c.json({ user: await resetPassword(sql, actorOf(c, deps), id, request.password, request.revoke_sessions) });
     },
+    'DELETE /users/:id/two-factor': async (c) => c.json({ user: await resetTwoFactor(sql, actorOf(c, deps), uuidParam(c), deps.twoFactorPolicy) }),
     'GET /users/:id/export': async (c) => {
       const data = await exportUser(sql, uuidParam(c));
       c.header('Content-Disposition', `attachment; filename="roster-user-${data.user.username}.json"`);

@@ -1,6 +1,7 @@
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Context } from 'hono';
 import { DEVICE_COOKIE, DEVICE_LIFETIME_MS } from '../auth/devices.ts';
+import { PENDING_LOGIN_COOKIE } from '../auth/pending-logins.ts';
 import { SESSION_COOKIE } from '../auth/sessions.ts';
 import type { BrowserCookies, SignedIn } from '../services/auth.ts';
 
@@ -40,4 +41,20 @@ export function writeSignedIn(c: Context, signedIn: SignedIn, cookies: CookieSet
 
 export function clearSessionCookie(c: Context, cookies: CookieSettings): void {
   deleteCookie(c, SESSION_COOKIE, { httpOnly: true, sameSite: 'Lax', path: '/', secure: cookies.secure, domain: cookies.domain });
+}
+
+/**
+ * A sign-in awaiting its second factor: a cookie of its own, sent only to the sign-in routes and
+ * never read as a session, so a browser that holds it is signed out everywhere else.
+ */
+export function writePendingLogin(c: Context, token: string, expiresAt: Date, cookies: CookieSettings): void {
+  setCookie(c, PENDING_LOGIN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/api/v1/auth', secure: cookies.secure, expires: expiresAt });
+}
+
+export function readPendingLogin(c: Context): string | undefined {
+  return getCookie(c, PENDING_LOGIN_COOKIE);
+}
+
+export function clearPendingLogin(c: Context, cookies: CookieSettings): void {
+  deleteCookie(c, PENDING_LOGIN_COOKIE, { httpOnly: true, sameSite: 'Strict', path: '/api/v1/auth', secure: cookies.secure });
 }

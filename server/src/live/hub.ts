@@ -6,6 +6,7 @@ import pg from 'pg';
 import { Server } from 'socket.io';
 import { eventUserId, liveHandshakeSchema, type AuditEvent, type Role, type SessionEndReason } from '@roster/shared';
 import { SESSION_COOKIE, sessionOver, validateSessionToken, type SessionPolicy } from '../auth/sessions.ts';
+import { twoFactorOverdueFor, type TwoFactorPolicy } from '../auth/two-factor-policy.ts';
 import type { DatabaseWatch } from '../database-watch.ts';
 import type { Logger } from '../logger.ts';
 import { isStaff } from './audience.ts';
@@ -37,6 +38,8 @@ export interface LiveHubOptions {
   log: Logger;
   origins: string[];
   sessionPolicy: SessionPolicy;
+  /** Staff past their grace period for two-factor sign-in are refused until they set it up. */
+  twoFactorPolicy: TwoFactorPolicy;
 }
 
 /**
@@ -146,6 +149,7 @@ export class LiveHub {
     }
     if (!validated) return refuse('unauthenticated');
     if (validated.user.password_change_required) return refuse('password_change_required');
+    if (twoFactorOverdueFor(this.options.twoFactorPolicy, validated.user, validated.twoFactorDueAt)) return refuse('two_factor_setup_required');
     if ((this.io.of('/').adapter.rooms.get(sessionRoom(validated.session.id))?.size ?? 0) >= MAX_SOCKETS_PER_SESSION) {
       return refuse('too_many_connections');
     }
@@ -266,19 +270,22 @@ export class LiveHub {
   /**
    * Ends the sockets whose session is over without an event: past its absolute lifetime, idle for
    * longer than allowed (an open connection is not use: only requests are), or gone. Runs every
-   * SESSION_SWEEP_MS; revocations act at once through their events.
+   * SESSION_SWEEP_MS; revocations act at once through their events. Staff whose grace period for
+   * two-factor sign-in ran out meanwhile are sent to reconnect, which the handshake then refuses.
    */
   async sweepSessions(): Promise<void> {
     const sockets = [...this.io.of('/').sockets.values()];
     if (sockets.length === 0) return;
     const ids = [...new Set(sockets.map((s) => s.data.session.id))];
-    const { sql, sessionPolicy } = this.options;
-    const alive = await sql<{ id: string }[]>`
-      SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id
+    const { sql, sessionPolicy, twoFactorPolicy } = this.options;
+    const alive = await sql<{ id: string; role: Role; two_factor_enabled: boolean; two_factor_due_at: Date | null }[]>`
+      SELECT s.id, u.role, u.two_factor_enabled_at IS NOT NULL AS two_factor_enabled, u.two_factor_due_at
+      FROM sessions s JOIN users u ON u.id = s.user_id
       WHERE s.id = ANY(${ids}::uuid[]) AND u.status = 'active' AND NOT ${sessionOver(sql, sessionPolicy)}`.catch(() => null);
     if (!alive) return;
     const aliveIds = new Set(alive.map((r) => r.id));
     for (const id of ids) if (!aliveIds.has(id)) this.endSession(id, 'expired');
+    for (const row of alive) if (twoFactorOverdueFor(twoFactorPolicy, row, row.two_factor_due_at)) this.reconnect(sessionRoom(row.id));
   }
 
   /** A client that does not read what it is sent is disconnected, not buffered for without end. */

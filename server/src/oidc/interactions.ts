@@ -61,7 +61,7 @@ export async function decideAuthorization(
   uid: string,
   actor: Actor,
   user: User,
-  session: { id: string; authenticated_at: Date },
+  session: { id: string; authenticated_at: Date; amr: string[] },
   allow: boolean,
 ): Promise<{ redirect: string }> {
   const { interaction, app, scopes } = await pending(provider, sql, uid);
@@ -91,7 +91,7 @@ export async function decideAuthorization(
     const consent = grant && grant.accountId === user.id ? grant : new provider.Grant({ accountId: user.id, clientId: app.client_id });
     consent.addOIDCScope(scopes.join(' '));
     interaction.result = {
-      login: { accountId: user.id, ts: Math.floor(session.authenticated_at.getTime() / 1000), amr: ['pwd'] },
+      login: { accountId: user.id, ts: Math.floor(session.authenticated_at.getTime() / 1000), amr: session.amr },
       consent: { grantId: await consent.save() },
     };
   }

@@ -1,8 +1,9 @@
 import type { Sql, TransactionSql } from 'postgres';
 import type { LoginRequest, User } from '@roster/shared';
 import { rememberDevice, trustedDevice } from '../auth/devices.ts';
+import { createPendingLogin } from '../auth/pending-logins.ts';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../auth/passwords.ts';
-import { createSession, generateSessionToken, sessionIdOfToken, type SessionPolicy, type SessionRow } from '../auth/sessions.ts';
+import { createSession, generateSessionToken, PASSWORD_ONLY, sessionIdOfToken, type SessionPolicy, type SessionRow } from '../auth/sessions.ts';
 import { attemptSucceeded, countAttempt, type Attempt, type ThrottleKey } from '../auth/throttle.ts';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
@@ -53,11 +54,16 @@ export async function throttle(sql: Sql, keys: ThrottleKey[], windowMs: number, 
   return attempt;
 }
 
+/** A sign-in's first step: signed in, or (two-factor sign-in on) a pending sign-in awaiting the second factor. */
+export type LoginOutcome = { signedIn: SignedIn } | { pending: { token: string; expiresAt: Date } };
+
 /**
  * Signs in. The attempt is counted before the password is checked: per trusted device when the
  * browser signed in to this account before, else per login name (as typed, so the limit cannot
  * tell which username and which email belong together) and per IP. An unknown login and a wrong
- * password take the same time and give the same `invalid_credentials`.
+ * password take the same time and give the same `invalid_credentials`. With two-factor sign-in on,
+ * a right password opens no session: only a pending sign-in (auth/pending-logins.ts), which the
+ * second step (services/two-factor/sign-in.ts) turns into one.
  */
 export async function login(
   sql: Sql,
@@ -66,7 +72,7 @@ export async function login(
   cookies: BrowserCookies,
   limits: SignInLimits,
   policy: SessionPolicy,
-): Promise<SignedIn> {
+): Promise<LoginOutcome> {
   const row = await findUserByLogin(sql, request.login);
   const typed = await loginKey(sql, request.login);
   const device = row ? await trustedDevice(sql, cookies.device, row.id) : null;
@@ -91,7 +97,11 @@ export async function login(
     throw new AppError('invalid_credentials', 'The login or password is wrong');
   }
   await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: typed }]);
-  return startSession(sql, row, client, cookies, policy, { verifiedHash: row.password_hash });
+  if (row.two_factor_enabled_at) {
+    if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
+    return { pending: await createPendingLogin(sql, row.id, row.password_hash) };
+  }
+  return { signedIn: await startSession(sql, row, client, cookies, policy, { verifiedHash: row.password_hash }) };
 }
 
 /**
@@ -107,40 +117,63 @@ export async function startSession(
   client: ClientInfo,
   cookies: BrowserCookies,
   policy: SessionPolicy,
-  proof: { verifiedHash?: string } = {},
+  proof: SignInProof = {},
+): Promise<SignedIn> {
+  return transaction(sql, (tx) => openSession(tx, user, client, cookies, policy, proof));
+}
+
+/** What a sign-in proved, checked again once the user is locked. */
+export interface SignInProof {
+  /** The password hash the password was checked against: a password changed since voids the sign-in. */
+  verifiedHash?: string;
+  /** How (RFC 8176 `amr`); the password alone by default. */
+  amr?: string[];
+  /** Checks and uses up a second factor after the user is locked (step 3 of the lock order): throws to refuse. */
+  secondFactor?: (tx: TransactionSql, user: UserRow, actor: Actor) => Promise<void>;
+}
+
+/** `startSession` inside the caller's transaction. */
+export async function openSession(
+  tx: TransactionSql,
+  user: Pick<UserRow, 'id' | 'username'>,
+  client: ClientInfo,
+  cookies: BrowserCookies,
+  policy: SessionPolicy,
+  proof: SignInProof = {},
 ): Promise<SignedIn> {
   const token = generateSessionToken();
   const actor: Actor = { id: user.id, label: user.username, ip: client.ip };
-  return transaction(sql, async (tx) => {
-    const { users } = await lockForWrite(tx, actor, { change: [user.id] });
-    const row = users.get(user.id);
-    if (!row || (proof.verifiedHash !== undefined && row.password_hash !== proof.verifiedHash)) {
-      throw new AppError('invalid_credentials', 'The login or password is wrong');
-    }
-    if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
-    await endReplacedSession(tx, actor, cookies.session);
-    const session = await createSession(tx, token, user.id, client, policy);
-    // The new session is kept whatever its timestamps say: they are this transaction's start, which
-    // may be older than sessions that other sign-ins committed while this one waited for the lock.
-    await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: session.id, beyondNewest: policy.maxPerUser - 1 }, 'replaced');
-    const deviceToken = await rememberDevice(tx, user.id, cookies.device);
-    const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${user.id} RETURNING *`;
-    recordEvent(tx, actor, {
-      action: 'session.created',
-      targetType: 'session',
-      targetId: session.id,
-      targetLabel: user.username,
-      data: {
-        user_id: user.id,
-        display_name: updated!.display_name,
-        ip: client.ip,
-        user_agent: client.userAgent,
-        last_login_at: updated!.last_login_at?.toISOString() ?? null,
-        expires_at: session.expires_at.toISOString(),
-      },
-    });
-    return { token, session, user: toUserDto(updated!), deviceToken };
+  const { users } = await lockForWrite(tx, actor, { change: [user.id] });
+  const row = users.get(user.id);
+  if (!row || (proof.verifiedHash !== undefined && row.password_hash !== proof.verifiedHash)) {
+    throw new AppError('invalid_credentials', 'The login or password is wrong');
+  }
+  if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
+  await proof.secondFactor?.(tx, row, actor);
+  await endReplacedSession(tx, actor, cookies.session);
+  const amr = proof.amr ?? PASSWORD_ONLY;
+  const session = await createSession(tx, token, user.id, client, policy, amr);
+  // The new session is kept whatever its timestamps say: they are this transaction's start, which
+  // may be older than sessions that other sign-ins committed while this one waited for the lock.
+  await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: session.id, beyondNewest: policy.maxPerUser - 1 }, 'replaced');
+  const deviceToken = await rememberDevice(tx, user.id, cookies.device);
+  const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${user.id} RETURNING *`;
+  recordEvent(tx, actor, {
+    action: 'session.created',
+    targetType: 'session',
+    targetId: session.id,
+    targetLabel: user.username,
+    data: {
+      user_id: user.id,
+      display_name: updated!.display_name,
+      ip: client.ip,
+      user_agent: client.userAgent,
+      last_login_at: updated!.last_login_at?.toISOString() ?? null,
+      expires_at: session.expires_at.toISOString(),
+      amr,
+    },
   });
+  return { token, session, user: toUserDto(updated!), deviceToken };
 }
 
 async function endReplacedSession(tx: TransactionSql, actor: Actor, token: string | undefined) {

@@ -1,6 +1,7 @@
 import type { Sql } from 'postgres';
 import type { User } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
+import { twoFactorOverdue } from '../auth/two-factor-policy.ts';
 import { AppError } from '../errors.ts';
 import type { ApplicationRow } from '../oidc/clients.ts';
 import { mayUseApplication } from './applications.ts';
@@ -16,6 +17,8 @@ export async function verifyForwardAuth(sql: Sql, principal: Principal | null, h
   if (!app) return { refused: 'forbidden', message: `No application is registered for the host "${host ?? ''}"` };
   const user = principal?.kind === 'session' ? principal.user : null;
   if (!user || user.password_change_required) return { refused: 'unauthenticated', message: 'Sign in to Roster to continue' };
+  // Signed in, but not allowed anything before setting up two-factor sign-in: sign-in would send them straight back.
+  if (twoFactorOverdue(principal!.twoFactorRequiredBy)) return { refused: 'forbidden', message: 'Set up two-factor sign-in in Roster first' };
   if (!(await mayUseApplication(sql, app, user))) return { refused: 'forbidden', message: `You may not use ${app.name}` };
   return { user };
 }

@@ -24,6 +24,7 @@ export function toSessionDto(row: SessionRow): Session {
     authenticated_at: row.authenticated_at.toISOString(),
     ip: row.ip,
     user_agent: row.user_agent,
+    amr: row.amr,
   };
 }
 
@@ -87,7 +88,7 @@ export async function listSessions(
   // The cursor keeps last use to the microsecond (`seen_key`): a JavaScript date would round it and skip rows.
   // The applications signed in to through each session: the client ids the provider's session for it has authorized.
   const rows = await sql<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[]; seen_key: string })[]>`
-    SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent,
+    SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent, s.amr,
            u.username, u.display_name, s.last_seen_at::text AS seen_key,
            coalesce((SELECT json_agg(json_build_object('id', a.id, 'name', a.name) ORDER BY a.name) FROM applications a
                      WHERE a.client_id IN (SELECT jsonb_object_keys(coalesce(p.payload->'authorizations', '{}')) FROM oidc_payloads p

@@ -145,8 +145,8 @@ export async function listAllUsers(sql: Sql): Promise<User[]> {
 export async function exportUser(sql: Sql, id: string) {
   return sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
     const user = await getUser(tx, id);
-    const sessions = await tx<Pick<SessionRow, 'id' | 'created_at' | 'expires_at' | 'last_seen_at' | 'ip' | 'user_agent'>[]>`
-      SELECT id, created_at, expires_at, last_seen_at, ip, user_agent FROM sessions WHERE user_id = ${id} ORDER BY created_at`;
+    const sessions = await tx<Pick<SessionRow, 'id' | 'created_at' | 'expires_at' | 'last_seen_at' | 'ip' | 'user_agent' | 'amr'>[]>`
+      SELECT id, created_at, expires_at, last_seen_at, ip, user_agent, amr FROM sessions WHERE user_id = ${id} ORDER BY created_at`;
     const apiKeys = await tx<Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'created_at' | 'last_used_at' | 'expires_at'>[]>`
       SELECT id, name, prefix, created_at, last_used_at, expires_at FROM api_keys WHERE user_id = ${id} ORDER BY created_at`;
     const events = await tx<(Omit<EventRow, 'id' | 'actor_id' | 'version'> & { seq: string })[]>`

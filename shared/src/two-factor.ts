@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { userSchema } from './schemas.ts';
+
+// Two-factor sign-in with an authenticator app (TOTP, RFC 6238) and single-use recovery codes.
+
+/** Digits of a code, and the seconds each one lasts: what every authenticator app assumes. */
+export const TOTP_DIGITS = 6;
+export const TOTP_PERIOD_SECONDS = 30;
+/** Recovery codes given at once; each works one time. */
+export const RECOVERY_CODE_COUNT = 10;
+
+/** A code from the authenticator app; spaces (as apps show "123 456") are ignored. */
+export const totpCodeSchema = z
+  .string({ error: 'Enter the 6-digit code from your authenticator app' })
+  .max(20)
+  .transform((code) => code.replace(/\s/g, ''))
+  .pipe(z.string().regex(/^\d{6}$/, 'Enter the 6-digit code from your authenticator app'));
+
+/** A recovery code as printed (`abcd-efgh-ijkl-mnop`); case, spaces and dashes do not matter. */
+export const recoveryCodeSchema = z
+  .string({ error: 'Enter one of your recovery codes' })
+  .max(40)
+  .transform((code) => code.toLowerCase().replace(/[\s-]/g, ''))
+  .pipe(z.string().regex(/^[a-z2-7]{16}$/, 'A recovery code is 16 letters and digits, like abcd-efgh-ijkl-mnop'));
+
+/** The sign-in's answer: signed in, or the password was right and the second step is awaited. */
+export const loginResultSchema = z.union([
+  z.object({ user: userSchema }),
+  z.object({
+    /** Send a code (or a recovery code) to `POST /auth/second-factor` before `expires_at`; no session exists yet. */
+    second_factor_required: z.literal(true),
+    expires_at: z.iso.datetime({ offset: true }),
+  }),
+]);
+export type LoginResult = z.infer<typeof loginResultSchema>;
+
+/** The second step of a sign-in: a code from the app, or one recovery code. */
+export const secondFactorRequestSchema = z
+  .strictObject({ code: totpCodeSchema.optional(), recovery_code: recoveryCodeSchema.optional() })
+  .refine((body) => (body.code === undefined) !== (body.recovery_code === undefined), {
+    path: ['code'],
+    message: 'Enter the code from your authenticator app, or a recovery code',
+    when: (payload) => typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value),
+  });
+export type SecondFactorRequest = z.infer<typeof secondFactorRequestSchema>;
+
+/** One's own two-factor sign-in. */
+export const twoFactorStatusSchema = z.object({
+  enabled: z.boolean(),
+  enabled_at: z.iso.datetime({ offset: true }).nullable(),
+  /** Recovery codes not used yet. */
+  recovery_codes_left: z.number().int(),
+  /** Staff must set it up (REQUIRE_2FA_FOR_STAFF) by this time; null when it is not required of you or already on. */
+  required_by: z.iso.datetime({ offset: true }).nullable(),
+});
+export type TwoFactorStatus = z.infer<typeof twoFactorStatusSchema>;
+
+/** A new authenticator secret, to scan (the `otpauth://` URI as a QR code) or type in; on only once confirmed. */
+export const totpEnrolmentSchema = z.object({
+  /** Base32, as authenticator apps take it when typed in. */
+  secret: z.string(),
+  uri: z.string(),
+});
+export type TotpEnrolment = z.infer<typeof totpEnrolmentSchema>;
+
+export const confirmTotpSchema = z.strictObject({ code: totpCodeSchema });
+
+/** Recovery codes, shown only in this answer (stored hashed). */
+export const recoveryCodesSchema = z.object({ recovery_codes: z.array(z.string()) });
