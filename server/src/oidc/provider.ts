@@ -21,9 +21,9 @@ export const INTERACTION_PAGE = '/authorize';
 
 const ACCESS_TOKEN_SECONDS = 5 * 60;
 
-/** The claims an application may ask for, by scope. */
+/** The claims an application may ask for, by scope (`amr`: how the person signed in, `["pwd", "otp"]` with a second factor). */
 const CLAIMS = {
-  openid: ['sub'],
+  openid: ['sub', 'amr'],
   profile: ['preferred_username', 'name'],
   email: ['email', 'email_verified'],
   roles: ['roles'],
