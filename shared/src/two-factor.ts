@@ -50,6 +50,8 @@ export const twoFactorStatusSchema = z.object({
   enabled_at: z.iso.datetime({ offset: true }).nullable(),
   /** Recovery codes not used yet. */
   recovery_codes_left: z.number().int(),
+  /** Your role requires it (REQUIRE_2FA_FOR_STAFF): it cannot be turned off, only replaced with a new authenticator. */
+  required: z.boolean(),
   /** Staff must set it up (REQUIRE_2FA_FOR_STAFF) by this time; null when it is not required of you or already on. */
   required_by: z.iso.datetime({ offset: true }).nullable(),
 });

@@ -44,6 +44,7 @@ describe('required for staff', () => {
   test('plain users are not asked; staff who have it are not asked', async () => {
     const { client: user } = await signedInClient(server);
     expect((await user.get('/api/v1/auth/me')).body.two_factor_required_by).toBeNull();
+    expect((await user.get('/api/v1/me/two-factor')).body).toMatchObject({ required: false, required_by: null });
     expect((await admin.get('/api/v1/auth/me')).body.two_factor_required_by).toBeNull();
   });
 
@@ -119,9 +120,10 @@ describe('required for staff', () => {
       const staff = new ApiClient(strict);
       await staff.signIn(user.username, user.password);
       expect((await staff.get('/api/v1/users')).body.error.code).toBe('two_factor_setup_required');
-      expect((await staff.get('/api/v1/me/two-factor')).body).toMatchObject({ enabled: false, required_by: expect.any(String) });
+      expect((await staff.get('/api/v1/me/two-factor')).body).toMatchObject({ enabled: false, required: true, required_by: expect.any(String) });
       await enrolTotp(staff);
       expect((await staff.get('/api/v1/users')).status).toBe(200);
+      expect((await staff.get('/api/v1/me/two-factor')).body).toMatchObject({ enabled: true, required: true, required_by: null });
       // Staff who must have it cannot turn it off; they may replace it.
       const off = await staff.delete('/api/v1/me/two-factor');
       expect(off.status).toBe(403);

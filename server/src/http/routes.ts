@@ -28,6 +28,7 @@ import {
 } from '../services/projects.ts';
 import { completeSetup, needsSetup } from '../services/setup.ts';
 import { checkPasswordPolicy } from '../auth/password-policy.ts';
+import { mustSetUpTwoFactor } from '../auth/two-factor-policy.ts';
 import { overview } from '../services/stats.ts';
 import { checkUsage, reportUsage, userUsage } from '../services/usage.ts';
 import { bulkUpdate, createUserAsAdmin, deleteUser, updateUser } from '../services/users/changes.ts';
@@ -142,7 +143,11 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
         two_factor_required_by: principal.twoFactorRequiredBy?.toISOString() ?? null,
       });
     },
-    'GET /me/two-factor': async (c) => c.json(await twoFactorStatus(sql, accountOf(c).id, principalOf(c).twoFactorRequiredBy)),
+    'GET /me/two-factor': async (c) => {
+      const account = accountOf(c);
+      const required = mustSetUpTwoFactor(deps.twoFactorPolicy, { role: account.role, two_factor_enabled: false });
+      return c.json(await twoFactorStatus(sql, account.id, { required, requiredBy: principalOf(c).twoFactorRequiredBy }));
+    },
     'POST /me/two-factor': async (c) => c.json(await startTotpEnrolment(sql, actorOf(c, deps), deps.origins[0]!)),
     'POST /me/two-factor/confirm': async (c) => {
       const { code } = await parseBody(c, apiRoutes['POST /me/two-factor/confirm'].body);

@@ -20,7 +20,8 @@ type Args<K extends RouteKey> = {} extends RequestOf<K> ? [request?: RequestOf<K
  * Calls a route of the shared route table (`api('PATCH /users/:id', { params: { id }, body })`) with
  * the session cookie; resolves with what the route's response schema describes, or throws
  * `ApiError`. A change that needs the password confirmed asks for it and is retried once
- * confirmed; a user who must first replace an admin-set password is taken to that page.
+ * confirmed; a user who must first replace an admin-set password, or staff who must first set up
+ * two-factor sign-in (REQUIRE_2FA_FOR_STAFF, after the grace period), are taken to that page.
  */
 export function api<K extends RouteKey>(route: K, ...request: Args<K>): Promise<ResponseOf<K>>;
 // The server answers each route with its response schema (the same definitions type both ends), so
@@ -33,6 +34,7 @@ export async function api(route: RouteKey, request: Call = {}): Promise<unknown>
       return send(route, request);
     }
     if (error instanceof ApiError && error.code === 'password_change_required') void goto('/choose-password');
+    if (error instanceof ApiError && error.code === 'two_factor_setup_required') void goto('/set-up-two-factor');
     throw error;
   }
 }

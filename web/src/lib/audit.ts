@@ -23,6 +23,12 @@ export const actionLabels: Record<EventAction, string> = {
   'application.secret_rotated': 'Application secret replaced',
   'application.signed_in': 'Signed in to an application',
   'application.signed_out': 'Signed out of an application',
+  'auth.second_factor_failed': 'Wrong sign-in code',
+  'auth.recovery_code_used': 'Recovery code used',
+  'user.two_factor_enabled': 'Two-factor sign-in turned on',
+  'user.two_factor_disabled': 'Two-factor sign-in turned off',
+  'user.two_factor_reset': 'Two-factor sign-in reset',
+  'user.recovery_codes_regenerated': 'New recovery codes',
 };
 
 /** Why a session ended, as the log says it after the sentence. */
@@ -33,6 +39,7 @@ const endReasons: Partial<Record<SessionEndReason, string>> = {
   deleted: 'the account was deleted',
   password_reset: 'an administrator set a new password',
   password_changed: 'the password was changed',
+  two_factor_reset: 'an administrator reset their two-factor sign-in',
 };
 
 /**
@@ -110,6 +117,22 @@ export function describeEvent(event: LiveEvent): AuditSentence {
       return { verb: 'signed in to', target: true };
     case 'application.signed_out':
       return { verb: `signed @${event.data.username} out of`, target: true, note: event.data.session_id ? 'in one session' : 'in every session' };
+    case 'auth.second_factor_failed':
+      return { verb: 'typed a wrong sign-in code', target: false, note: event.data.method === 'recovery_code' ? 'a recovery code' : 'from the authenticator app' };
+    case 'auth.recovery_code_used': {
+      const { remaining } = event.data;
+      return { verb: 'signed in with a recovery code', target: false, note: `${remaining} left` };
+    }
+    case 'user.two_factor_enabled':
+      return { verb: event.data.replaced ? 'replaced their authenticator app' : 'turned on two-factor sign-in', target: false };
+    case 'user.two_factor_disabled':
+      return { verb: 'turned off two-factor sign-in', target: false };
+    case 'user.two_factor_reset': {
+      const ended = event.data.sessions_ended;
+      return { verb: 'reset the two-factor sign-in of', target: true, note: ended > 0 ? `${counted.format(ended)} ${ended === 1 ? 'session' : 'sessions'} ended` : undefined };
+    }
+    case 'user.recovery_codes_regenerated':
+      return { verb: 'made new recovery codes', target: false };
     default:
       // An action this console does not know yet (the server is newer).
       return { verb: 'did something to', target: true };

@@ -27,6 +27,24 @@ class CurrentSession {
     return this.user ? can(this.user.role, capability) : false;
   }
 
+  /**
+   * Staff must set up two-factor sign-in by this time (REQUIRE_2FA_FOR_STAFF); null when it is not
+   * asked of the signed-in user or is on. Once past, the console only offers setting it up.
+   */
+  get twoFactorRequiredBy(): string | null {
+    return this.me?.two_factor_required_by ?? null;
+  }
+
+  twoFactorOverdue(now = Date.now()): boolean {
+    const due = this.twoFactorRequiredBy;
+    return due !== null && Date.parse(due) <= now;
+  }
+
+  /** Two-factor sign-in was turned on here: nothing is required any more. */
+  twoFactorSetUp() {
+    if (this.me) this.me = { ...this.me, two_factor_required_by: null };
+  }
+
   /** Applies a change to the signed-in user (from the live feed or a save). */
   update(user: User) {
     if (this.me && user.id === this.me.user.id && user.version >= this.me.user.version) this.me = { ...this.me, user };

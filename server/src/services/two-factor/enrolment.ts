@@ -16,7 +16,7 @@ import { revokeSessions } from '../sessions.ts';
 
 const notOn = () => new AppError('not_found', 'Two-factor sign-in is not on');
 
-export async function twoFactorStatus(sql: Sql, userId: string, requiredBy: Date | null): Promise<TwoFactorStatus> {
+export async function twoFactorStatus(sql: Sql, userId: string, policy: { required: boolean; requiredBy: Date | null }): Promise<TwoFactorStatus> {
   const [row] = await sql<{ enabled_at: Date | null; left: number }[]>`
     SELECT two_factor_enabled_at AS enabled_at, (SELECT count(*)::int FROM recovery_codes WHERE user_id = users.id) AS left
     FROM users WHERE id = ${userId}`;
@@ -25,7 +25,8 @@ export async function twoFactorStatus(sql: Sql, userId: string, requiredBy: Date
     enabled: row.enabled_at !== null,
     enabled_at: row.enabled_at?.toISOString() ?? null,
     recovery_codes_left: row.left,
-    required_by: requiredBy?.toISOString() ?? null,
+    required: policy.required,
+    required_by: policy.requiredBy?.toISOString() ?? null,
   };
 }
 
