@@ -5,6 +5,7 @@ import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { axeViolations, clippedControls, horizontalOverflow, screenshots, signInPage, watchProblems } from '../helpers/console.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { enrolTotp } from '../helpers/totp.ts';
 
 // Issue 12, "Proof": every page as admin, moderator and plain user, at 1440, 1280 and 390 px,
 // light and dark: nothing scrolls sideways, no control is cut off, nothing is thrown or logged,
@@ -107,6 +108,67 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
       await context.close();
     });
   }
+
+  test('the pages outside the console: the sign-in code step and the two-factor setup page, every width, light and dark', { timeout: 60_000 }, async () => {
+    await createTestUser(server, { username: 'tess', display_name: 'Tess Twofactor', password });
+    const tess = new ApiClient(server);
+    await tess.signIn('tess', password);
+    await enrolTotp(tess);
+    await createTestUser(server, { role: 'moderator', username: 'sam', display_name: 'Sam Staff', password });
+    // Staff who must have two-factor sign-in, with no grace: the setup page is all they get.
+    const strict = await startTestServer({ web: true, databaseUrl: server.databaseUrl, env: { REQUIRE_2FA_FOR_STAFF: 'true', REQUIRE_2FA_GRACE_DAYS: '0' } });
+    try {
+      const found: string[] = [];
+      for (const width of widths) {
+        const context = await browser.newContext({ viewport: { width, height: 800 } });
+        context.setDefaultTimeout(8000);
+        const page = await context.newPage();
+        const problems = watchProblems(page);
+        const views: [string, () => Promise<void>][] = [
+          [
+            'sign-in code step',
+            async () => {
+              await page.goto(`${server.url}/login`);
+              await page.getByLabel('Email or username').fill('tess');
+              await page.getByLabel('Password').fill(password);
+              await page.keyboard.press('Enter');
+              await page.getByLabel('Authentication code').waitFor();
+            },
+          ],
+          [
+            'set-up-two-factor',
+            async () => {
+              await page.goto(`${strict.url}/login`);
+              await page.getByLabel('Email or username').fill('sam');
+              await page.getByLabel('Password').fill(password);
+              await page.keyboard.press('Enter');
+              await page.waitForURL('**/set-up-two-factor');
+              await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+              await page.getByTestId('totp-setup').waitFor();
+            },
+          ],
+        ];
+        for (const [name, open] of views) {
+          await open();
+          for (const scheme of ['light', 'dark'] as const) {
+            await page.emulateMedia({ colorScheme: scheme });
+            const where = `${name} ${width} ${scheme}`;
+            const overflow = await horizontalOverflow(page);
+            if (overflow > 0) found.push(`${where}: scrolls sideways by ${overflow} px`);
+            for (const cut of await clippedControls(page)) found.push(`${where}: ${cut}`);
+            for (const violation of await axeViolations(page)) found.push(`${where}: ${violation}`);
+            if (width === 390) await page.screenshot({ path: `${screenshots}/sweep-${name.replace(/ /g, '-')}-${width}-${scheme}.png`, fullPage: true });
+          }
+          await page.emulateMedia({ colorScheme: 'light' });
+        }
+        expect(problems).toEqual([]);
+        await context.close();
+      }
+      expect(found).toEqual([]);
+    } finally {
+      await strict.close();
+    }
+  });
 
   test('dialogs and the drawer pass axe too (admin, 1280 px, light and dark)', async () => {
     const { context, page } = await signInPage(browser, server, 'ada', password);

@@ -1,4 +1,7 @@
 import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as client from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
@@ -11,7 +14,8 @@ import { qrSvg } from '../../web/src/lib/qr.ts';
 // Two-factor sign-in in the console (issue 16, item 4): setting it up on the account page with a QR
 // code and recovery codes shown once, the sign-in page's code step by keyboard (a code, or a
 // recovery code), the admin's reset in the user drawer, and staff who must have it
-// (REQUIRE_2FA_FOR_STAFF): told how long is left, then sent to set it up, not locked out.
+// (REQUIRE_2FA_FOR_STAFF): told how long is left, then sent to set it up, not locked out. Signing in
+// to another application through Roster asks for the code as well.
 
 describe.skipIf(!chromiumPath)('two-factor sign-in in the console', () => {
   let server: TestServer;
@@ -192,6 +196,57 @@ describe.skipIf(!chromiumPath)('two-factor sign-in in the console', () => {
     expect(problems).toEqual([]);
     await context.close();
     await daveBrowser.context().close();
+  });
+
+  test('signing in to another application through Roster asks for the code too; the application is told (amr)', async () => {
+    const callback: Server = createServer((_req, res) => res.end('back at the application'));
+    await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve));
+    try {
+      const callbackUrl = `http://localhost:${(callback.address() as AddressInfo).port}/callback`;
+      const ada = new ApiClient(server);
+      await ada.signIn('ada', password);
+      const created = await ada.post('/api/v1/applications', { name: 'Wiki', redirect_uris: [callbackUrl] });
+      const config = await client.discovery(new URL(`${server.url}/oidc`), created.body.application.client_id, created.body.client_secret, undefined, {
+        execute: [client.allowInsecureRequests],
+      });
+      const erin = await createTestUser(server, { username: 'erin', display_name: 'Erin Example', password });
+      const erinApi = new ApiClient(server);
+      await erinApi.signIn('erin', password);
+      const started = await erinApi.post('/api/v1/me/two-factor');
+      await erinApi.post('/api/v1/me/two-factor/confirm', { code: totpCode(started.body.secret) });
+
+      const verifier = client.randomPKCECodeVerifier();
+      const authorize = client.buildAuthorizationUrl(config, {
+        redirect_uri: callbackUrl,
+        scope: 'openid profile',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state: 'wiki-state',
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      context.setDefaultTimeout(8000);
+      const page = await context.newPage();
+      const problems = watchProblems(page, [/Failed to load resource/]);
+      await page.goto(authorize.href);
+      await page.waitForURL((url) => url.pathname === '/login');
+      await page.getByLabel('Email or username').fill('erin');
+      await page.getByLabel('Password').fill(password);
+      await page.keyboard.press('Enter');
+      // The password alone does not reach the application: the code step comes first.
+      await page.getByLabel('Authentication code').waitFor();
+      expect(page.url()).not.toContain(callbackUrl);
+      await page.keyboard.type(totpCode(started.body.secret, new Date(), 1));
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'Sign in to Wiki' }).waitFor();
+      await page.getByRole('button', { name: 'Allow and continue' }).click();
+      await page.waitForURL((url) => url.href.startsWith(callbackUrl));
+      const tokens = await client.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'wiki-state' });
+      expect(tokens.claims()).toMatchObject({ sub: erin.id, amr: ['pwd', 'otp'] });
+      expect(problems).toEqual([]);
+      await context.close();
+    } finally {
+      await new Promise((resolve) => callback.close(resolve));
+    }
   });
 
   test('staff are told how long is left to set it up; after the grace period they are sent to set it up, then go on', async () => {
