@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { apiRoutes, can, type Access, type RouteKey } from '@roster/shared';
+import { apiRoutes, can, type Access, type RouteKey, type RouteSpec } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -84,6 +84,34 @@ describe('every route × every caller', () => {
     expect((await clients.system_key.post('/api/v1/auth/logout')).status).toBe(403);
     const { client } = await signedInClient(server);
     expect((await client.post('/api/v1/auth/logout')).status).toBe(204);
+  });
+
+  test('staff past their grace period for two-factor sign-in (REQUIRE_2FA_FOR_STAFF): only setting it up, reading who they are and signing out', async () => {
+    const strict = await startTestServer({ databaseUrl: server.databaseUrl, env: { REQUIRE_2FA_FOR_STAFF: 'true', REQUIRE_2FA_GRACE_DAYS: '0' } });
+    try {
+      for (const role of ['moderator', 'admin'] as const) {
+        const staff = (await signedInClient(strict, { role })).client;
+        for (const route of Object.keys(apiRoutes) as RouteKey[]) {
+          if (route === 'POST /auth/logout' || route === 'GET /auth/verify') continue;
+          const spec: RouteSpec = apiRoutes[route];
+          const { method, path, body } = requestFor(route);
+          const response = await staff.request(method, path, body);
+          const label = `${role} ${route} → ${response.status} ${JSON.stringify(response.body)?.slice(0, 120)}`;
+          if (spec.access === 'public' || spec.duringTwoFactorSetup) {
+            expect(response.body?.error?.code, label).not.toBe('two_factor_setup_required');
+          } else {
+            expect(response.status, label).toBe(403);
+            expect(response.body.error.code, label).toBe('two_factor_setup_required');
+          }
+        }
+        expect((await staff.post('/api/v1/auth/logout')).status).toBe(204);
+      }
+      // Plain users are not asked.
+      const { client: user } = await signedInClient(strict);
+      expect((await user.get('/api/v1/projects')).status).toBe(200);
+    } finally {
+      await strict.close();
+    }
   });
 
   test('every route the server answers is in the table (no unguarded extras)', async () => {
