@@ -17,7 +17,7 @@ CREATE TABLE user_totp (
   pending_since  timestamptz
 );
 
--- Recovery codes, stored as SHA-256 (80 random bits each); a used code is deleted.
+-- Recovery codes, stored as SHA-256 (120 random bits each); a used code is deleted.
 CREATE TABLE recovery_codes (
   user_id   uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   code_hash text NOT NULL,

@@ -16,12 +16,12 @@ export const totpCodeSchema = z
   .transform((code) => code.replace(/\s/g, ''))
   .pipe(z.string().regex(/^\d{6}$/, 'Enter the 6-digit code from your authenticator app'));
 
-/** A recovery code as printed (`abcd-efgh-ijkl-mnop`); case, spaces and dashes do not matter. */
+/** A recovery code as printed (`abcdef-ghijkl-mnopqr-stuvwx`); case, spaces and dashes do not matter. */
 export const recoveryCodeSchema = z
   .string({ error: 'Enter one of your recovery codes' })
   .max(40)
   .transform((code) => code.toLowerCase().replace(/[\s-]/g, ''))
-  .pipe(z.string().regex(/^[a-z2-7]{16}$/, 'A recovery code is 16 letters and digits, like abcd-efgh-ijkl-mnop'));
+  .pipe(z.string().regex(/^[a-z2-7]{24}$/, 'A recovery code is 24 letters and digits, like abcdef-ghijkl-mnopqr-stuvwx'));
 
 /** The sign-in's answer: signed in, or the password was right and the second step is awaited. */
 export const loginResultSchema = z.union([

@@ -75,7 +75,7 @@ describe.skipIf(!chromiumPath)('two-factor sign-in in the console', () => {
     await shown.waitFor();
     const codes = await shown.locator('li code').allInnerTexts();
     expect(codes).toHaveLength(10);
-    for (const code of codes) expect(code).toMatch(/^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/);
+    for (const code of codes) expect(code).toMatch(/^[a-z2-7]{6}(-[a-z2-7]{6}){3}$/);
     return { secret, codes };
   }
 

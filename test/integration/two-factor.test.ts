@@ -54,7 +54,7 @@ describe('enrolment', () => {
     const confirmed = await client.post('/api/v1/me/two-factor/confirm', { code: totpCode(started.body.secret, now) });
     expect(confirmed.status).toBe(200);
     expect(confirmed.body.recovery_codes).toHaveLength(10);
-    for (const code of confirmed.body.recovery_codes) expect(code).toMatch(/^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/);
+    for (const code of confirmed.body.recovery_codes) expect(code).toMatch(/^[a-z2-7]{6}(-[a-z2-7]{6}){3}$/);
     expect(new Set(confirmed.body.recovery_codes).size).toBe(10);
     const status = (await client.get('/api/v1/me/two-factor')).body;
     expect(status).toMatchObject({ enabled: true, recovery_codes_left: 10, required_by: null });
@@ -196,7 +196,7 @@ describe('signing in with two factors', () => {
     expect((await browser.get('/api/v1/auth/me')).status).toBe(401);
     const [failed] = await server.sql`SELECT actor_id, data FROM events WHERE action = 'auth.second_factor_failed' AND target_id = ${user.id}`;
     expect(failed).toEqual({ actor_id: user.id, data: { user_id: user.id, method: 'totp' } });
-    for (const body of [{}, { code: '123456', recovery_code: 'abcd-efgh-ijkl-mnop' }, { code: 'abcdef' }, { recovery_code: 'short' }, { code: '123456', extra: 1 }]) {
+    for (const body of [{}, { code: '123456', recovery_code: 'abcdef-ghijkl-mnopqr-stuvwx' }, { code: 'abcdef' }, { recovery_code: 'short' }, { code: '123456', extra: 1 }]) {
       expect((await browser.post('/api/v1/auth/second-factor', body)).status, JSON.stringify(body)).toBe(400);
     }
     expect((await browser.post('/api/v1/auth/second-factor', { code: totpCode(secret, now) })).status).toBe(200);
@@ -261,7 +261,7 @@ describe('signing in with two factors', () => {
     // Another browser with the password gets no fresh allowance.
     const other = new ApiClient(server);
     await other.post('/api/v1/auth/login', { login: user.username, password: user.password });
-    expect((await other.post('/api/v1/auth/second-factor', { recovery_code: 'aaaa-aaaa-aaaa-aaaa' })).status).toBe(429);
+    expect((await other.post('/api/v1/auth/second-factor', { recovery_code: 'aaaaaa-aaaaaa-aaaaaa-aaaaaa' })).status).toBe(429);
     const [counted] = await server.sql`SELECT count(*)::int AS n FROM rate_limit_hits WHERE scope = 'second_factor' AND key = ${user.id}`;
     expect(counted!.n).toBe(5);
   });

@@ -42,16 +42,17 @@ export function matchingStep(secret: Uint8Array, code: string, now: Date): bigin
 }
 
 /**
- * New recovery codes: 16 base32 characters each (80 random bits, so their SHA-256 at rest cannot
- * be reversed by trying them all), shown grouped by four.
+ * New recovery codes: 24 base32 characters each (120 random bits: at 112 bits or more an unsalted
+ * SHA-256 at rest is enough, ASVS 6.5.2, since trying every code is out of reach), shown grouped
+ * by six.
  */
 export function generateRecoveryCodes(): { codes: string[]; hashes: string[] } {
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => {
-    const bytes = new Uint8Array(10);
+    const bytes = new Uint8Array(15);
     crypto.getRandomValues(bytes);
     return encodeBase32LowerCaseNoPadding(bytes);
   });
-  return { codes: codes.map((code) => code.match(/.{4}/g)!.join('-')), hashes: codes.map(recoveryCodeHash) };
+  return { codes: codes.map((code) => code.match(/.{6}/g)!.join('-')), hashes: codes.map(recoveryCodeHash) };
 }
 
 /** A recovery code as stored; `code` as the schema normalised it (lower case, no dashes). */
