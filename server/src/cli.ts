@@ -15,6 +15,8 @@ import { revokeEverySession } from './services/sessions.ts';
 import { createUser } from './services/users/changes.ts';
 import { listAllUsers } from './services/users/listing.ts';
 import { resetPasswordByLogin } from './services/users/passwords.ts';
+import { resetTwoFactor } from './services/two-factor/enrolment.ts';
+import { twoFactorPolicy } from './auth/two-factor-policy.ts';
 
 const usage = `Usage: npm run roster -- <command> [options]
 
@@ -22,6 +24,8 @@ Commands:
   create-admin   --username U --email E --password P [--display-name N]
   reset-password --login USERNAME_OR_EMAIL --password P     (temporary: the user chooses a new one at
                  sign-in; ends the user's sessions and API keys)
+  reset-two-factor --login USERNAME_OR_EMAIL   remove the user's second factor (a lost phone, no admin
+                 able to sign in to do it); ends their sessions
   sign-out-everyone --yes   end every session of every user now (after a breach; audited, live)
   list-users
   migrate        apply pending database migrations
@@ -45,7 +49,7 @@ async function main(argv: string[]) {
     },
     strict: true,
   });
-  if (!command || !['create-admin', 'reset-password', 'sign-out-everyone', 'list-users', 'migrate', 'prune-audit', 'rotate-signing-key'].includes(command)) {
+  if (!command || !['create-admin', 'reset-password', 'reset-two-factor', 'sign-out-everyone', 'list-users', 'migrate', 'prune-audit', 'rotate-signing-key'].includes(command)) {
     process.stderr.write(usage + '\n');
     return 2;
   }
@@ -78,6 +82,14 @@ async function main(argv: string[]) {
         checkPasswordPolicy(input.password, config.PASSWORD_MIN_LENGTH, owner);
         const user = await resetPasswordByLogin(database.sql, cliActor, input.login, input.password);
         process.stdout.write(`Password of ${user.username} reset; their sessions and API keys were ended. It works for one sign-in, then they choose their own\n`);
+        return 0;
+      }
+      case 'reset-two-factor': {
+        const { login } = z.object({ login: z.string().min(1) }).parse(values);
+        const owner = await findUserByLogin(database.sql, login);
+        if (!owner) throw new AppError('not_found', `No user with username or email "${login}"`);
+        const user = await resetTwoFactor(database.sql, cliActor, owner.id, twoFactorPolicy(config));
+        process.stdout.write(`Two-factor sign-in of ${user.username} removed; their sessions were ended. They sign in with their password and set it up again\n`);
         return 0;
       }
       case 'sign-out-everyone': {

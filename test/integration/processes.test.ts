@@ -113,6 +113,30 @@ describe('command line', () => {
     await sql.end();
   });
 
+  test('reset-two-factor removes a second factor when no admin can sign in to do it; ends the sessions', async () => {
+    const { url: databaseUrl, sql } = await createTestDatabase();
+    const env = { DATABASE_URL: databaseUrl };
+    await runCli(['create-admin', '--username', 'ops', '--email', 'ops@example.com', '--password', 'first passphrase'], env);
+    await sql`UPDATE users SET two_factor_enabled_at = now() WHERE username = 'ops'`;
+    await sql`INSERT INTO user_totp (user_id, secret) SELECT id, '\\x00'::bytea FROM users WHERE username = 'ops'`;
+    await sql`INSERT INTO recovery_codes (user_id, code_hash) SELECT id, 'h' FROM users WHERE username = 'ops'`;
+    await sql`INSERT INTO sessions (token_hash, user_id, expires_at) SELECT 'x', id, now() + interval '1 day' FROM users WHERE username = 'ops'`;
+    const reset = await runCli(['reset-two-factor', '--login', 'ops'], env);
+    expect(reset.code, reset.output).toBe(0);
+    expect(reset.output).toMatch(/Two-factor sign-in of ops removed/);
+    expect(await sql`SELECT 1 FROM sessions`).toHaveLength(0);
+    expect(await sql`SELECT 1 FROM user_totp`).toHaveLength(0);
+    expect(await sql`SELECT 1 FROM recovery_codes`).toHaveLength(0);
+    expect((await sql`SELECT two_factor_enabled_at FROM users WHERE username = 'ops'`)[0]!.two_factor_enabled_at).toBeNull();
+    const [event] = await sql`SELECT actor_label, action FROM events WHERE action = 'user.two_factor_reset'`;
+    expect(event).toEqual({ actor_label: 'cli', action: 'user.two_factor_reset' });
+    const again = await runCli(['reset-two-factor', '--login', 'ops'], env);
+    expect(again.code).toBe(1);
+    expect(again.output).toMatch(/has not set up two-factor sign-in/);
+    expect((await runCli(['reset-two-factor', '--login', 'nobody'], env)).code).toBe(1);
+    await sql.end();
+  });
+
   test('an unknown command prints the usage and exits 2', async () => {
     const result = await runCli(['frobnicate'], {});
     expect(result.code).toBe(2);
