@@ -349,6 +349,19 @@ describe('an admin resets a second factor', () => {
     ownLive.close();
   });
 
+  test('6.4.3 an admin\'s password reset leaves it on: the temporary password still asks for the code', async () => {
+    const { client: admin } = await signedInClient(server, { role: 'admin' });
+    const { user, secret } = await enrolledUser();
+    expect((await admin.put(`/api/v1/users/${user.id}/password`, { password: 'a temporary passphrase' })).status).toBe(200);
+    const back = new ApiClient(server);
+    const first = await back.post('/api/v1/auth/login', { login: user.username, password: 'a temporary passphrase' });
+    expect(first.body).toMatchObject({ second_factor_required: true });
+    expect(back.cookie).toBeUndefined();
+    const signedIn = await back.post('/api/v1/auth/second-factor', { code: totpCode(secret, now) });
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.body.user).toMatchObject({ two_factor_enabled: true, password_change_required: true });
+  });
+
   test('refused: one\'s own (the account page does that), a user without it, moderators', async () => {
     const { client: admin, user: adminUser } = await signedInClient(server, { role: 'admin' });
     const { client: moderator } = await signedInClient(server, { role: 'moderator' });
