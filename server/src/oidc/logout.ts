@@ -46,6 +46,16 @@ export async function endApplicationSessions(tx: TransactionSql, scope: Scope, r
   const sessions = await tx<ProviderSession[]>`
     DELETE FROM oidc_payloads WHERE model = 'Session' AND ${where} RETURNING account_id, payload`;
   const grantIds = sessions.flatMap((s) => Object.values(s.payload.authorizations ?? {}).map((a) => a.grantId).filter((id): id is string => Boolean(id)));
+  if (typeof scope === 'object' && 'rosterSessionIds' in scope) {
+    // Grants given in these sessions that no provider session holds yet (the redirect that would
+    // have put them in one was still to come), or holds no more: nothing else would end them.
+    const unheld = await tx<{ id: string }[]>`
+      DELETE FROM oidc_payloads g WHERE g.model = 'Grant' AND g.roster_session_id = ANY(${scope.rosterSessionIds}::uuid[])
+        AND NOT EXISTS (SELECT 1 FROM oidc_payloads s, jsonb_each(coalesce(s.payload->'authorizations', '{}')) a
+                        WHERE s.model = 'Session' AND s.account_id = g.account_id AND a.value->>'grantId' = g.id)
+      RETURNING g.id`;
+    grantIds.push(...unheld.map((g) => g.id));
+  }
   // Grants and every token and code issued under them: by account, or by the ended sessions' grants.
   if (scope === 'everyone') await tx`DELETE FROM oidc_payloads WHERE account_id IS NOT NULL`;
   else if ('accountId' in scope) await tx`DELETE FROM oidc_payloads WHERE account_id = ${scope.accountId}`;

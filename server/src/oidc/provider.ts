@@ -39,8 +39,11 @@ const CLAIMS = {
 function rosterInteractionPolicy() {
   const policy = interactionPolicy.base();
   policy.get('login')!.checks.add(
+    // Also when the request resumes after the console's authorization page (`result.login`, whose
+    // account the provider's session now is): the page's decision alone is not enough. A Roster
+    // session ended since, or another person's decision on this request (its uid leaked), must
+    // not end with a code in this browser.
     new interactionPolicy.Check('roster_session', 'Sign in to Roster', 'login_required', (ctx) => {
-      if (ctx.oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const roster = providerRequest.getStore();
       return roster?.userId && roster.userId === ctx.oidc.session?.accountId
         ? interactionPolicy.Check.NO_NEED_TO_PROMPT
