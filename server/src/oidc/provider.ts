@@ -115,8 +115,9 @@ async function createProvider(options: ProviderOptions): Promise<Provider> {
     scopes: ['openid', 'offline_access', ...Object.keys(CLAIMS).filter((s) => s !== 'openid')],
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // An application learns about its own tokens only, and revokes only its own.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       backchannelLogout: { enabled: true },
       // An application's own sign-out ends the provider's session in that browser (every application
       // signed in through it is told); the Roster console session is left alone.
