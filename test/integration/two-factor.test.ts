@@ -377,7 +377,8 @@ describe('an admin resets a second factor', () => {
 });
 
 describe('races', () => {
-  test('one pending sign-in, many right codes at once: exactly one session (40 runs)', async () => {
+  // Each run creates and enrols a user (argon2 hashes): slow on a loaded machine, not a timing assertion.
+  test('one pending sign-in, many right codes at once: exactly one session (40 runs)', { timeout: 120_000 }, async () => {
     for (let run = 0; run < 40; run++) {
       const { user, secret } = await enrolledUser();
       const browser = new ApiClient(server);
@@ -398,7 +399,7 @@ describe('races', () => {
     }
   });
 
-  test('one code, many browsers at once: it signs in one of them (30 runs)', async () => {
+  test('one code, many browsers at once: it signs in one of them (30 runs)', { timeout: 120_000 }, async () => {
     for (let run = 0; run < 30; run++) {
       const { user, secret } = await enrolledUser();
       const browsers = Array.from({ length: 4 }, () => new ApiClient(server));
@@ -410,7 +411,7 @@ describe('races', () => {
     }
   });
 
-  test('one recovery code, many browsers at once: it works once (30 runs)', async () => {
+  test('one recovery code, many browsers at once: it works once (30 runs)', { timeout: 120_000 }, async () => {
     for (let run = 0; run < 30; run++) {
       const { user, recoveryCodes } = await enrolledUser();
       const browsers = Array.from({ length: 4 }, () => new ApiClient(server));
