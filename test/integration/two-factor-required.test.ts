@@ -92,6 +92,24 @@ describe('required for staff', () => {
     expect((await staff.post('/api/v1/auth/logout')).status).toBe(204);
   });
 
+  test('a grace period no longer asked of someone is forgotten: promoted again, they get a new one, not an expired one', async () => {
+    const { client: staff, user } = await signedInClient(server, { role: 'moderator' });
+    await staff.get('/api/v1/auth/me');
+    await graceOver(user.id);
+    expect((await staff.get('/api/v1/users')).body.error.code).toBe('two_factor_setup_required');
+    const demote = async (role: string) => {
+      const { version } = (await admin.get(`/api/v1/users/${user.id}`)).body.user;
+      expect((await admin.patch(`/api/v1/users/${user.id}`, { version, role })).status).toBe(200);
+    };
+    await demote('user');
+    expect((await staff.get('/api/v1/auth/me')).body.two_factor_required_by).toBeNull();
+    expect((await server.sql`SELECT two_factor_due_at FROM users WHERE id = ${user.id}`)[0]!.two_factor_due_at).toBeNull();
+    await demote('moderator');
+    const again = Date.parse((await staff.get('/api/v1/auth/me')).body.two_factor_required_by);
+    expect(again - Date.now()).toBeGreaterThan(2 * 86_400_000 - 60_000);
+    expect((await staff.get('/api/v1/users')).status).toBe(200);
+  });
+
   test('an open connection is closed when the grace period runs out, and cannot come back', async () => {
     const { client: staff, user } = await signedInClient(server, { role: 'moderator' });
     await staff.get('/api/v1/auth/me');

@@ -34,7 +34,17 @@ export async function twoFactorRequiredBy(
   user: Pick<User, 'id' | 'role' | 'two_factor_enabled'>,
   dueAt: Date | null,
 ): Promise<Date | null> {
-  if (!mustSetUpTwoFactor(policy, user)) return null;
+  if (!mustSetUpTwoFactor(policy, user)) {
+    // Not (or no longer) asked of them: demoted, turned on, or the setting off. A grace period
+    // started before is forgotten, so being asked again later starts a new one, never an expired one.
+    // Checked again on the row, so a concurrent change that makes it due (an admin's reset) stands.
+    if (dueAt) {
+      await sql`
+        UPDATE users SET two_factor_due_at = NULL
+        WHERE id = ${user.id} AND (NOT ${policy.requiredForStaff} OR role <> ALL(${[...staffRoles]}::text[]) OR two_factor_enabled_at IS NOT NULL)`;
+    }
+    return null;
+  }
   if (dueAt) return dueAt;
   const [row] = await sql<{ due: Date }[]>`
     UPDATE users SET two_factor_due_at = coalesce(two_factor_due_at, now() + ${policy.graceMs} * interval '1 millisecond')
