@@ -260,8 +260,11 @@ describe.skipIf(!chromiumPath)('two-factor sign-in in the console', () => {
     await page.waitForURL('**/account#two-factor');
     await page.getByTestId('two-factor-required').waitFor();
 
-    // The grace period ends: the next page load (or the next refusal) leads to the setup page.
+    // The grace period ends while the console is open: the live channel closes, and the console goes to the setup page.
     await server.sql`UPDATE users SET two_factor_due_at = now() - interval '1 second' WHERE username = 'mona'`;
+    await server.live.sweepSessions();
+    await page.waitForURL('**/set-up-two-factor');
+    // Any other page leads back there.
     await page.goto(`${server.url}/users`);
     await page.waitForURL('**/set-up-two-factor');
     await page.getByRole('heading', { name: 'Set up two-factor sign-in' }).waitFor();

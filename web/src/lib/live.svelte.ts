@@ -85,6 +85,12 @@ class LiveChannel {
       socket.on('connect_error', (error) => {
         if (error.message === 'unauthenticated') return void this.signedOut('revoked');
         if (error.message === 'password_change_required') return void goto('/choose-password');
+        if (error.message === 'two_factor_setup_required') {
+          // Staff past their grace period for two-factor sign-in: the setup page, then a fresh connection.
+          if (first) resolve();
+          this.disconnect();
+          return void goto('/set-up-two-factor');
+        }
         this.status = navigator.onLine ? 'reconnecting' : 'offline';
         // Refused by the server's check (database unavailable, too many tabs): Socket.IO does not retry those by itself.
         if (error.message === 'unavailable' || error.message === 'too_many_connections') setTimeout(() => socket.connect(), 2000);
