@@ -4,6 +4,7 @@ import { apiRoutes, eventActions, SIGN_OUT_EVERYONE_PHRASE } from '@roster/share
 import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { enrolTotp } from '../helpers/totp.ts';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -72,6 +73,19 @@ describe('audit log', () => {
     expect((await appUser.delete(`/api/v1/sessions/${appSession.id}/applications/${application.id}`)).status).toBe(204);
     await admin.delete(`/api/v1/applications/${application.id}`);
     await admin.delete(`/api/v1/api-keys/${api_key.id}`);
+    // Two-factor sign-in: on, new recovery codes, a wrong code and a recovery code at sign-in, off, on again, an admin's reset.
+    const { client: twoFactor, user: twoFactorUser } = await signedInClient(server);
+    const { recoveryCodes } = await enrolTotp(twoFactor);
+    expect((await twoFactor.post('/api/v1/me/two-factor/recovery-codes')).status).toBe(200);
+    const secondStep = new ApiClient(server);
+    await secondStep.post('/api/v1/auth/login', { login: twoFactorUser.username, password: twoFactorUser.password });
+    expect((await secondStep.post('/api/v1/auth/second-factor', { code: '000000' })).status).toBe(401);
+    const renewed = (await twoFactor.post('/api/v1/me/two-factor/recovery-codes')).body.recovery_codes as string[];
+    expect(renewed).not.toEqual(recoveryCodes);
+    expect((await secondStep.post('/api/v1/auth/second-factor', { recovery_code: renewed[0] })).status).toBe(200);
+    expect((await secondStep.delete('/api/v1/me/two-factor')).status).toBe(204);
+    await enrolTotp(secondStep);
+    expect((await admin.delete(`/api/v1/users/${twoFactorUser.id}/two-factor`)).status).toBe(200);
     await admin.delete(`/api/v1/users/${created.id}`);
     await admin.post('/api/v1/sessions/revoke-all', { confirm: SIGN_OUT_EVERYONE_PHRASE });
 
