@@ -4,23 +4,21 @@ import * as client from 'openid-client';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
 import { logoutReceiver, relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Roster as an OpenID provider, with openid-client as a real relying party.
 
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let receiver: Awaited<ReturnType<typeof logoutReceiver>>;
 const redirectUri = 'http://localhost:4999/callback';
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
   receiver = await logoutReceiver(`${server.url}/oidc`);
 });
 afterAll(async () => {
   await receiver.close();
-  await server.close();
 });
 
 async function registerApplication(fields: Record<string, unknown> = {}) {

@@ -1,19 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { withRowSecurity } from '../../server/src/services/projects.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let moderator: ApiClient;
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
   ({ client: moderator } = await signedInClient(server, { role: 'moderator' }));
-});
-afterAll(async () => {
-  await server.close();
 });
 
 async function project(owner: string, fields: Record<string, unknown> = {}) {

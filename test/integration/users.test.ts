@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import type { User } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let adminUser: User;
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin, user: adminUser } = await signedInClient(server, { role: 'admin', username: 'chief' }));
-});
-afterAll(async () => {
-  await server.close();
 });
 
 async function snapshot() {

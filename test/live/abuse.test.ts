@@ -1,19 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { afterAll, assert, beforeAll, describe, expect, test } from 'vitest';
+import { assert, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { type TestServer, useTestServer } from '../helpers/server.ts';
 
 // What one connection may cost the server, and what the feed tells whom.
 
-let server: TestServer;
+const server = useTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
 let admin: ApiClient;
 beforeAll(async () => {
-  server = await startTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
-afterAll(async () => {
-  await server.close();
 });
 
 describe('a flood of messages', () => {

@@ -3,19 +3,17 @@ import { eventUserId, MAX_REPLAY, type User } from '@roster/shared';
 import { applyRetention, retentionPolicy } from '../../server/src/services/retention.ts';
 import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 const open: LiveClient[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
 });
 afterAll(async () => {
   for (const client of open) client.close();
-  await server.close();
 });
 
 async function live(client: ApiClient, after?: number) {

@@ -10,7 +10,7 @@ import { endApplicationSessions } from '../../server/src/oidc/logout.ts';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { startNode, stopNode } from '../helpers/nodes.ts';
 import { logoutReceiver, relyingParty } from '../helpers/relying-party.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Attacks on what ends access to applications (docs/applications.md, "What ends access, and how
 // fast"), from outside: openid-client as the relying party, browsers as cookie jars, a second
@@ -21,19 +21,17 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const redirectUri = 'http://localhost:4999/callback';
 
-let server: TestServer;
+const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '100000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
 let admin: ApiClient;
 let adminUser: User & { password: string };
 let receiver: Awaited<ReturnType<typeof logoutReceiver>>;
 
 beforeAll(async () => {
-  server = await startTestServer({ env: { LOGIN_MAX_FAILURES: '100000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
   ({ client: admin, user: adminUser } = await signedInClient(server, { role: 'admin' }));
   receiver = await logoutReceiver(`${server.url}/oidc`);
 });
 afterAll(async () => {
   await receiver.close();
-  await server.close();
 });
 
 interface App {
