@@ -8,11 +8,13 @@ export interface ApiResponse<T = unknown> {
 }
 
 /**
- * What a route answered: `body` as the route's response schema types it (what a success carries),
- * and `error`, the error body's `error`, when it answered one.
+ * What a route answered: `body` as the route's response schema types it (what a success carries);
+ * when it answered an error, `error` (the error body's `error`) and, for a version conflict,
+ * `current` (the record as it is now).
  */
 export interface RouteResponse<K extends RouteKey> extends ApiResponse<ResponseOf<K>> {
   error: ErrorBody['error'] | undefined;
+  current: unknown;
 }
 
 /** An HTTP client with its own cookie jar, sending the server's Origin unless told otherwise. */
@@ -39,8 +41,8 @@ export class ApiClient {
   async api(route: RouteKey, request: RouteCall = {}): Promise<RouteResponse<RouteKey>> {
     const { method, path } = routeTarget(route, request);
     const response = await this.request(method, `/api/v1${path}`, request.body);
-    const error = response.status >= 400 ? (response.body as Partial<ErrorBody> | undefined)?.error : undefined;
-    return { ...response, error };
+    const failed = response.status >= 400 ? (response.body as (Partial<ErrorBody> & { current?: unknown }) | undefined) : undefined;
+    return { ...response, error: failed?.error, current: failed?.current };
   }
 
   /** Calls a route that must answer its success status (200, or the route's own); resolves with its answer. */

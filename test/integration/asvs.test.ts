@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 import { loadConfig } from '../../server/src/config.ts';
-import { ApiClient, LiveClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, LiveClient, createTestUser, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { runCli, repoRoot } from '../helpers/processes.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
 
@@ -11,10 +11,7 @@ import { startTestServer, useTestServer } from '../helpers/server.ts';
 // docs/security.md points here. Time moves by back-dating rows, never by waiting.
 
 const server = useTestServer({ env: { SESSION_MAX_PER_USER: '3', LOGIN_MAX_FAILURES_PER_IP: '1000' } });
-let admin: ApiClient;
-beforeAll(async () => {
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
+const admin = useSignedInClient(server, { role: 'admin' });
 
 const bearer = (key: string) => new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
 

@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { assert, beforeAll, describe, expect, test } from 'vitest';
-import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
+import { assert, describe, expect, test } from 'vitest';
+import { LiveClient, connectSocket, createTestUser, latestSeq, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { type TestServer, useTestServer } from '../helpers/server.ts';
 
 // What one connection may cost the server, and what the feed tells whom.
 
 const server = useTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
-let admin: ApiClient;
-beforeAll(async () => {
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
+const admin = useSignedInClient(server, { role: 'admin' });
 
 describe('a flood of messages', () => {
   test('2,000 messages from one plain user: the excess is dropped, the socket cut off, nobody else notices', async () => {

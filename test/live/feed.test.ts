@@ -1,17 +1,14 @@
-import { afterAll, assert, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, assert, describe, expect, test } from 'vitest';
 import { eventUserId, MAX_REPLAY, type User } from '@roster/shared';
 import { applyRetention, retentionPolicy } from '../../server/src/services/retention.ts';
-import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer();
-let admin: ApiClient;
+const admin = useSignedInClient(server, { role: 'admin' });
 const open: LiveClient[] = [];
 
-beforeAll(async () => {
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
 afterAll(async () => {
   for (const client of open) client.close();
 });

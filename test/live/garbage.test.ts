@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, test } from 'vitest';
-import { ApiClient, LiveClient, connectSocket, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { describe, expect, test } from 'vitest';
+import { ApiClient, LiveClient, connectSocket, createTestUser, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { type TestServer, useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer();
-let admin: ApiClient;
+const admin = useSignedInClient(server, { role: 'admin' });
 
-beforeAll(async () => {
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
 
 describe('what clients send on the live channel', () => {
   test('garbage on any event name never crashes the server or another client\'s connection', async () => {

@@ -1,6 +1,6 @@
-import { beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { User } from '@roster/shared';
-import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, createTestUser, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 // Each race runs many times with real concurrent clients against a real PostgreSQL, and asserts
@@ -10,10 +10,7 @@ const PAIRS = 40;
 
 // Enough login headroom for the pairs; the limit race below has a server of its own.
 const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '1000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
-let admin: ApiClient;
-beforeAll(async () => {
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
+const admin = useSignedInClient(server, { role: 'admin' });
 
 async function deactivate(user: User) {
   const [row] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${user.id}`;
