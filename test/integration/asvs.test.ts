@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: one test per ASVS requirement, in the order of the matrix in docs/security.md that points here.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 import { SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';

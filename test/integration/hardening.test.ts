@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: the input and header hardening of every route, one describe per attack class, sharing the generators of awkward values below.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { errorStatus } from '@roster/shared';

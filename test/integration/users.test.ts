@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: the users API route by route (create, list, update, guards, delete, reset), sharing one admin and the snapshot that proves "nothing half-written".
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { User } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';

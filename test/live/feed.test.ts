@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: the live feed's whole contract (fan-out, resume, forced logout, audiences, presence) against one server, one describe per guarantee.
 import { afterAll, assert, describe, expect, test } from 'vitest';
 import { eventUserId, MAX_REPLAY, type User } from '@roster/shared';
 import { applyRetention, retentionPolicy } from '../../server/src/services/retention.ts';

@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: every race on ending access to applications shares the relying-party scaffolding below (applications, sign-ins, logout receiver).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
