@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { io, type Socket } from 'socket.io-client';
 import { beforeAll } from 'vitest';
 import type { ClientToServerEvents, Connections, LiveEvent, Presence, ServerToClientEvents, User, UserStats } from '@roster/shared';
@@ -203,3 +205,25 @@ export async function latestSeq(server: TestServer): Promise<number> {
   const [row] = await server.sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
   return Number(row!.seq);
 }
+
+/**
+ * A bare TCP connection that has asked to become the Socket.IO websocket (with the console's
+ * Origin, and the cookie if given), for tests that write and read every frame themselves.
+ */
+export function websocketUpgrade(server: TestServer, cookie?: string): net.Socket {
+  const { hostname, port } = new URL(server.url);
+  const socket = net.connect(Number(port), hostname);
+  const headers = [
+    'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
+    `Host: ${hostname}:${port}`,
+    `Origin: ${server.origin}`,
+    ...(cookie === undefined ? [] : [`Cookie: ${cookie}`]),
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+    'Sec-WebSocket-Version: 13',
+  ];
+  socket.write(`${headers.join('\r\n')}\r\n\r\n`);
+  return socket;
+}
+

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { assert, describe, expect, test } from 'vitest';
-import { LiveClient, connectSocket, createTestUser, latestSeq, signedInClient, useSignedInClient } from '../helpers/clients.ts';
+import { LiveClient, connectSocket, createTestUser, latestSeq, signedInClient, useSignedInClient, websocketUpgrade } from '../helpers/clients.ts';
 import { type TestServer, useTestServer } from '../helpers/server.ts';
 
 // What one connection may cost the server, and what the feed tells whom.
@@ -134,23 +133,8 @@ describe('what each audience is told', () => {
  * reading, as a client that leaves the server to buffer for it would.
  */
 async function stalledSocket(target: TestServer, cookie: string): Promise<net.Socket> {
-  const { hostname, port } = new URL(target.url);
-  const socket = net.connect(Number(port), hostname);
+  const socket = websocketUpgrade(target, cookie);
   socket.on('error', () => undefined);
-  socket.write(
-    [
-      'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
-      `Host: ${hostname}:${port}`,
-      `Origin: ${target.origin}`,
-      `Cookie: ${cookie}`,
-      'Upgrade: websocket',
-      'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-      'Sec-WebSocket-Version: 13',
-      '',
-      '',
-    ].join('\r\n'),
-  );
   let received = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {

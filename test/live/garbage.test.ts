@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { ApiClient, LiveClient, connectSocket, createTestUser, signedInClient, useSignedInClient } from '../helpers/clients.ts';
+import { ApiClient, LiveClient, connectSocket, createTestUser, signedInClient, useSignedInClient, websocketUpgrade } from '../helpers/clients.ts';
 import { type TestServer, useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer();
@@ -108,21 +107,7 @@ describe('what clients send on the live channel', () => {
 
 /** A websocket to the Socket.IO endpoint over a bare TCP socket, so the test controls every frame it sends and reads. */
 async function rawWebSocket(server: TestServer): Promise<net.Socket> {
-  const { hostname, port } = new URL(server.url);
-  const socket = net.connect(Number(port), hostname);
-  socket.write(
-    [
-      'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
-      `Host: ${hostname}:${port}`,
-      `Origin: ${server.origin}`,
-      'Upgrade: websocket',
-      'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-      'Sec-WebSocket-Version: 13',
-      '',
-      '',
-    ].join('\r\n'),
-  );
+  const socket = websocketUpgrade(server);
   const head = await new Promise<string>((resolve, reject) => {
     let text = '';
     const onData = (chunk: Buffer) => {

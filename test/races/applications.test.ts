@@ -10,7 +10,7 @@ import { transaction } from '../../server/src/data/transaction.ts';
 import { endApplicationSessions } from '../../server/src/oidc/logout.ts';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { startNode, stopNode } from '../helpers/nodes.ts';
-import { logoutReceiver, relyingParty } from '../helpers/relying-party.ts';
+import { logoutReceiver, registerApplication as registerApplicationAs, type RegisteredApplication } from '../helpers/relying-party.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // Attacks on what ends access to applications (docs/applications.md, "What ends access, and how
@@ -35,21 +35,10 @@ afterAll(async () => {
   await receiver.close();
 });
 
-interface App {
-  application: { id: string; client_id: string; version: number; name: string };
-  config: client.Configuration;
-}
+type App = RegisteredApplication;
 
-async function registerApplication(fields: Record<string, unknown> = {}): Promise<App> {
-  const created = await admin.post('/api/v1/applications', {
-    name: `App ${Math.random().toString(36).slice(2, 7)}`,
-    redirect_uris: [redirectUri],
-    backchannel_logout_uri: receiver.url,
-    ...fields,
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return { application: created.body.application, config: await relyingParty(server, created.body.application.client_id, created.body.client_secret) };
-}
+const registerApplication = (fields: Parameters<typeof registerApplicationAs>[2] = {}) =>
+  registerApplicationAs(admin, { redirectUri, logoutUri: receiver.url }, fields);
 
 /** A browser: Roster's session cookie (the ApiClient) and the provider's cookies (the jar). */
 class Browser {
