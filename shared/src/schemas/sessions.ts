@@ -43,6 +43,7 @@ export const sessionEntrySchema = sessionSchema.extend({
 });
 export type SessionEntry = z.infer<typeof sessionEntrySchema>;
 export const sessionListSchema = z.object({ items: z.array(sessionEntrySchema), next_cursor: z.string().nullable() });
+export type SessionList = z.infer<typeof sessionListSchema>;
 
 export const revokeUserSessionsQuerySchema = z.strictObject({
   except_current: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),

@@ -1,6 +1,7 @@
-import type { LiveEvent, SessionEntry } from '@roster/shared';
+import type { LiveEvent, SessionEntry, SessionList } from '@roster/shared';
 import { api, toApiError, type ApiError } from './api';
 import { Flashing } from './flashing.svelte';
+import { KeysetList } from './keyset-list.svelte';
 import { applySessionEvent, type SessionFilters } from './session-rows';
 
 export type { SessionFilters } from './session-rows';
@@ -22,58 +23,33 @@ function query(filters: SessionFilters, cursor: string | null) {
  * The sessions list: most recently used first, a page at a time (keyset cursors), kept current by
  * the live feed, so 100,000 sessions load only as far as someone scrolls.
  */
-export class SessionsList {
-  items = $state<SessionEntry[]>([]);
-  loading = $state(false);
+export class SessionsList extends KeysetList<SessionEntry, SessionList> {
   error = $state<ApiError | null>(null);
   readonly flashing = new Flashing();
   filters = $state<SessionFilters>({ q: '', online: '', ip: '', agent: '' });
-  private cursor: string | null = null;
-  private generation = 0;
 
   constructor(filters: SessionFilters) {
+    super();
     this.filters = filters;
   }
 
-  get hasMore() {
-    return this.cursor !== null;
+  reload(filters: SessionFilters = this.filters) {
+    this.filters = filters;
+    return this.loadFirst();
   }
 
-  async reload(filters: SessionFilters = this.filters) {
-    this.filters = filters;
+  protected fetchPage(cursor: string | null): Promise<SessionList> {
+    return api('GET /sessions', { query: query(this.filters, cursor) });
+  }
+
+  protected received() {
+    this.error = null;
+  }
+
+  protected failed(error: unknown) {
+    this.items = [];
     this.cursor = null;
-    const generation = ++this.generation;
-    this.loading = true;
-    try {
-      const page = await api('GET /sessions', { query: query(filters, null) });
-      if (generation !== this.generation) return; // a newer filter already started
-      this.items = page.items;
-      this.cursor = page.next_cursor;
-      this.error = null;
-    } catch (e) {
-      if (generation === this.generation) {
-        this.items = [];
-        this.cursor = null;
-        this.error = toApiError(e);
-      }
-    } finally {
-      if (generation === this.generation) this.loading = false;
-    }
-  }
-
-  async loadMore() {
-    if (this.loading || !this.cursor) return;
-    const generation = this.generation;
-    this.loading = true;
-    try {
-      const page = await api('GET /sessions', { query: query(this.filters, this.cursor) });
-      if (generation !== this.generation) return;
-      const known = new Set(this.items.map((s) => s.id));
-      this.items = [...this.items, ...page.items.filter((s) => !known.has(s.id))];
-      this.cursor = page.next_cursor;
-    } finally {
-      if (generation === this.generation) this.loading = false;
-    }
+    this.error = toApiError(error);
   }
 
   /** Applies one live event to the loaded rows. */

@@ -1,6 +1,7 @@
 import type { LiveEvent, UserListItem, UserList } from '@roster/shared';
 import { api } from './api';
 import { Flashing } from './flashing.svelte';
+import { KeysetList } from './keyset-list.svelte';
 import { applyUserEvent, type UserFilters } from './user-rows';
 
 export type { UserFilters } from './user-rows';
@@ -19,59 +20,35 @@ function usersPage(filters: UserFilters, limit: number, cursor: string | null): 
  * The users table's data: pages loaded with keyset cursors, then kept current by live events, so
  * the table never needs a refetch to show what other admins do.
  */
-export class UsersList {
-  items = $state<UserListItem[]>([]);
+export class UsersList extends KeysetList<UserListItem, UserList> {
   total = $state(0);
   /** Beyond 10,000 matches the server estimates the count (counting a million rows costs more than the page). */
   totalIsEstimate = $state(false);
-  loading = $state(false);
   error = $state<string | null>(null);
   /** Ids changed by someone else just now, for a brief highlight. */
   readonly flashing = new Flashing();
-  private cursor: string | null = null;
-  private generation = 0;
 
-  constructor(public filters: UserFilters) {}
-
-  get hasMore() {
-    return this.cursor !== null;
+  constructor(public filters: UserFilters) {
+    super();
   }
 
-  async reload(filters: UserFilters = this.filters) {
+  reload(filters: UserFilters = this.filters) {
     this.filters = filters;
-    this.cursor = null;
-    const generation = ++this.generation;
-    this.loading = true;
-    try {
-      const page = await this.fetchPage(null);
-      if (generation !== this.generation) return; // a newer search already started
-      this.items = page.items;
-      this.total = page.total;
-      this.totalIsEstimate = page.total_is_estimate;
-      this.cursor = page.next_cursor;
-      this.error = null;
-    } catch (e) {
-      if (generation === this.generation) this.error = e instanceof Error ? e.message : String(e);
-    } finally {
-      if (generation === this.generation) this.loading = false;
-    }
+    return this.loadFirst();
   }
 
-  async loadMore() {
-    if (this.loading || !this.cursor) return;
-    const generation = this.generation;
-    this.loading = true;
-    try {
-      const page = await this.fetchPage(this.cursor);
-      if (generation !== this.generation) return;
-      const known = new Set(this.items.map((u) => u.id));
-      this.items = [...this.items, ...page.items.filter((u) => !known.has(u.id))];
-      this.total = page.total;
-      this.totalIsEstimate = page.total_is_estimate;
-      this.cursor = page.next_cursor;
-    } finally {
-      if (generation === this.generation) this.loading = false;
-    }
+  protected fetchPage(cursor: string | null): Promise<UserList> {
+    return usersPage(this.filters, PAGE_SIZE, cursor);
+  }
+
+  protected received(page: UserList) {
+    this.total = page.total;
+    this.totalIsEstimate = page.total_is_estimate;
+    this.error = null;
+  }
+
+  protected failed(error: unknown) {
+    this.error = error instanceof Error ? error.message : String(error);
   }
 
   /** Every id matching the current filters (for "select all"), page by page. */
@@ -95,7 +72,4 @@ export class UsersList {
     if (flash) this.flashing.add(flash);
   }
 
-  private fetchPage(cursor: string | null): Promise<UserList> {
-    return usersPage(this.filters, PAGE_SIZE, cursor);
-  }
 }
