@@ -100,3 +100,25 @@ type ParamsOf<K extends RouteKey> = K extends `${string} /${infer Path}` ? ({} e
 type QueryOf<K extends RouteKey> =
   Route<K> extends { query: infer S extends z.ZodType } ? ({} extends z.input<S> ? { query?: z.input<S> } : { query: z.input<S> }) : {};
 type BodyOf<K extends RouteKey> = Route<K> extends { body: infer S extends z.ZodType } ? { body: z.input<S> } : {};
+
+/** What a call of a route takes after its key: the request, which may be left out when nothing in it is required. */
+export type RequestArgs<K extends RouteKey> = {} extends RequestOf<K> ? [request?: RequestOf<K>] : [request: RequestOf<K>];
+
+/** A request as code that serves every route sees it (the route's own types are checked by its caller). */
+export interface RouteCall {
+  params?: Record<string, string>;
+  query?: unknown;
+  body?: unknown;
+}
+
+/** `GET /users/:id` with `{id}` → `GET`, `/users/<id>?<query>` (fields left undefined are left out; the path is below `/api/v1`). */
+export function routeTarget(route: RouteKey, { params = {}, query }: RouteCall): { method: string; path: string } {
+  const [method = 'GET', pattern = '/'] = route.split(' ');
+  const path = pattern.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
+  const search = new URLSearchParams();
+  if (typeof query === 'object' && query !== null) {
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
+  }
+  const queryString = search.toString();
+  return { method, path: queryString ? `${path}?${queryString}` : path };
+}

@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
 import { apiRoutes, eventActions, SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer();
 
 describe('audit log', () => {
   test('newest first, filterable by actor, target and action, paged with a cursor', async () => {

@@ -113,7 +113,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'PATCH /me': async (c) => {
       const request = await parseBody(c, apiRoutes['PATCH /me'].body);
       accountOf(c);
-      return c.json({ user: await updateOwnProfile(sql, actorOf(c, deps), request, limits) });
+      return c.json({ user: await updateOwnProfile(sql, actorOf(c, deps), request) });
     },
     'PUT /me/password': async (c) => {
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
