@@ -1,5 +1,5 @@
 import { goto } from '$app/navigation';
-import { errorBodySchema, type ErrorCode, type RequestOf, type ResponseOf, type RouteKey } from '@roster/shared';
+import { errorBodySchema, type ErrorCode, type JsonRouteKey, type RequestOf, type ResponseOf, type RouteKey } from '@roster/shared';
 import { reauth } from './reauth.svelte';
 
 /** An error answered by the API, with its code and per-field messages for forms. */
@@ -22,7 +22,7 @@ type Args<K extends RouteKey> = {} extends RequestOf<K> ? [request?: RequestOf<K
  * `ApiError`. A change that needs the password confirmed asks for it and is retried once
  * confirmed; a user who must first replace an admin-set password is taken to that page.
  */
-export function api<K extends RouteKey>(route: K, ...request: Args<K>): Promise<ResponseOf<K>>;
+export function api<K extends JsonRouteKey>(route: K, ...request: Args<K>): Promise<ResponseOf<K>>;
 // The server answers each route with its response schema (the same definitions type both ends), so
 // the body is passed on as the declaration above says, not checked again here.
 export async function api(route: RouteKey, request: Call = {}): Promise<unknown> {
@@ -35,6 +35,11 @@ export async function api(route: RouteKey, request: Call = {}): Promise<unknown>
     if (error instanceof ApiError && error.code === 'password_change_required') void goto('/choose-password');
     throw error;
   }
+}
+
+/** The address of a download (`GET /users/export.csv`) with its query, for a link the browser follows. */
+export function downloadUrl<K extends RouteKey>(route: K, ...request: Args<K>): string {
+  return `/api/v1${target(route, (request[0] ?? {}) as Call).path}`;
 }
 
 /** A call as the implementation sees it: the route's own types are checked by the declaration. */
