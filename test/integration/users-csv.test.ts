@@ -245,7 +245,7 @@ describe('export', () => {
     for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
       const chunk = piece.value;
       firstByteMs ||= performance.now() - started;
-      lines += (decoder.decode(chunk, { stream: true }).match(/\r\n/g) ?? []).length;
+      lines += (decoder.decode(chunk, { stream: true }).match(/\n/g) ?? []).length;
       heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
     }
     expect(lines).toBe(100_001);
@@ -264,5 +264,21 @@ describe('export', () => {
       return row!.n;
     }, { timeout: 5000 }).toBe(0);
     expect((await admin.get('/api/v1/users?limit=1')).status).toBe(200);
+
+    // Two downloads at once per node, each holding a connection; a third waits its turn.
+    const open = await Promise.all(
+      [1, 2].map(async () => {
+        const aborter = new AbortController();
+        const response = await fetch(`${server.url}/api/v1/users/export.csv?q=many-${s}-`, { headers: { cookie: admin.cookie! }, signal: aborter.signal });
+        expect(response.status).toBe(200);
+        await response.body!.getReader().read();
+        return aborter;
+      }),
+    );
+    const third = await admin.get('/api/v1/users/export.csv');
+    expect(third.status).toBe(429);
+    expect(third.body.error.code).toBe('rate_limited');
+    for (const aborter of open) aborter.abort();
+    await expect.poll(async () => (await admin.get(`/api/v1/users/export.csv?q=many-${s}-1000`)).status, { timeout: 5000 }).toBe(200);
   }, 300_000);
 });

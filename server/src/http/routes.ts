@@ -31,7 +31,7 @@ import { checkPasswordPolicy } from '../auth/password-policy.ts';
 import { overview } from '../services/stats.ts';
 import { checkUsage, reportUsage, userUsage } from '../services/usage.ts';
 import { bulkUpdate, createUserAsAdmin, deleteUser, updateUser } from '../services/users/changes.ts';
-import { usersCsvStream } from '../services/users/export-csv.ts';
+import { MAX_CONCURRENT_EXPORTS, usersCsvStream } from '../services/users/export-csv.ts';
 import { importUsers } from '../services/users/imports.ts';
 import { exportUser, getUser, listUsers, userStats } from '../services/users/listing.ts';
 import { resetPassword } from '../services/users/passwords.ts';
@@ -70,6 +70,7 @@ type AnswerOf<K extends RouteKey> = (typeof apiRoutes)[K] extends { produces: st
 export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } {
   const { sql, config, live, sessionPolicy, signInLimits: limits } = deps;
   const password = { fields: ['password'], minLength: config.PASSWORD_MIN_LENGTH };
+  let exportsRunning = 0;
   return {
     'GET /setup': async (c) => {
       const state: SetupState = {
@@ -147,7 +148,9 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'GET /users/export.csv': async (c) => {
       const query = parseQuery(c, apiRoutes['GET /users/export.csv'].query);
       const day = deps.clock().toISOString().slice(0, 10);
-      return c.body(usersCsvStream(sql, query), 200, {
+      if (exportsRunning >= MAX_CONCURRENT_EXPORTS) throw new AppError('rate_limited', 'Other exports are running; try again in a moment');
+      exportsRunning++;
+      return c.body(usersCsvStream(sql, query, () => exportsRunning--), 200, {
         'Content-Type': 'text/csv; charset=utf-8',
         'Content-Disposition': `attachment; filename="roster-users-${day}.csv"`,
       });

@@ -46,18 +46,41 @@ export async function* usersCsv(sql: Sql, query: UserExportQuery): AsyncGenerato
   }
 }
 
-/** The export as a byte stream that reads the next batch only when the client has taken the last. */
-export function usersCsvStream(sql: Sql, query: UserExportQuery): ReadableStream<Uint8Array> {
+/**
+ * The export as a byte stream that reads the next batch only when the client has taken the last.
+ * `onEnd` runs once, when the stream is done, fails or is cancelled.
+ */
+export function usersCsvStream(sql: Sql, query: UserExportQuery, onEnd: () => void = () => {}): ReadableStream<Uint8Array> {
   const pieces = usersCsv(sql, query);
   const encoder = new TextEncoder();
+  let ended = false;
+  const end = () => {
+    if (!ended) onEnd();
+    ended = true;
+  };
   return new ReadableStream({
     async pull(controller) {
-      const next = await pieces.next();
-      if (next.done) controller.close();
-      else controller.enqueue(encoder.encode(next.value));
+      try {
+        const next = await pieces.next();
+        if (next.done) {
+          end();
+          controller.close();
+        } else controller.enqueue(encoder.encode(next.value));
+      } catch (error) {
+        end();
+        throw error;
+      }
     },
     async cancel() {
+      end();
       await pieces.return(undefined);
     },
   });
 }
+
+/**
+ * Each export holds a database connection (its snapshot) for as long as the download runs, up to a
+ * minute for a client that stops reading (the idle-in-transaction timeout): at most this many run
+ * at once on a node, so downloads never take the pool from the requests.
+ */
+export const MAX_CONCURRENT_EXPORTS = 2;
