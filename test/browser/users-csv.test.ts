@@ -43,8 +43,13 @@ describe.skipIf(!chromiumPath)('CSV import and export in the console', () => {
   const file = (name: string, text: string) => ({ name, mimeType: 'text/csv', buffer: Buffer.from(text) });
 
   test('choose a file, match the columns, see every row\'s problems before anything is written, then import with a result per row', async () => {
+    // Another admin watches the users table while the import runs.
+    await createTestUser(server, { role: 'admin', username: 'alan', display_name: 'Alan Turing', password });
     const { client: other } = await signedInClient(server, { role: 'admin' });
     const watcher = await LiveClient.connect(server, other.cookie);
+    const alan = (await signInPage(browser, server, 'alan', password)).page;
+    const alanProblems = watchProblems(alan);
+    await alan.locator('tr[data-user]').first().waitFor();
     await admin.goto(`${server.url}/users/import`);
     const rows = [
       ['Login', 'E-mail', 'Full name', 'Role', 'Team'],
@@ -94,6 +99,12 @@ describe.skipIf(!chromiumPath)('CSV import and export in the console', () => {
     await watcher.until(() => watcher.events.filter((e) => e.action === 'users.imported').length === 3 || undefined, 'three chunk events', 15_000);
     expect(watcher.events.filter((e) => e.action === 'user.created').length).toBe(1202);
     watcher.close();
+    // Alan's table took every new user from the live feed, without a reload.
+    const total = (await server.sql`SELECT count(*)::int AS n FROM users`)[0]!.n;
+    await expect.poll(() => alan.getByTestId('user-count').textContent(), { timeout: 15_000 }).toBe(`${total.toLocaleString('en')} users`);
+    await alan.locator('tr[data-user^="member"]').first().waitFor();
+    expect(alanProblems).toEqual([]);
+    await alan.context().close();
 
     // The audit log says it in words.
     await admin.goto(`${server.url}/audit?action=users.imported`);
