@@ -109,6 +109,7 @@ describe.skipIf(!chromiumPath)('CSV import and export in the console', () => {
     // The audit log says it in words.
     await admin.goto(`${server.url}/audit?action=users.imported`);
     await expect.poll(() => admin.locator('li[data-action="users.imported"]').first().textContent()).toMatch(/imported (500|203) rows of a CSV file/);
+    await shootBoth(admin, 'audit-users-imported');
     expect(problems).toEqual([]);
   });
 
@@ -119,6 +120,12 @@ describe.skipIf(!chromiumPath)('CSV import and export in the console', () => {
     await admin.getByLabel(/Update the user/).check();
     await admin.getByTestId('import-check').click();
     await expect.poll(() => admin.getByTestId('import-summary').textContent()).toMatch(/0 new, 1 to update/);
+    // Another admin changes users meanwhile: the preview says its answers may be out of date.
+    const { client: other } = await signedInClient(server, { role: 'admin' });
+    await other.post('/api/v1/users', { username: 'hedy', display_name: 'Hedy Lamarr', email: 'hedy@example.com', generate_password: true });
+    await admin.getByText('Users changed since the check.').waitFor();
+    await admin.getByRole('button', { name: 'Check again' }).click();
+    await expect.poll(() => admin.getByText('Users changed since the check.').count()).toBe(0);
     await admin.getByRole('button', { name: 'Import 1 row' }).click();
     await expect.poll(() => admin.getByTestId('import-summary').textContent()).toMatch(/0 created, 1 updated/);
     expect((await server.sql`SELECT display_name, role FROM users WHERE username = 'grace'`)[0]).toEqual({ display_name: 'Rear Admiral Hopper', role: 'moderator' });
