@@ -159,6 +159,20 @@ describe('import: writing', () => {
     expect((await victim.get('/api/v1/auth/me')).status).toBe(401);
   });
 
+  test('an import never leaves Roster without an active admin, even from a system key demoting them all', async () => {
+    const key = (await admin.post('/api/v1/api-keys', { name: 'importer', system: true })).body.key as string;
+    const system = new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
+    const admins = await server.sql<{ username: string; email: string }[]>`SELECT username, email FROM users WHERE role = 'admin' AND status = 'active' ORDER BY username`;
+    expect(admins.length).toBeGreaterThan(1);
+    const result = await importRows(admins.map((a) => ({ username: a.username, email: a.email, role: 'user' })), { mode: 'update' }, system);
+    expect(result.counts).toMatchObject({ updated: admins.length - 1, failed: 1 });
+    expect(result.results.at(-1)!.errors).toEqual({ _: 'Roster needs at least one active admin' });
+    const [left] = await server.sql`SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND status = 'active'`;
+    expect(left!.n).toBe(1);
+    // Put them back for the tests that follow.
+    await server.sql`UPDATE users SET role = 'admin' WHERE username IN ${server.sql(admins.map((a) => a.username))}`;
+  });
+
   test('a username taken by a concurrent import fails that row only', async () => {
     for (let round = 0; round < 30; round++) {
       const s = unique();
