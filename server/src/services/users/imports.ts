@@ -135,7 +135,7 @@ async function importChunk(
     }
     const locked = write ? current.get(row.username) : existing;
     if (!locked) {
-      fail({ _: 'The user was deleted while importing; import the row again' });
+      fail({ _: 'The user was renamed or deleted while importing; check the row again' });
       continue;
     }
     if (locked.id === actor.id) {
