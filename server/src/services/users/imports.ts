@@ -27,6 +27,9 @@ import { ADMIN_GUARD_LOCK, applyUserChanges, type UserChanges } from './changes.
  */
 export const NO_PASSWORD = '!';
 
+/** Passwords an import hashes at once (of libuv's four threads). */
+const IMPORT_HASHES_AT_ONCE = 2;
+
 /** Errors of the update guards that leave the transaction usable: the row fails, the chunk goes on. */
 const ROW_REFUSALS = new Set(['last_admin', 'self_action']);
 
@@ -76,12 +79,15 @@ async function hashedThenImported(sql: Sql, actor: Actor, chunk: Chunk): Promise
       SELECT username FROM users WHERE username = ANY(${withPassword.map(({ row }) => row.username)}::citext[])`;
     for (const { username } of rows) existing.add(username.toLowerCase());
   }
-  const hashes = new Map<number, Promise<string>>();
-  for (const { index, row } of withPassword) {
-    if (!existing.has(row.username)) hashes.set(index, hashPassword(row.password!));
-  }
-  await Promise.all(hashes.values());
-  const hashOf = (index: number, password: string) => hashes.get(index) ?? hashPassword(password);
+  const hashes = new Map<number, string>();
+  const pending = withPassword.filter(({ row }) => !existing.has(row.username));
+  // A few at a time: the hashes share libuv's four threads with sign-ins, which must not queue
+  // behind a whole chunk of them.
+  const hashNext = async (): Promise<void> => {
+    for (let next = pending.shift(); next; next = pending.shift()) hashes.set(next.index, await hashPassword(next.row.password!));
+  };
+  await Promise.all(Array.from({ length: IMPORT_HASHES_AT_ONCE }, hashNext));
+  const hashOf = async (index: number, password: string) => hashes.get(index) ?? hashPassword(password);
   return transaction(sql, (tx) => importChunk(tx, actor, chunk, hashOf));
 }
 
