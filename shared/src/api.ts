@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Capability } from './permissions.ts';
 import * as apps from './applications.ts';
 import { eventListQuerySchema, eventListSchema } from './events.ts';
+import { importRequestSchema, importResultSchema, userExportQuerySchema } from './imports.ts';
 import * as s from './schemas.ts';
 
 /**
@@ -23,7 +24,12 @@ export type RouteSpec = {
   query?: z.ZodType;
   /** Open to a user who must still replace a password an admin set (everything else answers `password_change_required`). */
   duringPasswordChange?: true;
-} & ({ response: z.ZodType; /** The success status, when not 200. */ status?: 201 } | { status: 204; response?: never });
+} & (
+  | { response: z.ZodType; /** The success status, when not 200. */ status?: 201 }
+  | { status: 204; response?: never }
+  /** A file download (streamed), not JSON. */
+  | { produces: 'text/csv'; response?: never; status?: never }
+);
 
 /** Every route under `/api/v1`, keyed by `METHOD /path`. The server mounts exactly these, and the OpenAPI document lists them. */
 export const apiRoutes = {
@@ -40,6 +46,8 @@ export const apiRoutes = {
   'GET /users/stats': { access: 'users.read', summary: 'User statistics', response: s.userStatsSchema },
   'POST /users': { access: 'users.write', summary: 'Create a user', body: s.createUserSchema, response: s.createdUserSchema, status: 201 },
   'POST /users/bulk': { access: 'users.write', summary: 'Activate, deactivate, delete or change the role of many users', body: s.bulkRequestSchema, response: s.bulkResultSchema },
+  'POST /users/import': { access: 'users.write', summary: `Import users: a chunk of up to 500 rows of a CSV file, already mapped to fields; existing usernames are skipped or updated (mode); dry_run checks every row and writes nothing. One transaction per chunk, a result per row`, body: importRequestSchema, response: importResultSchema },
+  'GET /users/export.csv': { access: 'users.write', summary: 'The users matching the filters as CSV, streamed (every match, in the sort given; cells that a spreadsheet would run as a formula are escaped)', query: userExportQuerySchema, produces: 'text/csv' },
   'GET /users/:id': { access: 'users.read', summary: 'Read a user', response: s.userResponseSchema },
   'PATCH /users/:id': { access: 'users.write', summary: 'Update a user (optimistic concurrency on version)', body: s.updateUserSchema, response: s.userResponseSchema },
   'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user; their projects are deleted or transferred', query: s.deleteUserQuerySchema, status: 204 },
@@ -84,6 +92,9 @@ type Route<K extends RouteKey> = (typeof apiRoutes)[K];
 
 /** What a route answers: its response schema's output, or nothing (204). */
 export type ResponseOf<K extends RouteKey> = Route<K> extends { response: infer S extends z.ZodType } ? z.output<S> : undefined;
+
+/** Routes that answer JSON (the console's `api()` calls these; downloads are links). */
+export type JsonRouteKey = { [K in RouteKey]: Route<K> extends { produces: string } ? never : K }[RouteKey];
 
 /**
  * What a call of a route sends, typed from the route table: the parameters its path names

@@ -6,3 +6,4 @@ export * from './events.ts';
 export * from './usage.ts';
 export * from './input.ts';
 export * from './applications.ts';
+export * from './imports.ts';

@@ -17,10 +17,10 @@ const roles = [
   { role: 'user', login: 'carol' },
 ] as const;
 const widths = [1440, 1280, 390] as const;
-const pages = ['/users', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account', '/no-such-page'] as const;
+const pages = ['/users', '/users/import', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account', '/no-such-page'] as const;
 /** Which pages each role may open; the others must show the no-access page. */
 const opens: Record<(typeof roles)[number]['role'], (typeof pages)[number][]> = {
-  admin: ['/users', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account'],
+  admin: ['/users', '/users/import', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account'],
   moderator: ['/users', '/projects', '/stats', '/audit', '/account'],
   user: ['/projects', '/account'],
 };
@@ -31,6 +31,7 @@ async function settled(page: Page, path: string, open: boolean) {
   if (!open || path === '/no-such-page') return page.getByTestId('page-notice').waitFor();
   const ready: Record<string, string> = {
     '/users': 'tr[data-user]',
+    '/users/import': '[data-testid="import-file"]',
     '/projects': 'tr[data-project]',
     '/stats': '[data-testid="chart-storage-axes"]:not(:empty)',
     '/sessions': 'tr[data-session]',

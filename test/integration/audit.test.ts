@@ -44,6 +44,8 @@ describe('audit log', () => {
     const created = (await admin.post('/api/v1/users', { username: 'every-action', display_name: 'E', email: 'every-action@example.com', password: 'a long passphrase' })).body.user;
     await admin.patch(`/api/v1/users/${created.id}`, { version: created.version, role: 'moderator' });
     await admin.put(`/api/v1/users/${created.id}/password`, { password: 'another long passphrase', revoke_sessions: false });
+    const imported = await admin.post('/api/v1/users/import', { rows: [{ username: 'every-import', email: 'every-import@example.com' }] });
+    expect(imported.body.counts.created).toBe(1);
     await new ApiClient(server).post('/api/v1/auth/login', { login: 'every-action', password: 'wrong' });
     const { client: signedIn } = await signedInClient(server);
     await signedIn.post('/api/v1/auth/logout');

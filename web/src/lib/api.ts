@@ -1,5 +1,5 @@
 import { goto } from '$app/navigation';
-import { errorBodySchema, routeTarget, type ErrorCode, type RequestArgs, type ResponseOf, type RouteCall, type RouteKey } from '@roster/shared';
+import { errorBodySchema, routeTarget, type ErrorCode, type JsonRouteKey, type RequestArgs, type ResponseOf, type RouteCall, type RouteKey } from '@roster/shared';
 import { reauth } from './reauth.svelte';
 
 /** An error answered by the API, with its code and per-field messages for forms. */
@@ -20,7 +20,7 @@ export class ApiError extends Error {
  * `ApiError`. A change that needs the password confirmed asks for it and is retried once
  * confirmed; a user who must first replace an admin-set password is taken to that page.
  */
-export function api<K extends RouteKey>(route: K, ...request: RequestArgs<K>): Promise<ResponseOf<K>>;
+export function api<K extends JsonRouteKey>(route: K, ...request: RequestArgs<K>): Promise<ResponseOf<K>>;
 // The server answers each route with its response schema (the same definitions type both ends), so
 // the body is passed on as the declaration above says, not checked again here.
 export async function api(route: RouteKey, request: RouteCall = {}): Promise<unknown> {
@@ -33,6 +33,11 @@ export async function api(route: RouteKey, request: RouteCall = {}): Promise<unk
     if (error instanceof ApiError && error.code === 'password_change_required') void goto('/choose-password');
     throw error;
   }
+}
+
+/** The address of a download (`GET /users/export.csv`) with its query, for a link the browser follows. */
+export function downloadUrl<K extends RouteKey>(route: K, ...request: RequestArgs<K>): string {
+  return `/api/v1${routeTarget(route, (request[0] ?? {}) as RouteCall).path}`;
 }
 
 async function send(route: RouteKey, request: RouteCall): Promise<unknown> {
