@@ -7,3 +7,4 @@ export * from './usage.ts';
 export * from './input.ts';
 export * from './applications.ts';
 export * from './two-factor.ts';
+export * from './imports.ts';

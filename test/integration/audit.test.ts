@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
 import { apiRoutes, eventActions, SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 import { enrolTotp } from '../helpers/totp.ts';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer();
 
 describe('audit log', () => {
   test('newest first, filterable by actor, target and action, paged with a cursor', async () => {
@@ -51,6 +45,8 @@ describe('audit log', () => {
     const created = (await admin.post('/api/v1/users', { username: 'every-action', display_name: 'E', email: 'every-action@example.com', password: 'a long passphrase' })).body.user;
     await admin.patch(`/api/v1/users/${created.id}`, { version: created.version, role: 'moderator' });
     await admin.put(`/api/v1/users/${created.id}/password`, { password: 'another long passphrase', revoke_sessions: false });
+    const imported = await admin.post('/api/v1/users/import', { rows: [{ username: 'every-import', email: 'every-import@example.com' }] });
+    expect(imported.body.counts.created).toBe(1);
     await new ApiClient(server).post('/api/v1/auth/login', { login: 'every-action', password: 'wrong' });
     const { client: signedIn } = await signedInClient(server);
     await signedIn.post('/api/v1/auth/logout');

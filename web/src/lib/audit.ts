@@ -6,6 +6,7 @@ export const actionLabels: Record<EventAction, string> = {
   'user.updated': 'User updated',
   'user.deleted': 'User deleted',
   'user.password_reset': 'Password set',
+  'users.imported': 'Users imported',
   'session.created': 'Signed in',
   'session.revoked': 'Session ended',
   'session.revoked_all': 'Everyone signed out',
@@ -68,6 +69,16 @@ export function describeEvent(event: LiveEvent): AuditSentence {
       return by_self
         ? { verb: 'changed their password', target: false, note: revoke_credentials ? 'and revoked their API keys' : undefined }
         : { verb: 'set a new password for', target: true, note: revoke_sessions ? 'and signed them out everywhere' : undefined };
+    }
+    case 'users.imported': {
+      const { counts, mode, rows } = event.data;
+      const parts = [
+        `${counted.format(counts.created)} created`,
+        mode === 'update' ? `${counted.format(counts.updated)} updated` : null,
+        counts.skipped ? `${counted.format(counts.skipped)} skipped` : null,
+        counts.failed ? `${counted.format(counts.failed)} failed` : null,
+      ].filter(Boolean);
+      return { verb: `imported ${counted.format(rows)} ${rows === 1 ? 'row' : 'rows'} of a CSV file`, target: false, note: parts.join(', ') };
     }
     case 'session.created':
       return { verb: 'signed in', target: false };
