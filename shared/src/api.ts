@@ -2,6 +2,8 @@ import type { z } from 'zod';
 import type { Capability } from './permissions.ts';
 import * as apps from './applications.ts';
 import { eventListQuerySchema, eventListSchema } from './events.ts';
+import * as inv from './invitations.ts';
+import { passwordResetRequestSchema } from './recovery.ts';
 import * as s from './schemas.ts';
 
 /**
@@ -33,6 +35,11 @@ export const apiRoutes = {
   'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204, duringPasswordChange: true },
   'POST /auth/reauthenticate': { access: 'session', summary: 'Confirm the password before a sensitive change; replaces the session token', body: s.reauthenticateSchema, response: s.reauthenticatedSchema },
   'POST /auth/register': { access: 'public', summary: 'Self-registration (when ALLOW_REGISTRATION=true)', body: s.registerRequestSchema, response: s.userResponseSchema, status: 201 },
+  'POST /auth/invitation/lookup': { access: 'public', summary: 'Who an invitation link is for (the accept page)', body: inv.linkTokenSchema, response: inv.linkPreviewSchema },
+  'POST /auth/invitation/accept': { access: 'public', summary: 'Accept an invitation: the account is created with the chosen password and this browser signed in; the link is used up', body: inv.chooseLinkPasswordSchema, response: s.userResponseSchema, status: 201 },
+  'POST /auth/password-reset': { access: 'public', summary: 'Forgot password: mail a reset link to the address, if it has an account (the answer is the same either way)', body: passwordResetRequestSchema, status: 204 },
+  'POST /auth/password-reset/lookup': { access: 'public', summary: 'Who a password reset link is for (the choose-new-password page)', body: inv.linkTokenSchema, response: inv.linkPreviewSchema },
+  'POST /auth/password-reset/complete': { access: 'public', summary: 'Choose a new password with a reset link: every session and API key of the account ends, and this browser is signed in', body: inv.chooseLinkPasswordSchema, response: s.userResponseSchema },
   'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema, duringPasswordChange: true },
   'PATCH /me': { access: 'account', summary: 'Update own profile (a new email needs a recent password confirmation)', body: s.updateMeSchema, response: s.userResponseSchema },
   'PUT /me/password': { access: 'session', summary: 'Change own password; ends the other sessions (and, if asked, the API keys); replaces the session token', body: s.changePasswordSchema, response: s.userResponseSchema, duringPasswordChange: true },
@@ -44,6 +51,11 @@ export const apiRoutes = {
   'PATCH /users/:id': { access: 'users.write', summary: 'Update a user (optimistic concurrency on version)', body: s.updateUserSchema, response: s.userResponseSchema },
   'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user; their projects are deleted or transferred', query: s.deleteUserQuerySchema, status: 204 },
   'PUT /users/:id/password': { access: 'users.write', summary: 'Set a user\'s password', body: s.adminSetPasswordSchema, response: s.userResponseSchema },
+  'POST /users/:id/password-reset': { access: 'users.write', summary: 'Mail the user a password reset link (their password keeps working until they follow it)', status: 204 },
+  'GET /invitations': { access: 'users.write', summary: 'Pending invitations, newest first', response: inv.invitationListSchema },
+  'POST /invitations': { access: 'users.write', summary: 'Invite someone by mail: the account is created with the status invited, and the link lets them choose a password', body: inv.inviteUserSchema, response: inv.invitationResponseSchema, status: 201 },
+  'POST /invitations/:id/resend': { access: 'users.write', summary: 'Send a new invitation link (valid 7 days); the previous one stops working', response: inv.invitationResponseSchema },
+  'DELETE /invitations/:id': { access: 'users.write', summary: 'Revoke an invitation that was not accepted yet; its link stops working', status: 204 },
   'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON', response: s.userExportSchema },
   'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'Sign a user out everywhere: every session and API key ends (own after a password confirmation, or anyone\'s for admins); except_current=true ends only the other sessions', query: s.revokeUserSessionsQuerySchema, status: 204 },
   'POST /sessions/revoke-all': { access: 'sessions.all', summary: 'End every session of every user (after a breach); needs a recent password confirmation', body: s.revokeEverySessionSchema, response: s.revokedEverySessionSchema },

@@ -6,3 +6,5 @@ export * from './events.ts';
 export * from './usage.ts';
 export * from './input.ts';
 export * from './applications.ts';
+export * from './invitations.ts';
+export * from './recovery.ts';

@@ -33,6 +33,9 @@ import { checkUsage, reportUsage, userUsage } from '../services/usage.ts';
 import { bulkUpdate, createUserAsAdmin, deleteUser, updateUser } from '../services/users/changes.ts';
 import { exportUser, getUser, listUsers, userStats } from '../services/users/listing.ts';
 import { resetPassword } from '../services/users/passwords.ts';
+import { completePasswordReset, previewPasswordReset, requestPasswordReset, sendPasswordReset } from '../services/users/recovery.ts';
+import { acceptInvitation, inviteUser, listInvitations, previewInvitation, resendInvitation, revokeInvitation } from '../services/invitations.ts';
+import { passwordChangedMail } from '../mail/templates.ts';
 import {
   accountOf,
   actorOf,
@@ -60,8 +63,11 @@ type RouteHandler<K extends RouteKey> = (
 
 /** One handler per route of the shared route table; the compiler insists on exactly that set. */
 export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } {
-  const { sql, config, live, sessionPolicy, signInLimits: limits } = deps;
+  const { sql, config, live, sessionPolicy, signInLimits: limits, mail } = deps;
   const password = { fields: ['password'], minLength: config.PASSWORD_MIN_LENGTH };
+  /** ASVS 6.3.7: the owner hears of every password change, wherever it came from. */
+  const tellPasswordChanged = (user: { email: string; display_name: string; username: string }, how: 'self' | 'admin') =>
+    mail.mailer.deliver(passwordChangedMail({ to: user.email, displayName: user.display_name, username: user.username, origin: mail.origin, how }));
   return {
     'GET /setup': async (c) => {
       const state: SetupState = {
@@ -69,6 +75,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
         registration_open: config.ALLOW_REGISTRATION,
         password_min_length: config.PASSWORD_MIN_LENGTH,
         public_sharing: config.ENABLE_PUBLIC_SHARING,
+        mail_configured: mail.mailer.configured,
       };
       return c.json(state);
     },
@@ -105,6 +112,31 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
     },
+    'POST /auth/invitation/lookup': async (c) => {
+      const { token } = await parseBody(c, apiRoutes['POST /auth/invitation/lookup'].body);
+      return c.json(await previewInvitation(sql, token));
+    },
+    'POST /auth/invitation/accept': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /auth/invitation/accept'].body, password);
+      const signedIn = await acceptInvitation(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy, config.PASSWORD_MIN_LENGTH);
+      writeSignedIn(c, signedIn, deps.cookies);
+      return c.json({ user: signedIn.user }, 201);
+    },
+    'POST /auth/password-reset': async (c) => {
+      const { email } = await parseBody(c, apiRoutes['POST /auth/password-reset'].body);
+      await requestPasswordReset(sql, email, clientInfo(c, deps).ip, deps.resetLimits, mail);
+      return c.body(null, 204);
+    },
+    'POST /auth/password-reset/lookup': async (c) => {
+      const { token } = await parseBody(c, apiRoutes['POST /auth/password-reset/lookup'].body);
+      return c.json(await previewPasswordReset(sql, token));
+    },
+    'POST /auth/password-reset/complete': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /auth/password-reset/complete'].body, password);
+      const signedIn = await completePasswordReset(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy, config.PASSWORD_MIN_LENGTH, mail);
+      writeSignedIn(c, signedIn, deps.cookies);
+      return c.json({ user: signedIn.user });
+    },
     'GET /auth/me': async (c) => {
       // The user was read with the session or key, in the same query: no second round trip.
       const principal = principalOf(c);
@@ -119,6 +151,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
       checkPasswordPolicy(request.new_password, config.PASSWORD_MIN_LENGTH, await getUser(sql, accountOf(c).id), 'new_password');
       const changed = await changeOwnPassword(sql, actorOf(c, deps), request, limits);
+      tellPasswordChanged(changed.user, 'self');
       writeSessionCookie(c, changed.token, changed.session.expires_at, deps.cookies);
       return c.json({ user: changed.user });
     },
@@ -147,7 +180,23 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       const id = uuidParam(c);
       const request = await parseBody(c, apiRoutes['PUT /users/:id/password'].body, password);
       checkPasswordPolicy(request.password, config.PASSWORD_MIN_LENGTH, await getUser(sql, id));
-      return c.json({ user: await resetPassword(sql, actorOf(c, deps), id, request.password, request.revoke_sessions) });
+      const user = await resetPassword(sql, actorOf(c, deps), id, request.password, request.revoke_sessions);
+      tellPasswordChanged(user, 'admin');
+      return c.json({ user });
+    },
+    'POST /users/:id/password-reset': async (c) => {
+      await sendPasswordReset(sql, actorOf(c, deps), uuidParam(c), mail);
+      return c.body(null, 204);
+    },
+    'GET /invitations': async (c) => c.json({ items: await listInvitations(sql) }),
+    'POST /invitations': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /invitations'].body);
+      return c.json({ invitation: await inviteUser(sql, actorOf(c, deps), request, mail) }, 201);
+    },
+    'POST /invitations/:id/resend': async (c) => c.json({ invitation: await resendInvitation(sql, actorOf(c, deps), uuidParam(c), mail) }),
+    'DELETE /invitations/:id': async (c) => {
+      await revokeInvitation(sql, actorOf(c, deps), uuidParam(c));
+      return c.body(null, 204);
     },
     'GET /users/:id/export': async (c) => {
       const data = await exportUser(sql, uuidParam(c));

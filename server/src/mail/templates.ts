@@ -1,0 +1,59 @@
+import type { OutgoingMail } from './transport.ts';
+
+// The mails Roster sends, in plain text and in simple HTML. Every value that came from a person
+// (names) is escaped in the HTML part; links carry their token in the #fragment, so it never
+// reaches a server log or a Referer header.
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function mail(to: string, subject: string, paragraphs: string[], link?: { url: string; label: string }): OutgoingMail {
+  const text = [...paragraphs.slice(0, 2), ...(link ? [link.url] : []), ...paragraphs.slice(2)].join('\n\n') + '\n';
+  const html = [
+    ...paragraphs.slice(0, 2).map((p) => `<p>${escapeHtml(p)}</p>`),
+    ...(link ? [`<p><a href="${escapeHtml(link.url)}">${escapeHtml(link.label)}</a></p>`] : []),
+    ...paragraphs.slice(2).map((p) => `<p>${escapeHtml(p)}</p>`),
+  ].join('\n');
+  return { to, subject, text, html: `<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">${html}</body></html>` };
+}
+
+export function invitationMail(input: { to: string; displayName: string; invitedBy: string | null; origin: string; link: string; days: number }): OutgoingMail {
+  const who = input.invitedBy ? `${input.invitedBy} invited you` : 'You are invited';
+  return mail(
+    input.to,
+    'You are invited to Roster',
+    [
+      `Hello ${input.displayName},`,
+      `${who} to Roster at ${input.origin}. Follow this link to choose your password and sign in:`,
+      `The link works once, for ${input.days} days. If you did not expect this invitation, ignore this mail.`,
+    ],
+    { url: input.link, label: 'Accept the invitation' },
+  );
+}
+
+export function passwordResetMail(input: { to: string; displayName: string; username: string; origin: string; link: string; minutes: number }): OutgoingMail {
+  return mail(
+    input.to,
+    'Reset your Roster password',
+    [
+      `Hello ${input.displayName},`,
+      `Someone asked to reset the password of your Roster account ${input.username} at ${input.origin}. Follow this link to choose a new one:`,
+      `The link works once, for ${input.minutes} minutes. Choosing a new password signs you out everywhere else. If you did not ask for this, ignore this mail: your password stays as it is.`,
+    ],
+    { url: input.link, label: 'Choose a new password' },
+  );
+}
+
+export function passwordChangedMail(input: { to: string; displayName: string; username: string; origin: string; how: 'self' | 'admin' | 'link' }): OutgoingMail {
+  const how = {
+    self: 'You changed it on your account page.',
+    admin: 'An administrator set a temporary one; you will choose your own at your next sign-in.',
+    link: 'It was changed with a reset link sent to this address.',
+  }[input.how];
+  return mail(input.to, 'Your Roster password was changed', [
+    `Hello ${input.displayName},`,
+    `The password of your Roster account ${input.username} at ${input.origin} was changed. ${how}`,
+    `If this was not you, contact your administrator at once.`,
+  ]);
+}

@@ -1,0 +1,68 @@
+import type { AddressInfo } from 'node:net';
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/**
+ * A real SMTP server in the test process: Roster sends to it over SMTP (SMTP_URL), and tests read
+ * what arrived, parsed the way a mail client would.
+ */
+export async function mailServer() {
+  const received: ReceivedMail[] = [];
+  const waiters: (() => void)[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _session, callback) {
+      simpleParser(stream)
+        .then((mail) => {
+          const to = Array.isArray(mail.to) ? mail.to[0] : mail.to;
+          received.push({ from: mail.from?.text ?? '', to: to?.text ?? '', subject: mail.subject ?? '', text: mail.text ?? '', html: typeof mail.html === 'string' ? mail.html : '' });
+          for (const wake of waiters.splice(0)) wake();
+          callback();
+        })
+        .catch(callback);
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    received,
+    /** The next mail to `to` that arrives (or has arrived and was not taken yet), within `timeoutMs`. */
+    async next(to: string, timeoutMs = 5000): Promise<ReceivedMail> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const index = received.findIndex((mail) => mail.to.toLowerCase() === to.toLowerCase());
+        if (index >= 0) return received.splice(index, 1)[0]!;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no mail to ${to} within ${timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          waiters.push(() => (clearTimeout(timer), resolve()));
+        });
+      }
+    },
+    /** Mails that arrived for `to` and were not taken (after waiting `settleMs` for stragglers). */
+    async pending(to: string, settleMs = 300): Promise<ReceivedMail[]> {
+      await new Promise((resolve) => setTimeout(resolve, settleMs));
+      return received.filter((mail) => mail.to.toLowerCase() === to.toLowerCase());
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The token of the link in a mail (`…/invitation#token=…`). */
+export function linkToken(mail: ReceivedMail): string {
+  const match = mail.text.match(/#token=([\w-]+)/);
+  if (!match) throw new Error(`no link in the mail "${mail.subject}"`);
+  return match[1]!;
+}
