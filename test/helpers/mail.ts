@@ -37,11 +37,14 @@ export async function mailServer() {
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,
-    /** The next mail to `to` that arrives (or has arrived and was not taken yet), within `timeoutMs`. */
-    async next(to: string, timeoutMs = 5000): Promise<ReceivedMail> {
+    /**
+     * The next mail to `to` (with `subject`, if given) that arrives, or has arrived and was not
+     * taken yet, within `timeoutMs`.
+     */
+    async next(to: string, subject?: string, timeoutMs = 5000): Promise<ReceivedMail> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const index = received.findIndex((mail) => mail.to.toLowerCase() === to.toLowerCase());
+        const index = received.findIndex((mail) => mail.to.toLowerCase() === to.toLowerCase() && (subject === undefined || mail.subject === subject));
         if (index >= 0) return received.splice(index, 1)[0]!;
         const left = deadline - Date.now();
         if (left <= 0) throw new Error(`no mail to ${to} within ${timeoutMs} ms`);
@@ -51,10 +54,10 @@ export async function mailServer() {
         });
       }
     },
-    /** Mails that arrived for `to` and were not taken (after waiting `settleMs` for stragglers). */
-    async pending(to: string, settleMs = 300): Promise<ReceivedMail[]> {
+    /** Mails that arrived for `to` (with `subject`, if given) and were not taken, after waiting `settleMs` for stragglers. */
+    async pending(to: string, subject?: string, settleMs = 300): Promise<ReceivedMail[]> {
       await new Promise((resolve) => setTimeout(resolve, settleMs));
-      return received.filter((mail) => mail.to.toLowerCase() === to.toLowerCase());
+      return received.filter((mail) => mail.to.toLowerCase() === to.toLowerCase() && (subject === undefined || mail.subject === subject));
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -145,8 +145,7 @@ describe('password reset', () => {
     expect([known.status, known.body]).toEqual([204, undefined]);
     expect([unknown.status, unknown.body]).toEqual([204, undefined]);
     expect(await smtp.pending('nobody-here@example.com')).toEqual([]);
-    const mail = await smtp.next(user.email);
-    expect(mail.subject).toBe('Reset your Roster password');
+    const mail = await smtp.next(user.email, 'Reset your Roster password');
     const token = linkToken(mail);
     expect(mail.text).toContain(`${server.origin}/reset-password#token=`);
 
@@ -165,7 +164,7 @@ describe('password reset', () => {
     expect((await new ApiClient(server).post('/api/v1/auth/login', { login: user.username, password: user.password })).status).toBe(401);
     // Used once; the owner is told by mail (ASVS 6.3.7).
     expect((await new ApiClient(server).post('/api/v1/auth/password-reset/complete', { token, password: 'another new password' })).status).toBe(410);
-    expect((await smtp.next(user.email)).subject).toBe('Your Roster password was changed');
+    await smtp.next(user.email, 'Your Roster password was changed');
     const [event] = await server.sql`SELECT data FROM events WHERE action = 'user.password_reset' AND target_id = ${user.id}`;
     expect(event!.data).toMatchObject({ via_link: true, revoke_sessions: true, revoke_credentials: true });
   });
@@ -174,20 +173,20 @@ describe('password reset', () => {
     const user = await createTestUser(server);
     const anonymous = new ApiClient(server);
     await anonymous.post('/api/v1/auth/password-reset', { email: user.email });
-    const first = linkToken(await smtp.next(user.email));
+    const first = linkToken(await smtp.next(user.email, 'Reset your Roster password'));
     await anonymous.post('/api/v1/auth/password-reset', { email: user.email });
-    const second = linkToken(await smtp.next(user.email));
+    const second = linkToken(await smtp.next(user.email, 'Reset your Roster password'));
     expect((await anonymous.post('/api/v1/auth/password-reset/lookup', { token: first })).status).toBe(410);
     expect((await anonymous.post('/api/v1/auth/password-reset/lookup', { token: second })).status).toBe(200);
     await server.sql`UPDATE password_resets SET expires_at = now() - interval '1 second' WHERE user_id = ${user.id}`;
     expect((await anonymous.post('/api/v1/auth/password-reset/lookup', { token: second })).status).toBe(410);
 
     await admin.post(`/api/v1/users/${user.id}/password-reset`);
-    const third = linkToken(await smtp.next(user.email));
+    const third = linkToken(await smtp.next(user.email, 'Reset your Roster password'));
     const self = new ApiClient(server);
     await self.signIn(user.username, user.password);
     expect((await self.put('/api/v1/me/password', { current_password: user.password, new_password: 'a changed password here' })).status).toBe(200);
-    expect((await smtp.next(user.email)).subject).toBe('Your Roster password was changed');
+    await smtp.next(user.email, 'Your Roster password was changed');
     expect((await anonymous.post('/api/v1/auth/password-reset/complete', { token: third, password: 'sneaky new password' })).status).toBe(410);
   });
 
@@ -221,8 +220,7 @@ describe('password reset', () => {
     const user = await createTestUser(server);
     const watcher = await LiveClient.connect(server, admin.cookie);
     expect((await admin.post(`/api/v1/users/${user.id}/password-reset`)).status).toBe(204);
-    const mail = await smtp.next(user.email);
-    expect(mail.subject).toBe('Reset your Roster password');
+    const mail = await smtp.next(user.email, 'Reset your Roster password');
     await watcher.event((e) => e.action === 'password_reset.requested' && e.target_id === user.id);
     watcher.close();
     expect((await admin.post('/api/v1/users/00000000-0000-0000-0000-000000000000/password-reset')).status).toBe(404);
@@ -233,6 +231,23 @@ describe('password reset', () => {
 
     const other = await createTestUser(server);
     expect((await admin.put(`/api/v1/users/${other.id}/password`, { password: 'temporary password 1', revoke_sessions: true })).status).toBe(200);
-    expect((await smtp.next(other.email)).text).toContain('An administrator set a temporary one');
+    expect((await smtp.next(other.email, 'Your Roster password was changed')).text).toContain('An administrator set a temporary one');
+  });
+});
+
+describe('new sign-in notice (ASVS 6.3.5)', () => {
+  test('a sign-in from a browser the account never used is mailed about; the first sign-in ever and known browsers are not', async () => {
+    const user = await createTestUser(server);
+    const laptop = new ApiClient(server);
+    await laptop.signIn(user.username, user.password);
+    await laptop.signIn(user.username, user.password);
+    expect(await smtp.pending(user.email)).toEqual([]);
+    const stranger = new ApiClient(server, { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' } });
+    await stranger.signIn(user.email, user.password);
+    const mail = await smtp.next(user.email, 'New sign-in to your Roster account');
+    expect(mail.text).toContain('Firefox/140.0');
+    expect(mail.text).toContain('127.0.0.1');
+    await stranger.signIn(user.email, user.password);
+    expect(await smtp.pending(user.email)).toEqual([]);
   });
 });

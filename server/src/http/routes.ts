@@ -35,7 +35,7 @@ import { exportUser, getUser, listUsers, userStats } from '../services/users/lis
 import { resetPassword } from '../services/users/passwords.ts';
 import { completePasswordReset, previewPasswordReset, requestPasswordReset, sendPasswordReset } from '../services/users/recovery.ts';
 import { acceptInvitation, inviteUser, listInvitations, previewInvitation, resendInvitation, revokeInvitation } from '../services/invitations.ts';
-import { passwordChangedMail } from '../mail/templates.ts';
+import { newSignInMail, passwordChangedMail } from '../mail/templates.ts';
 import {
   accountOf,
   actorOf,
@@ -90,7 +90,12 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /auth/login': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
-      const signedIn = await login(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
+      const client = clientInfo(c, deps);
+      const signedIn = await login(sql, request, client, browserCookies(c), limits, sessionPolicy);
+      if (signedIn.newDevice) {
+        const { user } = signedIn;
+        mail.mailer.deliver(newSignInMail({ to: user.email, displayName: user.display_name, username: user.username, origin: mail.origin, at: new Date(), ip: client.ip, userAgent: client.userAgent }));
+      }
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user });
     },

@@ -57,3 +57,13 @@ export function passwordChangedMail(input: { to: string; displayName: string; us
     `If this was not you, contact your administrator at once.`,
   ]);
 }
+
+/** ASVS 6.3.5: a sign-in from a browser the account has not used before (no device cookie for it). */
+export function newSignInMail(input: { to: string; displayName: string; username: string; origin: string; at: Date; ip: string | null; userAgent: string | null }): OutgoingMail {
+  const where = [input.userAgent ? `Browser: ${input.userAgent.slice(0, 200)}` : null, input.ip ? `Address: ${input.ip}` : null].filter(Boolean).join('. ');
+  return mail(input.to, 'New sign-in to your Roster account', [
+    `Hello ${input.displayName},`,
+    `Your Roster account ${input.username} at ${input.origin} was signed in to from a browser it had not used before, at ${input.at.toISOString().replace('T', ' ').slice(0, 16)} UTC. ${where}`.trim(),
+    `If this was you, there is nothing to do. If not, change your password at once (or use "Forgot your password?" on the sign-in page): that signs everyone else out.`,
+  ]);
+}

@@ -38,6 +38,8 @@ export interface SignedIn {
   user: User;
   /** The device cookie to set: this browser may sign in to this account despite an attack on it. */
   deviceToken: string;
+  /** A browser this account never signed in from (or one forgotten since), and not its first sign-in ever. */
+  newDevice: boolean;
 }
 
 export function rateLimited(retryAfterSeconds: number, what = 'Too many failed attempts'): AppError {
@@ -123,7 +125,7 @@ export async function startSession(
     // The new session is kept whatever its timestamps say: they are this transaction's start, which
     // may be older than sessions that other sign-ins committed while this one waited for the lock.
     await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: session.id, beyondNewest: policy.maxPerUser - 1 }, 'replaced');
-    const deviceToken = await rememberDevice(tx, user.id, cookies.device);
+    const device = await rememberDevice(tx, user.id, cookies.device);
     const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${user.id} RETURNING *`;
     recordEvent(tx, actor, {
       action: 'session.created',
@@ -139,7 +141,7 @@ export async function startSession(
         expires_at: session.expires_at.toISOString(),
       },
     });
-    return { token, session, user: toUserDto(updated!), deviceToken };
+    return { token, session, user: toUserDto(updated!), deviceToken: device.token, newDevice: device.isNew && row.last_login_at !== null };
   });
 }
 
