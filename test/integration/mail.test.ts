@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createLogger } from '../../server/src/logger.ts';
 import { ApiClient, createTestUser, LiveClient, signedInClient } from '../helpers/clients.ts';
 import { linkToken, mailServer } from '../helpers/mail.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -32,6 +33,23 @@ describe('mail configuration', () => {
       expect((await new ApiClient(unconfigured).get('/api/v1/setup')).body.mail_configured).toBe(false);
     } finally {
       await unconfigured.close();
+    }
+  });
+
+  test('without SMTP_URL a mail is written to the server log, link included, so it can still be followed', async () => {
+    const lines: string[] = [];
+    const logged = await startTestServer({ log: createLogger('info', { write: (line: string) => void lines.push(line) }) });
+    try {
+      const { client } = await signedInClient(logged, { role: 'admin' });
+      const person = invitee();
+      expect((await client.post('/api/v1/invitations', person)).status).toBe(201);
+      await expect.poll(() => lines.find((line) => line.includes(person.email))).toBeTruthy();
+      const entry = JSON.parse(lines.find((line) => line.includes(person.email))!);
+      expect(entry).toMatchObject({ level: 40, msg: expect.stringContaining('mail is not configured'), mail: { to: person.email } });
+      const token = entry.text.match(/#token=([\w-]+)/)[1];
+      expect((await new ApiClient(logged).post('/api/v1/auth/invitation/lookup', { token })).status).toBe(200);
+    } finally {
+      await logged.close();
     }
   });
 });
