@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
 import { apiRoutes, eventActions, SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts';
+import { sha256Hex } from '../../server/src/auth/tokens.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -72,6 +73,14 @@ describe('audit log', () => {
     expect((await appUser.delete(`/api/v1/sessions/${appSession.id}/applications/${application.id}`)).status).toBe(204);
     await admin.delete(`/api/v1/applications/${application.id}`);
     await admin.delete(`/api/v1/api-keys/${api_key.id}`);
+    // Invitations and reset links (mailed; here the link's token is set directly, as the mail is not read).
+    const revoked = (await admin.post('/api/v1/invitations', { username: 'invited-away', display_name: 'I', email: 'invited-away@example.com' })).body.invitation;
+    await admin.post(`/api/v1/invitations/${revoked.id}/resend`);
+    await admin.delete(`/api/v1/invitations/${revoked.id}`);
+    const invited = (await admin.post('/api/v1/invitations', { username: 'invited-in', display_name: 'J', email: 'invited-in@example.com' })).body.invitation;
+    await server.sql`UPDATE invitations SET token_hash = ${sha256Hex('known-invitation-token')} WHERE id = ${invited.id}`;
+    expect((await new ApiClient(server).post('/api/v1/auth/invitation/accept', { token: 'known-invitation-token', password: 'a long passphrase' })).status).toBe(201);
+    expect((await new ApiClient(server).post('/api/v1/auth/password-reset', { email: owner.email })).status).toBe(204);
     await admin.delete(`/api/v1/users/${created.id}`);
     await admin.post('/api/v1/sessions/revoke-all', { confirm: SIGN_OUT_EVERYONE_PHRASE });
 

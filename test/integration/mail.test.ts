@@ -135,7 +135,7 @@ describe('invitations', () => {
     expect((await new ApiClient(server).post('/api/v1/auth/invitation/lookup', { token: 'made-up' })).status).toBe(410);
   });
 
-  test('two tabs accepting the same link at once: one account, one winner', async () => {
+  test('two tabs accepting the same link at once: one account, one winner', { timeout: 120_000 }, async () => {
     for (let round = 0; round < 30; round++) {
       const person = invitee();
       await admin.post('/api/v1/invitations', person);
@@ -219,6 +219,20 @@ describe('password reset', () => {
     expect(await statuses(`ghost-${user.username}@example.com`)).toEqual([204, 204, 204, 429]);
     for (const bad of [{}, { email: 'nope' }, { email: user.email, extra: 1 }]) {
       expect((await new ApiClient(server).post('/api/v1/auth/password-reset', bad)).status).toBe(400);
+    }
+  });
+
+  test('three tabs completing the same reset link at once: one new password, one session, the others refused', { timeout: 120_000 }, async () => {
+    for (let round = 0; round < 30; round++) {
+      const user = await createTestUser(server);
+      await admin.post(`/api/v1/users/${user.id}/password-reset`);
+      const token = linkToken(await smtp.next(user.email, 'Reset your Roster password'));
+      const passwords = ['first new password', 'second new password', 'third new password'];
+      const results = await Promise.all(passwords.map((password) => new ApiClient(server).post('/api/v1/auth/password-reset/complete', { token, password })));
+      expect(results.map((r) => r.status).sort()).toEqual([200, 410, 410]);
+      const winner = passwords[results.findIndex((r) => r.status === 200)]!;
+      expect((await new ApiClient(server).post('/api/v1/auth/login', { login: user.username, password: winner })).status).toBe(200);
+      expect(await server.sql`SELECT 1 FROM password_resets WHERE user_id = ${user.id}`).toHaveLength(0);
     }
   });
 
