@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadConfig } from '../../server/src/config.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import { ApiClient, createTestUser, LiveClient, signedInClient } from '../helpers/clients.ts';
 import { linkToken, mailServer } from '../helpers/mail.ts';
@@ -26,6 +27,13 @@ const invitee = () => {
 };
 
 describe('mail configuration', () => {
+  test('SMTP_URL must be smtp:// or smtps://, MAIL_FROM an address; the start refuses anything else', () => {
+    expect(loadConfig({ SMTP_URL: 'smtps://user:secret@mail.example.com:465' }).SMTP_URL).toBe('smtps://user:secret@mail.example.com:465');
+    expect(() => loadConfig({ SMTP_URL: 'http://mail.example.com' })).toThrow(/SMTP_URL/);
+    expect(() => loadConfig({ MAIL_FROM: 'roster' })).toThrow(/MAIL_FROM/);
+    expect(() => loadConfig({ PASSWORD_RESET_MINUTES: '1' })).toThrow(/PASSWORD_RESET_MINUTES/);
+  });
+
   test('GET /setup tells the console whether mail is configured', async () => {
     expect((await new ApiClient(server).get('/api/v1/setup')).body.mail_configured).toBe(true);
     const unconfigured = await startTestServer();
