@@ -2,7 +2,7 @@
 // Prints a table per benchmark and appends them to BENCHMARKS.md with the machine and command.
 import { fork, type ChildProcess } from 'node:child_process';
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Hono } from 'hono';
@@ -56,13 +56,15 @@ function clientsProcess(): Promise<ChildProcess> {
 }
 
 function ask<T>(child: ChildProcess, message: object, reply: string): Promise<T> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    // A client process that dies (a connection timed out) must fail the run, not hang it.
+    const died = (code: number | null) => reject(new Error(`client process exited with ${code} while waiting for ${reply}`));
     const handler = (answer: { type: string }) => {
       if (answer.type !== reply) return;
-      child.off('message', handler);
+      child.off('message', handler).off('exit', died);
       resolve(answer as T);
     };
-    child.on('message', handler);
+    child.on('message', handler).once('exit', died);
     child.send(message);
   });
 }
@@ -395,6 +397,8 @@ async function forcedLogout(sql: Sql, databaseUrl: string, adminCookie: string) 
 // ---- Run ----------------------------------------------------------------------------------------
 
 async function main() {
+  // Other work on the machine shows in every figure: the header says how busy it was.
+  const loadBefore = loadavg()[0]!;
   const dataDir = await mkdtemp(path.join(tmpdir(), 'roster-bench-'));
   const postgres = await startEmbeddedPostgres(dataDir, log);
   const sql = connect(postgres.url, { max: 20 });
@@ -421,7 +425,8 @@ async function main() {
     `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}. Command: \`npm run bench\`` +
       (process.env.BENCH_ONLY ? ` with BENCH_ONLY=${process.env.BENCH_ONLY}` : '') +
       (process.env.BENCH_CLIENTS || process.env.BENCH_USERS ? ` (BENCH_CLIENTS=${CLIENTS} BENCH_USERS=${USERS})` : '') +
-      '. PostgreSQL 18 (embedded), all on one machine.',
+      '. PostgreSQL 18 (embedded), all on one machine.' +
+      ` Load average (1 min) ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end.`,
   ].join('\n');
   await appendFile('BENCHMARKS.md', `\n${header}\n\n${sections.join('\n\n')}\n`);
   process.stdout.write('\nAppended to BENCHMARKS.md\n');

@@ -8,7 +8,7 @@ import type { Logger } from './logger.ts';
 export type { Sql };
 
 export function connect(url: string, options: { max?: number } = {}): Sql {
-  return postgres(url, {
+  const sql = postgres(url, {
     max: options.max ?? 10,
     onnotice: () => undefined,
     // postgres.js waits longer after each failed attempt, up to 20 s, and queries queued meanwhile
@@ -25,6 +25,19 @@ export function connect(url: string, options: { max?: number } = {}): Sql {
       idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
   });
+  fetchArrayTypesOnce(sql);
+  return sql;
+}
+
+/**
+ * postgres.js reads the array types on every new connection and drops that query's promise: a
+ * connection cut at that moment (a restart, an outage) rejects where no code can catch it, which
+ * ends the process (porsager/postgres#1192, #1223). The types are kept in the options all the
+ * pool's connections share and do not change, so once one connection has read them no other asks.
+ */
+function fetchArrayTypesOnce(sql: Sql) {
+  const options = sql.options as Sql['options'] & { shared: { typeArrayMap: Record<number, number> } };
+  Object.defineProperty(options, 'fetch_types', { get: () => Object.keys(options.shared.typeArrayMap).length === 0 });
 }
 
 /** Far above any request's statement (the slowest, a search over 100,000 users, takes ~30 ms). */

@@ -247,6 +247,16 @@ describe('OpenID Connect', () => {
     expect(events.map((e) => e.data.session_id)).toEqual([session.id, null]);
   });
 
+  test('an application may introspect and revoke only its own tokens', async () => {
+    const mine = await registerApplication();
+    const theirs = await registerApplication();
+    const { client: browser } = await signedInClient(server);
+    const { tokens } = await signInThroughRoster(server, browser, mine.config, redirectUri, { scope: 'openid' });
+    expect(await client.tokenIntrospection(theirs.config, tokens.access_token)).toMatchObject({ active: false });
+    await client.tokenRevocation(theirs.config, tokens.access_token).catch(() => undefined);
+    expect(await client.tokenIntrospection(mine.config, tokens.access_token)).toMatchObject({ active: true });
+  });
+
   test('the client secret is shown once; a rotated one replaces it at once', async () => {
     const { application, config } = await registerApplication();
     expect(JSON.stringify((await admin.get('/api/v1/applications')).body)).not.toContain('client_secret');

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Sql } from 'postgres';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Sql, TransactionSql } from 'postgres';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { clientMetadata } from './clients.ts';
 
 // The OpenID provider's state in PostgreSQL, one row per object (oidc_payloads): it survives
@@ -11,6 +11,9 @@ import { clientMetadata } from './clients.ts';
 
 /** The Roster session of the request the provider is serving, set by the route that mounts it. */
 export const providerRequest = new AsyncLocalStorage<{ rosterSessionId: string | null; userId: string | null }>();
+
+/** A Roster transaction the provider's writes join (the console's authorization decision, oidc/interactions.ts). */
+export const providerTransaction = new AsyncLocalStorage<TransactionSql>();
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -25,16 +28,44 @@ export function postgresAdapter(sql: Sql) {
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const accountId = typeof payload.accountId === 'string' && UUID.test(payload.accountId) ? payload.accountId : null;
-      const rosterSessionId = this.model === 'Session' ? (providerRequest.getStore()?.rosterSessionId ?? null) : null;
-      await sql`
+      // Sessions, grants and interactions remember the Roster session of the request that made them;
+      // sessions and grants only their own person's (another person signed in to Roster in the same
+      // browser does not take over the last person's sign-ins, which ending theirs must still end).
+      const request = providerRequest.getStore();
+      const linked = this.model === 'Interaction' || ((this.model === 'Session' || this.model === 'Grant') && (!accountId || accountId === request?.userId));
+      const rosterSessionId = linked && request?.userId ? request.rosterSessionId : null;
+      const write = (db: Sql | TransactionSql) => db`
         INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, roster_session_id, expires_at)
-        VALUES (${this.model}, ${id}, ${sql.json(payload as never)}, ${payload.grantId ?? null}, ${payload.userCode ?? null},
+        VALUES (${this.model}, ${id}, ${db.json(payload as never)}, ${payload.grantId ?? null}, ${payload.userCode ?? null},
                 ${payload.uid ?? null}, ${accountId}, ${rosterSessionId},
-                ${expiresIn ? sql`now() + ${expiresIn} * interval '1 second'` : null})
+                ${expiresIn ? db`now() + ${expiresIn} * interval '1 second'` : null})
         ON CONFLICT (model, id) DO UPDATE SET
           payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
           account_id = excluded.account_id, expires_at = excluded.expires_at,
           roster_session_id = coalesce(excluded.roster_session_id, oidc_payloads.roster_session_id)`;
+      if (this.model !== 'Session') {
+        await write(providerTransaction.getStore() ?? sql);
+        return;
+      }
+      // A provider session is written holding (KEY SHARE, in the order of data/locks.ts) what ends
+      // it: its person, its Roster session, the applications signed in through it. Whatever ends
+      // them locks them first, so it either waits for this write and then finds this session, or
+      // commits first and this write sees it: a request that began before must not bring the
+      // session back, nor add a sign-in (its code already made) that nothing would end.
+      await sql.begin(async (tx) => {
+        const ended = () => new errors.LoginRequired('Your Roster session has ended; sign in again');
+        if (accountId) {
+          const [user] = await tx<{ status: string }[]>`SELECT status FROM users WHERE id = ${accountId} FOR KEY SHARE`;
+          if (user?.status !== 'active') throw ended();
+        }
+        if (rosterSessionId) {
+          const [live] = await tx`SELECT 1 FROM sessions WHERE id = ${rosterSessionId} FOR KEY SHARE`;
+          if (!live) throw ended();
+        }
+        const clients = Object.keys((payload.authorizations as Record<string, unknown> | undefined) ?? {});
+        if (clients.length > 0) await tx`SELECT 1 FROM applications WHERE client_id = ANY(${clients}) ORDER BY id FOR KEY SHARE`;
+        await write(tx);
+      });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

@@ -6,6 +6,7 @@ import { transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
 import { recordEvent } from '../services/events.ts';
 import { mayUseApplication } from '../services/applications.ts';
+import { providerRequest, providerTransaction } from './adapter.ts';
 import type { ApplicationRow } from './clients.ts';
 
 // The sign-in and consent steps of an application's authorization request, run by the console's
@@ -19,9 +20,16 @@ interface Pending {
   scopes: string[];
 }
 
-async function pending(provider: Provider, sql: Sql, uid: string): Promise<Pending> {
+async function pending(provider: Provider, sql: Sql, uid: string, user: User): Promise<Pending> {
   const interaction = await provider.Interaction.find(uid);
-  if (!interaction) throw new AppError('not_found', 'This sign-in request has expired; start again from the application');
+  const expired = () => new AppError('not_found', 'This sign-in request has expired; start again from the application');
+  if (!interaction) throw expired();
+  // Only the person signed in to Roster when the request was made sees and decides it (when
+  // someone was): its uid in someone else's hands lets them neither answer it nor refuse it.
+  const [made] = await sql<{ user_id: string }[]>`
+    SELECT s.user_id FROM oidc_payloads i JOIN sessions s ON s.id = i.roster_session_id
+    WHERE i.model = 'Interaction' AND i.id = ${uid}`;
+  if (made && made.user_id !== user.id) throw expired();
   const [app] = await sql<ApplicationRow[]>`SELECT * FROM applications WHERE client_id = ${String(interaction.params.client_id)}`;
   if (!app) throw new AppError('not_found', 'This application is no longer registered');
   const supported = new Set(['openid', 'offline_access', 'profile', 'email', 'roles']);
@@ -39,7 +47,7 @@ async function latestGrant(sql: Sql, userId: string, clientId: string) {
 }
 
 export async function authorizationDetails(provider: Provider, sql: Sql, uid: string, user: User): Promise<Authorization & { permitted: boolean }> {
-  const { interaction, app, scopes } = await pending(provider, sql, uid);
+  const { interaction, app, scopes } = await pending(provider, sql, uid, user);
   const grant = await latestGrant(sql, user.id, app.client_id);
   const granted = new Set((grant?.scope ?? '').split(' '));
   return {
@@ -64,13 +72,23 @@ export async function decideAuthorization(
   session: { id: string; authenticated_at: Date },
   allow: boolean,
 ): Promise<{ redirect: string }> {
-  const { interaction, app, scopes } = await pending(provider, sql, uid);
-  const permitted = await mayUseApplication(sql, app, user);
-  if (allow && permitted) {
-    // In the audit log and on the live channel (the session's applications), once the person is
-    // checked to be still active and signed in.
-    await transaction(sql, async (tx) => {
-      await lockForWrite(tx, actor);
+  const { interaction, app: asked, scopes } = await pending(provider, sql, uid, user);
+  // One transaction, with the grant and the answer written in it: the person is checked to be
+  // still active and signed in (their row and session held), and the application to still let
+  // them in (its row held). A deactivation, password reset, sign-out or an edit of the application
+  // that ends sign-ins waits for this, and then ends this grant too; or this sees it and refuses.
+  return transaction(sql, async (tx) => {
+    await lockForWrite(tx, actor);
+    const [app] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${asked.id} FOR SHARE`;
+    if (!app) throw new AppError('not_found', 'This application is no longer registered');
+    const permitted = await mayUseApplication(tx, app, user);
+    if (!allow || !permitted) {
+      interaction.result = {
+        error: 'access_denied',
+        error_description: permitted ? 'The user declined' : 'The user may not use this application',
+      };
+    } else {
+      // In the audit log and on the live channel (the session's applications).
       recordEvent(tx, actor, {
         action: 'application.signed_in',
         targetType: 'application',
@@ -78,23 +96,18 @@ export async function decideAuthorization(
         targetLabel: app.name,
         data: { user_id: user.id, session_id: session.id, scopes },
       });
-    });
-  }
-  if (!allow || !permitted) {
-    interaction.result = {
-      error: 'access_denied',
-      error_description: permitted ? 'The user declined' : 'The user may not use this application',
-    };
-  } else {
-    // A grant per provider session: signing out in one browser ends that browser's tokens only.
-    const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
-    const consent = grant && grant.accountId === user.id ? grant : new provider.Grant({ accountId: user.id, clientId: app.client_id });
-    consent.addOIDCScope(scopes.join(' '));
-    interaction.result = {
-      login: { accountId: user.id, ts: Math.floor(session.authenticated_at.getTime() / 1000), amr: ['pwd'] },
-      consent: { grantId: await consent.save() },
-    };
-  }
-  await interaction.save(Math.max(1, interaction.exp - Math.floor(Date.now() / 1000)));
-  return { redirect: interaction.returnTo };
+      // A grant per provider session: signing out in one browser ends that browser's tokens only.
+      const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+      const consent = grant && grant.accountId === user.id ? grant : new provider.Grant({ accountId: user.id, clientId: app.client_id });
+      consent.addOIDCScope(scopes.join(' '));
+      interaction.result = {
+        login: { accountId: user.id, ts: Math.floor(session.authenticated_at.getTime() / 1000), amr: ['pwd'] },
+        // Made in this Roster session: ending it ends the grant too, even before the redirect
+        // has put it in a provider session.
+        consent: { grantId: await providerRequest.run({ rosterSessionId: session.id, userId: user.id }, () => providerTransaction.run(tx, () => consent.save())) },
+      };
+    }
+    await providerTransaction.run(tx, () => interaction.save(Math.max(1, interaction.exp - Math.floor(Date.now() / 1000))));
+    return { redirect: interaction.returnTo };
+  });
 }

@@ -46,6 +46,16 @@ export async function endApplicationSessions(tx: TransactionSql, scope: Scope, r
   const sessions = await tx<ProviderSession[]>`
     DELETE FROM oidc_payloads WHERE model = 'Session' AND ${where} RETURNING account_id, payload`;
   const grantIds = sessions.flatMap((s) => Object.values(s.payload.authorizations ?? {}).map((a) => a.grantId).filter((id): id is string => Boolean(id)));
+  if (typeof scope === 'object' && 'rosterSessionIds' in scope) {
+    // Grants given in these sessions that no provider session holds yet (the redirect that would
+    // have put them in one was still to come), or holds no more: nothing else would end them.
+    const unheld = await tx<{ id: string }[]>`
+      DELETE FROM oidc_payloads g WHERE g.model = 'Grant' AND g.roster_session_id = ANY(${scope.rosterSessionIds}::uuid[])
+        AND NOT EXISTS (SELECT 1 FROM oidc_payloads s, jsonb_each(coalesce(s.payload->'authorizations', '{}')) a
+                        WHERE s.model = 'Session' AND s.account_id = g.account_id AND a.value->>'grantId' = g.id)
+      RETURNING g.id`;
+    grantIds.push(...unheld.map((g) => g.id));
+  }
   // Grants and every token and code issued under them: by account, or by the ended sessions' grants.
   if (scope === 'everyone') await tx`DELETE FROM oidc_payloads WHERE account_id IS NOT NULL`;
   else if ('accountId' in scope) await tx`DELETE FROM oidc_payloads WHERE account_id = ${scope.accountId}`;
@@ -104,8 +114,8 @@ export async function queueProviderLogout(sql: Sql, logout: { client_id: string;
 async function queueLogouts(tx: TransactionSql, logouts: { client_id: string; sid: string | null; account_id: string | null }[], reason: string) {
   if (logouts.length === 0) return;
   const queued = await tx`
-    INSERT INTO logout_deliveries (application_id, account_id, sid, reason)
-    SELECT a.id, l.account_id, l.sid, ${reason}
+    INSERT INTO logout_deliveries (application_id, client_id, uri, account_id, sid, reason)
+    SELECT a.id, a.client_id, a.backchannel_logout_uri, l.account_id, l.sid, ${reason}
     FROM jsonb_to_recordset(${tx.json(logouts as never)}) AS l(client_id text, sid text, account_id uuid)
     JOIN applications a ON a.client_id = l.client_id AND a.backchannel_logout_uri IS NOT NULL
     WHERE l.account_id IS NOT NULL
@@ -153,12 +163,11 @@ export class LogoutDelivery {
     while (!this.stopped) {
       const due = await this.sql<{ id: string; account_id: string; sid: string | null; client_id: string; uri: string; attempts: number }[]>`
         UPDATE logout_deliveries d SET next_attempt_at = now() + ${LEASE_MS} * interval '1 millisecond'
-        FROM applications a
-        WHERE a.id = d.application_id AND d.id IN (
+        WHERE d.id IN (
           SELECT id FROM logout_deliveries
           WHERE delivered_at IS NULL AND next_attempt_at <= now() AND created_at > now() - ${GIVE_UP_AFTER_MS} * interval '1 millisecond'
           ORDER BY next_attempt_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
-        RETURNING d.id, d.account_id, d.sid, a.client_id, a.backchannel_logout_uri AS uri, d.attempts`;
+        RETURNING d.id, d.account_id, d.sid, d.client_id, d.uri, d.attempts`;
       if (due.length === 0) return;
       await Promise.all(due.map((delivery) => this.deliver(delivery)));
     }

@@ -39,8 +39,11 @@ const CLAIMS = {
 function rosterInteractionPolicy() {
   const policy = interactionPolicy.base();
   policy.get('login')!.checks.add(
+    // Also when the request resumes after the console's authorization page (`result.login`, whose
+    // account the provider's session now is): the page's decision alone is not enough. A Roster
+    // session ended since, or another person's decision on this request (its uid leaked), must
+    // not end with a code in this browser.
     new interactionPolicy.Check('roster_session', 'Sign in to Roster', 'login_required', (ctx) => {
-      if (ctx.oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       const roster = providerRequest.getStore();
       return roster?.userId && roster.userId === ctx.oidc.session?.accountId
         ? interactionPolicy.Check.NO_NEED_TO_PROMPT
@@ -112,8 +115,9 @@ async function createProvider(options: ProviderOptions): Promise<Provider> {
     scopes: ['openid', 'offline_access', ...Object.keys(CLAIMS).filter((s) => s !== 'openid')],
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // An application learns about its own tokens only, and revokes only its own.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       backchannelLogout: { enabled: true },
       // An application's own sign-out ends the provider's session in that browser (every application
       // signed in through it is told); the Roster console session is left alone.

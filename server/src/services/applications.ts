@@ -179,7 +179,9 @@ export async function signOutOfApplication(sql: Sql, actor: Actor, applicationId
     const { role, users } = await lockForWrite(tx, actor, { read: [userId] });
     if (!users.has(userId)) throw new AppError('not_found', 'No such user');
     if (userId !== actor.id && !can(role!, 'sessions.all')) throw new AppError('not_found', 'No such session');
-    const [app] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${applicationId}`;
+    // Held like an edit that ends sign-ins: a sign-in to it under way (its provider session's write,
+    // oidc/adapter.ts) either lands before this, which then ends it, or after.
+    const [app] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${applicationId} FOR UPDATE`;
     if (!app) throw new AppError('not_found', 'No such application');
     const sessionId = 'sessionId' in target ? target.sessionId : null;
     await endClientAccess(tx, app.client_id, 'signed_out_of_application', { accountId: userId, rosterSessionId: sessionId ?? undefined });

@@ -24,7 +24,8 @@ export async function verifyForwardAuth(sql: Sql, principal: Principal | null, h
 export async function returnTo(sql: Sql, url: string): Promise<string> {
   const target = URL.parse(url);
   const invalid = () => new AppError('validation_failed', 'Some fields are invalid', { url: 'Not the address of a registered application' });
-  if (!target || !['http:', 'https:'].includes(target.protocol)) throw invalid();
+  // No user name or password in it either: `https://user:pass@app.example.com` is no address to send a browser to.
+  if (!target || !['http:', 'https:'].includes(target.protocol) || target.username || target.password) throw invalid();
   const [app] = await sql`SELECT 1 FROM applications WHERE forward_auth_host = ${target.host.toLowerCase()} AND enabled`;
   if (!app) throw invalid();
   return target.href;

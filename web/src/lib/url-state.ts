@@ -24,3 +24,11 @@ export const auditViewSchema = z.object({
   actor: z.uuid().or(z.literal('')).catch(''),
   target: text(100),
 });
+
+/** The sessions list's filters, in the URL. */
+export const sessionViewSchema = z.object({
+  q: text(100),
+  online: z.enum(['true', 'false']).or(z.literal('')).catch(''),
+  ip: text(50),
+  agent: text(100),
+});

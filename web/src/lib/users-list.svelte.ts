@@ -54,6 +54,8 @@ function withBudgets(usage: UserListItem['usage'], user: User): UserListItem['us
 export class UsersList {
   items = $state<UserListItem[]>([]);
   total = $state(0);
+  /** Beyond 10,000 matches the server estimates the count (counting a million rows costs more than the page). */
+  totalIsEstimate = $state(false);
   loading = $state(false);
   error = $state<string | null>(null);
   /** Ids changed by someone else just now, for a brief highlight. */
@@ -77,6 +79,7 @@ export class UsersList {
       if (generation !== this.generation) return; // a newer search already started
       this.items = page.items;
       this.total = page.total;
+      this.totalIsEstimate = page.total_is_estimate;
       this.cursor = page.next_cursor;
       this.error = null;
     } catch (e) {
@@ -96,6 +99,7 @@ export class UsersList {
       const known = new Set(this.items.map((u) => u.id));
       this.items = [...this.items, ...page.items.filter((u) => !known.has(u.id))];
       this.total = page.total;
+      this.totalIsEstimate = page.total_is_estimate;
       this.cursor = page.next_cursor;
     } finally {
       if (generation === this.generation) this.loading = false;
