@@ -15,6 +15,7 @@ import { LogoutDelivery } from './oidc/logout.ts';
 import { OpenIdProvider } from './oidc/provider.ts';
 import type { Logger } from './logger.ts';
 import { createMailer, defaultSender } from './mail/transport.ts';
+import { recordMailFailure } from './services/mail.ts';
 import { retentionPolicy } from './services/retention.ts';
 
 // How long a stopping server waits for the requests it was sent: with the rest of the shutdown,
@@ -68,7 +69,12 @@ export async function startServer(options: {
   const publicOrigin = origins[0]!;
   const oidc = await OpenIdProvider.start({ sql, origin: publicOrigin, sessionPolicy: sessionPolicy(config), trustProxy: config.TRUST_PROXY, log });
   const logouts = new LogoutDelivery(sql, log, oidc.issuer);
-  const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM ?? defaultSender(publicOrigin), log });
+  const mailer = createMailer({
+    smtpUrl: config.SMTP_URL,
+    from: config.MAIL_FROM ?? defaultSender(publicOrigin),
+    log,
+    onFailure: (mail, error) => void recordMailFailure(sql, mail, error).catch((err: unknown) => log.error({ err }, 'a mail failure could not be recorded')),
+  });
   const deps: Deps = {
     ...options,
     database,

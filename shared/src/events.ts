@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { applicationSchema } from './applications.ts';
 import { invitationSchema } from './invitations.ts';
+import { mailTemplateSchema } from './recovery.ts';
 import { apiKeySchema, meterSchema, meterUsageSchema, projectSchema, userSchema, type UserStats } from './schemas.ts';
 
 /** Why a session ended; the console tells its user (`session.ended`). */
@@ -86,6 +87,11 @@ export const auditEventSchema = z.discriminatedUnion('action', [
    * the actor is the address typed) or sent by an admin.
    */
   eventOf('password_reset.requested', 'user', z.object({ user_id: z.uuid(), by_admin: z.boolean(), expires_at: timestamp })),
+  /**
+   * The mail server refused a mail or could not be reached (the mail is not retried: resend the
+   * invitation, or send a new reset link). Staff only: it names no user as `user_id`.
+   */
+  eventOf('mail.failed', 'mail', z.object({ template: mailTemplateSchema, to: z.string(), subject: z.string(), error: z.string() })),
   eventOf(
     'session.created',
     'session',

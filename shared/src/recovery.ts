@@ -8,3 +8,8 @@ import { emailSchema } from './schemas.ts';
 
 /** "Forgot your password?": the answer is the same whether or not the address has an account. */
 export const passwordResetRequestSchema = z.strictObject({ email: emailSchema });
+
+/** The mails Roster sends (server/src/mail/templates.ts). */
+export const mailTemplates = ['invitation', 'password_reset', 'password_changed', 'new_sign_in'] as const;
+export const mailTemplateSchema = z.enum(mailTemplates);
+export type MailTemplate = z.infer<typeof mailTemplateSchema>;

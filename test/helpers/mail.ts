@@ -21,6 +21,11 @@ export async function mailServer() {
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    // Addresses at refused.example are refused, as a mail server refuses an unknown mailbox.
+    onRcptTo(address, _session, callback) {
+      if (address.address.endsWith('@refused.example')) return callback(Object.assign(new Error('5.1.1 No such mailbox'), { responseCode: 550 }));
+      callback();
+    },
     onData(stream, _session, callback) {
       simpleParser(stream)
         .then((mail) => {

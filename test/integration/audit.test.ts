@@ -4,14 +4,18 @@ import { apiRoutes, eventActions, SIGN_OUT_EVERYONE_PHRASE } from '@roster/share
 import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts';
 import { sha256Hex } from '../../server/src/auth/tokens.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { mailServer } from '../helpers/mail.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
+let smtp: Awaited<ReturnType<typeof mailServer>>;
 beforeAll(async () => {
-  server = await startTestServer();
+  smtp = await mailServer();
+  server = await startTestServer({ env: { SMTP_URL: smtp.url } });
 });
 afterAll(async () => {
   await server.close();
+  await smtp.close();
 });
 
 describe('audit log', () => {
@@ -74,7 +78,9 @@ describe('audit log', () => {
     await admin.delete(`/api/v1/applications/${application.id}`);
     await admin.delete(`/api/v1/api-keys/${api_key.id}`);
     // Invitations and reset links (mailed; here the link's token is set directly, as the mail is not read).
-    const revoked = (await admin.post('/api/v1/invitations', { username: 'invited-away', display_name: 'I', email: 'invited-away@example.com' })).body.invitation;
+    // refused.example: the test mail server refuses the mail (mail.failed).
+    const revoked = (await admin.post('/api/v1/invitations', { username: 'invited-away', display_name: 'I', email: 'invited-away@refused.example' })).body.invitation;
+    await expect.poll(async () => (await server.sql`SELECT 1 FROM events WHERE action = 'mail.failed'`).length).toBe(1);
     await admin.post(`/api/v1/invitations/${revoked.id}/resend`);
     await admin.delete(`/api/v1/invitations/${revoked.id}`);
     const invited = (await admin.post('/api/v1/invitations', { username: 'invited-in', display_name: 'J', email: 'invited-in@example.com' })).body.invitation;

@@ -62,6 +62,17 @@ describe('mail configuration', () => {
   });
 });
 
+describe('delivery failures', () => {
+  test('a mail the mail server refuses is in the audit log, live for admins, without failing the request', async () => {
+    const watcher = await LiveClient.connect(server, admin.cookie);
+    const response = await admin.post('/api/v1/invitations', { username: 'bounced', display_name: 'Bounced', email: 'bounced@refused.example' });
+    expect(response.status).toBe(201);
+    const failed = await watcher.event((e) => e.action === 'mail.failed' && e.target_label === 'bounced@refused.example');
+    expect(failed).toMatchObject({ actor: { id: null, label: 'Roster' }, data: { template: 'invitation', to: 'bounced@refused.example', error: expect.stringContaining('No such mailbox') } });
+    watcher.close();
+  });
+});
+
 describe('invitations', () => {
   test('an admin invites by mail; the link lets the person choose a password, signs them in, and works once', async () => {
     const person = invitee();

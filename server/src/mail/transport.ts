@@ -1,10 +1,13 @@
 import { createTransport } from 'nodemailer';
+import type { MailTemplate } from '@roster/shared';
 import type { Logger } from '../logger.ts';
 
 // Where mails go: the SMTP server of SMTP_URL, or, without one, the server's log, so that a first
 // run (and a developer's machine) can follow an invitation or reset link without a mail server.
 
 export interface OutgoingMail {
+  /** Which of Roster's mails (templates.ts). */
+  template: MailTemplate;
   to: string;
   subject: string;
   text: string;
@@ -16,7 +19,7 @@ export interface Mailer {
   readonly configured: boolean;
   /** Hands the mail over; rejects when the server is unreachable or refuses it. */
   send(mail: OutgoingMail): Promise<void>;
-  /** Sends in the background: a failure is logged as an error, never thrown (see docs/operations.md). */
+  /** Sends in the background: a failure is logged and reported (`onFailure`), never thrown (see docs/operations.md). */
   deliver(mail: OutgoingMail): void;
   close(): void;
 }
@@ -26,13 +29,14 @@ export function defaultSender(publicOrigin: string): string {
   return `Roster <noreply@${new URL(publicOrigin).hostname}>`;
 }
 
-export function createMailer(options: { smtpUrl?: string; from: string; log: Logger }): Mailer {
-  const { smtpUrl, from, log } = options;
+export function createMailer(options: { smtpUrl?: string; from: string; log: Logger; onFailure?: (mail: OutgoingMail, error: unknown) => void }): Mailer {
+  const { smtpUrl, from, log, onFailure } = options;
   const withDelivery = (mailer: Omit<Mailer, 'deliver'>): Mailer => ({
     ...mailer,
     deliver: (mail) => {
       mailer.send(mail).catch((error: unknown) => {
         log.error({ mail: { to: mail.to, subject: mail.subject }, err: error }, 'a mail could not be sent');
+        onFailure?.(mail, error);
       });
     },
   });

@@ -11,6 +11,7 @@ export const actionLabels: Record<EventAction, string> = {
   'invitation.revoked': 'Invitation revoked',
   'invitation.accepted': 'Invitation accepted',
   'password_reset.requested': 'Password reset link sent',
+  'mail.failed': 'Mail not sent',
   'session.created': 'Signed in',
   'session.revoked': 'Session ended',
   'session.revoked_all': 'Everyone signed out',
@@ -69,7 +70,7 @@ export function describeEvent(event: LiveEvent): AuditSentence {
         : { verb: 'set a new password for', target: true, note: revoke_sessions ? 'and signed them out everywhere' : undefined };
     }
     case 'invitation.created':
-      return { verb: 'invited', target: true, note: `(${event.data.invitation.email})` };
+      return { verb: 'invited', target: true, note: event.data.invitation.email };
     case 'invitation.resent':
       return { verb: 'sent a new invitation link to', target: true };
     case 'invitation.revoked':
@@ -80,6 +81,10 @@ export function describeEvent(event: LiveEvent): AuditSentence {
       return event.data.by_admin
         ? { verb: 'sent a password reset link to', target: true }
         : { verb: 'asked for a password reset link for', target: true, note: 'on the sign-in page' };
+    case 'mail.failed': {
+      const what = { invitation: 'an invitation', password_reset: 'a password reset link', password_changed: 'a password-changed notice', new_sign_in: 'a new sign-in notice' }[event.data.template];
+      return { verb: `could not send ${what} to`, target: true, note: event.data.error };
+    }
     case 'session.created':
       return { verb: 'signed in', target: false };
     case 'session.revoked': {
