@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // Integration, live, race and browser suites in test/; unit tests of pure modules beside them.
+    include: ['test/**/*.test.ts', '{shared,server,web}/src/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     pool: 'forks',

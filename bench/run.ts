@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: every benchmark shares the processes, client workers and table printing of this one runner, so the baselines run on the same footing.
 // npm run bench: Roster measured against bare baselines in the same run, on this machine.
 // Prints a table per benchmark and appends them to BENCHMARKS.md with the machine and command.
 import { fork, type ChildProcess } from 'node:child_process';

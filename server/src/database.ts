@@ -100,6 +100,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, option
       throw new Error(
         `Could not initialise PostgreSQL in ${pgDir}. When running as root, every folder above it must be ` +
           `readable by the OS user "postgres" (or set ROSTER_DATA_DIR elsewhere). ${String(error)}`,
+        { cause: error },
       );
     }
   }

@@ -4,6 +4,7 @@ import * as apps from './applications.ts';
 import { eventListQuerySchema, eventListSchema } from './events.ts';
 import * as inv from './invitations.ts';
 import { passwordResetRequestSchema } from './recovery.ts';
+import { importRequestSchema, importResultSchema, userExportQuerySchema } from './imports.ts';
 import * as s from './schemas.ts';
 
 /**
@@ -25,7 +26,12 @@ export type RouteSpec = {
   query?: z.ZodType;
   /** Open to a user who must still replace a password an admin set (everything else answers `password_change_required`). */
   duringPasswordChange?: true;
-} & ({ response: z.ZodType; /** The success status, when not 200. */ status?: 201 } | { status: 204; response?: never });
+} & (
+  | { response: z.ZodType; /** The success status, when not 200. */ status?: 201 }
+  | { status: 204; response?: never }
+  /** A file download (streamed), not JSON. */
+  | { produces: 'text/csv'; response?: never; status?: never }
+);
 
 /** Every route under `/api/v1`, keyed by `METHOD /path`. The server mounts exactly these, and the OpenAPI document lists them. */
 export const apiRoutes = {
@@ -47,6 +53,8 @@ export const apiRoutes = {
   'GET /users/stats': { access: 'users.read', summary: 'User statistics', response: s.userStatsSchema },
   'POST /users': { access: 'users.write', summary: 'Create a user', body: s.createUserSchema, response: s.createdUserSchema, status: 201 },
   'POST /users/bulk': { access: 'users.write', summary: 'Activate, deactivate, delete or change the role of many users', body: s.bulkRequestSchema, response: s.bulkResultSchema },
+  'POST /users/import': { access: 'users.write', summary: `Import users: a chunk of up to 500 rows of a CSV file, already mapped to fields; existing usernames are skipped or updated (mode); dry_run checks every row and writes nothing. One transaction per chunk, a result per row`, body: importRequestSchema, response: importResultSchema },
+  'GET /users/export.csv': { access: 'users.write', summary: 'The users matching the filters as CSV, streamed (every match, in the sort given; cells that a spreadsheet would run as a formula are escaped)', query: userExportQuerySchema, produces: 'text/csv' },
   'GET /users/:id': { access: 'users.read', summary: 'Read a user', response: s.userResponseSchema },
   'PATCH /users/:id': { access: 'users.write', summary: 'Update a user (optimistic concurrency on version)', body: s.updateUserSchema, response: s.userResponseSchema },
   'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user; their projects are deleted or transferred', query: s.deleteUserQuerySchema, status: 204 },
@@ -97,6 +105,9 @@ type Route<K extends RouteKey> = (typeof apiRoutes)[K];
 /** What a route answers: its response schema's output, or nothing (204). */
 export type ResponseOf<K extends RouteKey> = Route<K> extends { response: infer S extends z.ZodType } ? z.output<S> : undefined;
 
+/** Routes that answer JSON (the console's `api()` calls these; downloads are links). */
+export type JsonRouteKey = { [K in RouteKey]: Route<K> extends { produces: string } ? never : K }[RouteKey];
+
 /**
  * What a call of a route sends, typed from the route table: the parameters its path names
  * (`/users/:id` → `params: {id}`), its query and its body as the schemas take them (their input).
@@ -112,3 +123,25 @@ type ParamsOf<K extends RouteKey> = K extends `${string} /${infer Path}` ? ({} e
 type QueryOf<K extends RouteKey> =
   Route<K> extends { query: infer S extends z.ZodType } ? ({} extends z.input<S> ? { query?: z.input<S> } : { query: z.input<S> }) : {};
 type BodyOf<K extends RouteKey> = Route<K> extends { body: infer S extends z.ZodType } ? { body: z.input<S> } : {};
+
+/** What a call of a route takes after its key: the request, which may be left out when nothing in it is required. */
+export type RequestArgs<K extends RouteKey> = {} extends RequestOf<K> ? [request?: RequestOf<K>] : [request: RequestOf<K>];
+
+/** A request as code that serves every route sees it (the route's own types are checked by its caller). */
+export interface RouteCall {
+  params?: Record<string, string>;
+  query?: unknown;
+  body?: unknown;
+}
+
+/** `GET /users/:id` with `{id}` → `GET`, `/users/<id>?<query>` (fields left undefined are left out; the path is below `/api/v1`). */
+export function routeTarget(route: RouteKey, { params = {}, query }: RouteCall): { method: string; path: string } {
+  const [method = 'GET', pattern = '/'] = route.split(' ');
+  const path = pattern.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
+  const search = new URLSearchParams();
+  if (typeof query === 'object' && query !== null) {
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
+  }
+  const queryString = search.toString();
+  return { method, path: queryString ? `${path}?${queryString}` : path };
+}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { applicationSchema } from './applications.ts';
 import { invitationSchema } from './invitations.ts';
 import { mailTemplateSchema } from './recovery.ts';
+import { importCountsSchema, importModes } from './imports.ts';
 import { apiKeySchema, meterSchema, meterUsageSchema, projectSchema, userSchema, type UserStats } from './schemas.ts';
 
 /** Why a session ended; the console tells its user (`session.ended`). */
@@ -62,6 +63,8 @@ export const auditEventSchema = z.discriminatedUnion('action', [
   eventOf('user.updated', 'user', userData.extend({ changes: z.record(z.string(), z.object({ from: fieldValue, to: fieldValue })) })),
   /** `data.user` is the last state. */
   eventOf('user.deleted', 'user', userData),
+  /** One chunk of a CSV import (each user created or updated has its own event too). */
+  eventOf('users.imported', 'user', z.object({ mode: z.enum(importModes), rows: z.number().int(), counts: importCountsSchema })),
   eventOf(
     'user.password_reset',
     'user',

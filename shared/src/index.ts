@@ -8,3 +8,4 @@ export * from './input.ts';
 export * from './applications.ts';
 export * from './invitations.ts';
 export * from './recovery.ts';
+export * from './imports.ts';

@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Issue 15 in the console: an admin registers an application, someone signs in to it through
 // Roster's own pages (sign-in, then consent), and every admin sees it happen without a reload.
 
 describe.skipIf(!chromiumPath)('applications: register one, sign in to it through Roster', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   let admin: Page;
   let watcher: Page;
@@ -26,7 +26,6 @@ describe.skipIf(!chromiumPath)('applications: register one, sign in to it throug
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     await createTestUser(server, { role: 'admin', username: 'alan', display_name: 'Alan Turing', password });
     carolId = (await createTestUser(server, { username: 'carol', display_name: 'Carol Shaw', password })).id;
@@ -42,7 +41,6 @@ describe.skipIf(!chromiumPath)('applications: register one, sign in to it throug
   afterAll(async () => {
     await browser?.close();
     await new Promise((resolve) => callback?.close(resolve));
-    await server?.close();
   });
 
   test('an admin registers an application: the secret is shown once, the other admin sees it arrive', async () => {

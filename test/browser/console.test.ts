@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 describe.skipIf(!chromiumPath)('the console, with several admins at once', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true, env: { ENABLE_PUBLIC_SHARING: 'true' } });
   let browser: Browser;
   let pageA: Page;
   let pageB: Page;
@@ -15,7 +15,6 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true, env: { ENABLE_PUBLIC_SHARING: 'true' } });
     await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
     await createTestUser(server, { role: 'moderator', username: 'mona', display_name: 'Mona Moderator', password });
@@ -34,7 +33,6 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);

@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Issue 12, "Wrong behaviour" and the confirmations and failures of "Dead ends and messages": each
 // flow as a new admin tries it, with no uncaught error and nothing logged to the console.
 
 describe.skipIf(!chromiumPath)('console flows: dialogs that start fresh, confirmations, failures that say so', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   let page: Page;
   let problems: string[];
@@ -18,7 +18,6 @@ describe.skipIf(!chromiumPath)('console flows: dialogs that start fresh, confirm
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     await createTestUser(server, { username: 'test1', display_name: 'Test 1', password });
     await createTestUser(server, { username: 'grace', display_name: 'Grace Hopper', password });
@@ -28,7 +27,6 @@ describe.skipIf(!chromiumPath)('console flows: dialogs that start fresh, confirm
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   const row = (username: string) => page.locator(`tr[data-user="${username}"]`);

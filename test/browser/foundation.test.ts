@@ -4,23 +4,21 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { issueSetupToken } from '../../server/src/services/setup.ts';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { screenshots, shootBoth } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 
 describe.skipIf(!chromiumPath)('console in Chromium: setup, sign-in, sign-out', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   let page: Page;
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   test('without a token the setup page explains where to find the link', async () => {

@@ -3,16 +3,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { signInPage } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 describe.skipIf(!chromiumPath)('the console under its security headers', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   const password = 'correct horse battery';
   const payload = '<img src=x onerror=alert(1)>';
 
   beforeAll(async () => {
-    server = await startTestServer({ web: true });
     const root = await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     const evil = await createTestUser(server, { username: 'mallory', display_name: payload, password });
     const client = new ApiClient(server);
@@ -22,7 +21,6 @@ describe.skipIf(!chromiumPath)('the console under its security headers', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   test('every page works under the Content-Security-Policy, and user-controlled strings render as text', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { clippedControls, horizontalOverflow, screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Issue 12, "Layout": every width from 390 px up, with long names, nothing cut off or spilling.
 
@@ -13,14 +13,13 @@ const longUsername = 'maximiliana.wilhelmina.von.hohenzollern-sigmarin';
 const longEmail = 'maximiliana.wilhelmina.ottilie.von.und.zu.hohenzollern@departement-des-relations-internationales.example.com';
 
 describe.skipIf(!chromiumPath)('console layout at every width', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   const password = 'correct horse battery';
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     const ada = await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     await createTestUser(server, { role: 'moderator', username: 'mona', display_name: 'Mona Moderator', password });
     const long = await createTestUser(server, { username: longUsername, display_name: longName, email: longEmail, password, token_budget: 1_000_000 });
@@ -40,7 +39,6 @@ describe.skipIf(!chromiumPath)('console layout at every width', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   async function open(login: string, width: number): Promise<{ page: Page; problems: string[] }> {

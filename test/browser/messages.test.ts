@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Issue 12, "Dead ends and messages": pages a role cannot open, unknown paths, sign-in that
 // remembers where one was going, errors that go once fixed, come at once, and read as words.
 
 describe.skipIf(!chromiumPath)('console dead ends and messages', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true, env: { LOGIN_MAX_FAILURES: '3' } });
   let browser: Browser;
   let admin: Page;
   const password = 'correct horse battery';
@@ -18,7 +18,6 @@ describe.skipIf(!chromiumPath)('console dead ends and messages', () => {
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true, env: { LOGIN_MAX_FAILURES: '3' } });
     await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     await createTestUser(server, { role: 'moderator', username: 'mona', display_name: 'Mona Moderator', password });
     carolId = (await createTestUser(server, { username: 'carol', display_name: 'Carol Shaw', password })).id;
@@ -28,7 +27,6 @@ describe.skipIf(!chromiumPath)('console dead ends and messages', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   test('a plain user who opens a staff page gets one clear no-access page', async () => {

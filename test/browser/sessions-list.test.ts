@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Issue 14, "Sessions at scale": the Sessions page over thousands of sessions keeps only the rows
 // in view in the page, loads more as it scrolls, filters on the server, and stays current.
@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 const SESSIONS = 3000;
 
 describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   let page: Page;
   let problems: string[];
@@ -20,7 +20,6 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     // Many people, many sessions: 10 each, used over the last days, from two networks and two browsers.
     await server.sql`
@@ -41,7 +40,6 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   const rendered = () => page.locator('tr[data-session]').count();

@@ -5,25 +5,23 @@ import { SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // The console's session flows (ASVS 6.4.1, 7.4.5, 7.5.1): choosing one's own password after an
 // admin set one, confirming the password before a sensitive change, signing everyone out.
 
 describe.skipIf(!chromiumPath)('session flows in the console', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   const password = 'correct horse battery';
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   test('a user whose password an admin set chooses their own before anything else', async () => {

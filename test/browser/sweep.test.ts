@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { axeViolations, clippedControls, horizontalOverflow, screenshots, signInPage, watchProblems } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Issue 12, "Proof": every page as admin, moderator and plain user, at 1440, 1280 and 390 px,
 // light and dark: nothing scrolls sideways, no control is cut off, nothing is thrown or logged,
@@ -17,10 +17,10 @@ const roles = [
   { role: 'user', login: 'carol' },
 ] as const;
 const widths = [1440, 1280, 390] as const;
-const pages = ['/users', '/invitations', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account', '/no-such-page'] as const;
+const pages = ['/users', '/users/import', '/invitations', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account', '/no-such-page'] as const;
 /** Which pages each role may open; the others must show the no-access page. */
 const opens: Record<(typeof roles)[number]['role'], (typeof pages)[number][]> = {
-  admin: ['/users', '/invitations', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account'],
+  admin: ['/users', '/users/import', '/invitations', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account'],
   moderator: ['/users', '/projects', '/stats', '/audit', '/account'],
   user: ['/projects', '/account'],
 };
@@ -32,6 +32,7 @@ async function settled(page: Page, path: string, open: boolean) {
   const ready: Record<string, string> = {
     '/users': 'tr[data-user]',
     '/invitations': 'tr[data-invitation]',
+    '/users/import': '[data-testid="import-file"]',
     '/projects': 'tr[data-project]',
     '/stats': '[data-testid="chart-storage-axes"]:not(:empty)',
     '/sessions': 'tr[data-session]',
@@ -43,13 +44,12 @@ async function settled(page: Page, path: string, open: boolean) {
 }
 
 describe.skipIf(!chromiumPath)('every page, every role, every width, light and dark', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   const password = 'correct horse battery';
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     const ada = await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     await createTestUser(server, { role: 'moderator', username: 'mona', display_name: 'Mona Moderator', password });
     const carol = await createTestUser(server, { username: 'carol', display_name: 'Carol Shaw', password, token_budget: 1_000_000 });
@@ -85,7 +85,6 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   for (const { role, login } of roles) {

@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage } from '../helpers/console.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 describe.skipIf(!chromiumPath)('usage, budgets, projects and statistics in the console', () => {
-  let server: TestServer;
+  const server = useTestServer({ web: true });
   let browser: Browser;
   let admin: Page;
   let host: ApiClient;
@@ -16,7 +16,6 @@ describe.skipIf(!chromiumPath)('usage, budgets, projects and statistics in the c
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
-    server = await startTestServer({ web: true });
     const root = await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     carol = await createTestUser(server, { username: 'carol', display_name: 'Carol Shaw', password, token_budget: 100_000, minute_budget: 10 });
     await createTestUser(server, { username: 'dan', display_name: 'Dan Bricklin', password });
@@ -28,7 +27,6 @@ describe.skipIf(!chromiumPath)('usage, budgets, projects and statistics in the c
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
   });
 
   test('usage bars in the table turn yellow at 80 % and red at 100 %, live', async () => {

@@ -1,91 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { io, type Socket } from 'socket.io-client';
-import type {
-  ClientToServerEvents,
-  Connections,
-  ErrorBody,
-  LiveEvent,
-  Presence,
-  ServerToClientEvents,
-  User,
-  UserStats,
-} from '@roster/shared';
+import { beforeAll } from 'vitest';
+import type { ClientToServerEvents, Connections, LiveEvent, Presence, ServerToClientEvents, User, UserStats } from '@roster/shared';
 import { createUser, type NewUser } from '../../server/src/services/users/changes.ts';
 import { cliActor } from '../../server/src/services/events.ts';
+import { ApiClient } from './api-client.ts';
 import type { TestServer } from './server.ts';
 
-export interface ApiResponse<T = unknown> {
-  status: number;
-  headers: Headers;
-  body: T;
-}
+export { ApiClient, type ApiResponse, type RouteResponse } from './api-client.ts';
 
-/** An HTTP client with its own cookie jar, sending the server's Origin unless told otherwise. */
-export class ApiClient {
-  /** The session cookie (`roster_session=…`), also what sockets are opened with. */
-  cookie: string | undefined;
-  /** The device cookie a sign-in sets (`roster_device=…`): this browser signed in before. */
-  deviceCookie: string | undefined;
-
-  constructor(
-    readonly server: TestServer,
-    readonly defaults: { origin?: string | null; headers?: Record<string, string> } = {},
-  ) {}
-
-  async request<T = any>(
-    method: string,
-    path: string,
-    body?: unknown,
-    options: { headers?: Record<string, string>; rawBody?: string } = {},
-  ): Promise<ApiResponse<T>> {
-    const headers: Record<string, string> = { ...this.defaults.headers, ...options.headers };
-    const origin = this.defaults.origin === undefined ? this.server.origin : this.defaults.origin;
-    if (origin !== null) headers.origin ??= origin;
-    const cookies = [this.cookie, this.deviceCookie].filter(Boolean);
-    if (cookies.length > 0) headers.cookie ??= cookies.join('; ');
-    if (body !== undefined || options.rawBody !== undefined) headers['content-type'] ??= 'application/json';
-    const response = await fetch(this.server.url + path, {
-      method,
-      headers,
-      body: options.rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
-    });
-    this.keepCookie(response.headers.getSetCookie());
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: response.status, headers: response.headers, body: parsed as T };
-  }
-
-  get = <T = any>(path: string) => this.request<T>('GET', path);
-  post = <T = any>(path: string, body?: unknown) => this.request<T>('POST', path, body);
-  patch = <T = any>(path: string, body?: unknown) => this.request<T>('PATCH', path, body);
-  put = <T = any>(path: string, body?: unknown) => this.request<T>('PUT', path, body);
-  delete = <T = any>(path: string) => this.request<T>('DELETE', path);
-
-  async signIn(login: string, password: string): Promise<User> {
-    const response = await this.post<{ user: User } & ErrorBody>('/api/v1/auth/login', { login, password });
-    if (response.status !== 200) throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(response.body)}`);
-    return response.body.user;
-  }
-
-  /** The raw session token from the cookie jar. */
-  get sessionToken(): string | undefined {
-    return this.cookie?.match(/roster_session=([^;]+)/)?.[1];
-  }
-
-  private keepCookie(setCookies: string[]) {
-    for (const header of setCookies) {
-      const [pair] = header.split(';');
-      const [name, value] = pair!.split('=');
-      const expired = /max-age=0/i.test(header) || value === '';
-      if (name === 'roster_session') this.cookie = expired ? undefined : `roster_session=${value}`;
-      if (name === 'roster_device') this.deviceCookie = expired ? undefined : `roster_device=${value}`;
-    }
-  }
-}
+export type TestUser = User & { password: string };
 
 let counter = 0;
 
@@ -93,7 +18,7 @@ let counter = 0;
 export async function createTestUser(
   server: TestServer,
   overrides: Partial<NewUser> = {},
-): Promise<User & { password: string }> {
+): Promise<TestUser> {
   counter += 1;
   const username = overrides.username ?? `user${counter}-${Math.random().toString(36).slice(2, 8)}`;
   const input: NewUser = {
@@ -113,6 +38,32 @@ export async function signedInClient(server: TestServer, overrides: Partial<NewU
   const client = new ApiClient(server);
   await client.signIn(user.username, user.password);
   return { client, user };
+}
+
+/** A client signed in as its own user: `user` is who it is, with the password. */
+export class SignedInClient extends ApiClient {
+  #user: TestUser | undefined;
+
+  get user(): TestUser {
+    if (!this.#user) throw new Error('The user is created and signed in before the tests: read it inside hooks and tests');
+    return this.#user;
+  }
+
+  async signInAsNew(overrides: Partial<NewUser> = {}): Promise<TestUser> {
+    this.#user = await createTestUser(this.server, overrides);
+    await this.signIn(this.#user.username, this.#user.password);
+    return this.#user;
+  }
+}
+
+/**
+ * A client signed in as a new user (`{ role: 'admin' }`…) for the tests of the file or describe
+ * block it is called in: the user is created and signed in before them, after the server starts.
+ */
+export function useSignedInClient(server: TestServer, overrides: Partial<NewUser> = {}): SignedInClient {
+  const client = new SignedInClient(server);
+  beforeAll(() => client.signInAsNew(overrides));
+  return client;
 }
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -254,3 +205,25 @@ export async function latestSeq(server: TestServer): Promise<number> {
   const [row] = await server.sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
   return Number(row!.seq);
 }
+
+/**
+ * A bare TCP connection that has asked to become the Socket.IO websocket (with the console's
+ * Origin, and the cookie if given), for tests that write and read every frame themselves.
+ */
+export function websocketUpgrade(server: TestServer, cookie?: string): net.Socket {
+  const { hostname, port } = new URL(server.url);
+  const socket = net.connect(Number(port), hostname);
+  const headers = [
+    'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
+    `Host: ${hostname}:${port}`,
+    `Origin: ${server.origin}`,
+    ...(cookie === undefined ? [] : [`Cookie: ${cookie}`]),
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+    'Sec-WebSocket-Version: 13',
+  ];
+  socket.write(`${headers.join('\r\n')}\r\n\r\n`);
+  return socket;
+}
+

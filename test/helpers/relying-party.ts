@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
+import type { RequestOf, ResponseOf } from '@roster/shared';
 import type { ApiClient } from './clients.ts';
 import type { TestServer } from './server.ts';
 
@@ -43,6 +44,26 @@ export async function logoutReceiver(issuer: string): Promise<{ url: string; rec
 /** Openid-client's view of Roster, over plain HTTP (tests only). */
 export async function relyingParty(server: TestServer, clientId: string, clientSecret: string): Promise<client.Configuration> {
   return client.discovery(new URL(`${server.url}/oidc`), clientId, clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+}
+
+/** An application registered through the API, and openid-client configured as it. */
+export interface RegisteredApplication {
+  application: ResponseOf<'POST /applications'>['application'];
+  config: client.Configuration;
+}
+
+/**
+ * Registers an application (a random name, one redirect URI, back-channel logout to `logoutUri`;
+ * `fields` change any of it) as `admin`, and configures the relying party with its secret.
+ */
+export async function registerApplication(
+  admin: ApiClient,
+  { redirectUri, logoutUri }: { redirectUri: string; logoutUri: string },
+  fields: Partial<RequestOf<'POST /applications'>['body']> = {},
+): Promise<RegisteredApplication> {
+  const body = { name: `App ${Math.random().toString(36).slice(2, 7)}`, redirect_uris: [redirectUri], backchannel_logout_uri: logoutUri, ...fields };
+  const { application, client_secret } = await admin.ok('POST /applications', { body });
+  return { application, config: await relyingParty(admin.server, application.client_id, client_secret) };
 }
 
 /**

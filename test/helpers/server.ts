@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { loadConfig, type Config } from '../../server/src/config.ts';
 import { connect, type Sql } from '../../server/src/database.ts';
 import { createLogger, type Logger } from '../../server/src/logger.ts';
@@ -20,10 +21,18 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  /** Environment variables on top of the test defaults (port 0, localhost, silent logs). */
+  env?: Record<string, string>;
+  databaseUrl?: string;
+  /** Serve the built console (`web/build`), for browser tests. */
+  web?: boolean;
+  log?: Logger;
+  clock?: () => Date;
+}
+
 /** The real server on a random port against a fresh database (or the one given). */
-export async function startTestServer(
-  options: { env?: Record<string, string>; databaseUrl?: string; web?: boolean; log?: Logger; clock?: () => Date } = {},
-): Promise<TestServer> {
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase()).url;
   const config = loadConfig({
     PORT: '0',
@@ -56,5 +65,46 @@ export async function startTestServer(
       await serverSql.end({ timeout: 5 });
       await sql.end({ timeout: 5 });
     },
+  };
+}
+
+/**
+ * The test server of the file, or describe block, it is called in: started before its tests and
+ * closed after them. The handle can be passed around at once (to `useSignedInClient`, to helpers);
+ * what it holds is read once the server runs, inside hooks and tests.
+ */
+export function useTestServer(options: TestServerOptions = {}): TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startTestServer(options);
+  });
+  afterAll(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  const running = (): TestServer => {
+    if (!server) throw new Error('The test server runs only during the tests and hooks of the block that uses it');
+    return server;
+  };
+  return {
+    get url() {
+      return running().url;
+    },
+    get origin() {
+      return running().origin;
+    },
+    get config() {
+      return running().config;
+    },
+    get sql() {
+      return running().sql;
+    },
+    get databaseUrl() {
+      return running().databaseUrl;
+    },
+    get live() {
+      return running().live;
+    },
+    close: () => running().close(),
   };
 }

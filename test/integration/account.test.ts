@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer({ env: { LOGIN_MAX_FAILURES: '3' } });
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '3' } });
 
 describe('PATCH /me', () => {
   test('changes own display name and email; nothing else', async () => {

@@ -1,24 +1,18 @@
+// Over 300 lines for a reason: one test per ASVS requirement, in the order of the matrix in docs/security.md that points here.
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 import { loadConfig } from '../../server/src/config.ts';
-import { ApiClient, LiveClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, LiveClient, createTestUser, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { runCli, repoRoot } from '../helpers/processes.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 // OWASP ASVS 5.0 Level 1 and 2 requirements on sessions (V7) and on the authentication limits,
 // password change and reset (V6), one test per requirement, named with its number. The matrix in
 // docs/security.md points here. Time moves by back-dating rows, never by waiting.
 
-let server: TestServer;
-let admin: ApiClient;
-beforeAll(async () => {
-  server = await startTestServer({ env: { SESSION_MAX_PER_USER: '3', LOGIN_MAX_FAILURES_PER_IP: '1000' } });
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer({ env: { SESSION_MAX_PER_USER: '3', LOGIN_MAX_FAILURES_PER_IP: '1000' } });
+const admin = useSignedInClient(server, { role: 'admin' });
 
 const bearer = (key: string) => new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
 

@@ -5,18 +5,20 @@ import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts
 import { sha256Hex } from '../../server/src/auth/tokens.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { mailServer } from '../helpers/mail.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-let smtp: Awaited<ReturnType<typeof mailServer>>;
+// A real SMTP server that refuses mail to refused.example, for `mail.failed`; started first, so
+// the server starts with its address (hooks run in the order they are registered).
+let smtp: Awaited<ReturnType<typeof mailServer>> | undefined;
+const env: Record<string, string> = {};
 beforeAll(async () => {
   smtp = await mailServer();
-  server = await startTestServer({ env: { SMTP_URL: smtp.url } });
+  env.SMTP_URL = smtp.url;
 });
 afterAll(async () => {
-  await server.close();
-  await smtp.close();
+  await smtp?.close();
 });
+const server = useTestServer({ env });
 
 describe('audit log', () => {
   test('newest first, filterable by actor, target and action, paged with a cursor', async () => {
@@ -55,6 +57,8 @@ describe('audit log', () => {
     const created = (await admin.post('/api/v1/users', { username: 'every-action', display_name: 'E', email: 'every-action@example.com', password: 'a long passphrase' })).body.user;
     await admin.patch(`/api/v1/users/${created.id}`, { version: created.version, role: 'moderator' });
     await admin.put(`/api/v1/users/${created.id}/password`, { password: 'another long passphrase', revoke_sessions: false });
+    const imported = await admin.post('/api/v1/users/import', { rows: [{ username: 'every-import', email: 'every-import@example.com' }] });
+    expect(imported.body.counts.created).toBe(1);
     await new ApiClient(server).post('/api/v1/auth/login', { login: 'every-action', password: 'wrong' });
     const { client: signedIn } = await signedInClient(server);
     await signedIn.post('/api/v1/auth/logout');

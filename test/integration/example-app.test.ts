@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signingKeys } from '../../server/src/oidc/keys.ts';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { walkThroughRoster } from '../helpers/relying-party.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // examples/oidc-app, the example application, run as a user runs it (tsx, a process of its own) and
 // used as a browser would: it signs someone in with Roster, and Roster's back-channel logout ends
 // its session when their access ends.
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let example: ChildProcess;
 let output = '';
@@ -29,7 +29,6 @@ async function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
   const port = await freePort();
   appUrl = `http://localhost:${port}`;
@@ -67,7 +66,6 @@ afterAll(async () => {
     example.kill('SIGTERM');
     await exited;
   }
-  await server?.close();
 });
 
 /** The browser at the example application: its own cookie jar, redirects seen one by one. */

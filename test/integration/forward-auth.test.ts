@@ -8,23 +8,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 // Forward authentication: a reverse proxy asks Roster, on every request, whether the browser's
 // session may reach the application behind it.
 
 const host = 'app.example.test';
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let app: { id: string; version: number };
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
   app = (await admin.post('/api/v1/applications', { name: 'Dashboards', forward_auth_host: host })).body.application;
-});
-afterAll(async () => {
-  await server.close();
 });
 
 function verify(browser: ApiClient, headers: Record<string, string> = {}, query = '') {

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { writableState } from '../helpers/database.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Issue 11, item 15: inputs that still reached the database (or a recursive check) and got a 500.
 
-let server: TestServer;
+const server = useTestServer({ env: { USAGE_PRICES: '{"openai-whisper": 0.006}' } });
 let admin: ApiClient;
 let adminVersion: number;
 let host: ApiClient;
@@ -13,7 +13,6 @@ let targetId: string;
 let projectId: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ env: { USAGE_PRICES: '{"openai-whisper": 0.006}' } });
   const signedIn = await signedInClient(server, { role: 'admin' });
   admin = signedIn.client;
   adminVersion = signedIn.user.version;
@@ -21,9 +20,6 @@ beforeAll(async () => {
   host = new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
   targetId = (await createTestUser(server)).id;
   projectId = (await admin.post('/api/v1/projects', { name: 'bounded', owner_id: targetId })).body.project.id;
-});
-afterAll(async () => {
-  await server.close();
 });
 
 /**

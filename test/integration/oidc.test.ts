@@ -3,36 +3,26 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
-import { logoutReceiver, relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { logoutReceiver, relyingParty, signInThroughRoster, registerApplication as registerApplicationAs } from '../helpers/relying-party.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Roster as an OpenID provider, with openid-client as a real relying party.
 
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let receiver: Awaited<ReturnType<typeof logoutReceiver>>;
 const redirectUri = 'http://localhost:4999/callback';
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
   receiver = await logoutReceiver(`${server.url}/oidc`);
 });
 afterAll(async () => {
   await receiver.close();
-  await server.close();
 });
 
-async function registerApplication(fields: Record<string, unknown> = {}) {
-  const created = await admin.post('/api/v1/applications', {
-    name: `App ${Math.random().toString(36).slice(2, 7)}`,
-    redirect_uris: [redirectUri],
-    backchannel_logout_uri: receiver.url,
-    ...fields,
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return { application: created.body.application, config: await relyingParty(server, created.body.application.client_id, created.body.client_secret) };
-}
+const registerApplication = (fields: Parameters<typeof registerApplicationAs>[2] = {}) =>
+  registerApplicationAs(admin, { redirectUri, logoutUri: receiver.url }, fields);
 
 describe('OpenID Connect', () => {
   test('discovery is served under /oidc and at the root', async () => {

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { apiRoutes, can, type Access, type RouteKey } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Every route × every kind of caller, with the expected outcome derived from the shared matrix.
 // Requests aim at ids that do not exist (or at the caller itself) so that allowed calls change
@@ -25,12 +25,11 @@ function expected(access: Access, caller: Caller, route: RouteKey): 'allowed' | 
   return can(roleOf[caller], access) ? 'allowed' : 403;
 }
 
-let server: TestServer;
+const server = useTestServer();
 const clients = {} as Record<Caller, ApiClient>;
 const otherUserId = '00000000-0000-0000-0000-000000000001';
 
 beforeAll(async () => {
-  server = await startTestServer();
   clients.signed_out = new ApiClient(server);
   for (const role of ['user', 'moderator', 'admin'] as const) clients[role] = (await signedInClient(server, { role })).client;
   const userKey = (await clients.user.post('/api/v1/api-keys', { name: 'script' })).body.key;
@@ -38,9 +37,6 @@ beforeAll(async () => {
   clients.user_key = new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${userKey}` } });
   clients.system_key = new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${systemKey}` } });
   await createTestUser(server, { role: 'admin' }); // so no guard ever hides a permission answer
-});
-afterAll(async () => {
-  await server.close();
 });
 
 /** A request that is harmless when allowed: unknown ids, invalid or empty bodies. */

@@ -1,23 +1,20 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { withRowSecurity } from '../../server/src/services/projects.ts';
+import type { RequestOf } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let moderator: ApiClient;
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
   ({ client: moderator } = await signedInClient(server, { role: 'moderator' }));
 });
-afterAll(async () => {
-  await server.close();
-});
 
-async function project(owner: string, fields: Record<string, unknown> = {}) {
-  const response = await moderator.post('/api/v1/projects', { name: `p-${Math.random().toString(36).slice(2, 8)}`, owner_id: owner, ...fields });
+async function project(owner: string, fields: Partial<RequestOf<'POST /projects'>['body']> = {}) {
+  const response = await moderator.api('POST /projects', { body: { name: `p-${Math.random().toString(36).slice(2, 8)}`, owner_id: owner, ...fields } });
   expect(response.status, JSON.stringify(response.body)).toBe(201);
   return response.body.project;
 }
@@ -46,18 +43,18 @@ describe('row-level security', () => {
     expect(members).toHaveLength(0);
 
     // Through the API the same holds.
-    const listed = await alice.get('/api/v1/projects');
-    expect(listed.body.items.map((p: any) => p.id).sort()).toEqual([own.id, assigned.id].sort());
-    expect((await alice.get(`/api/v1/projects/${foreign.id}`)).status).toBe(404);
-    expect((await alice.patch(`/api/v1/projects/${own.id}`, { name: 'x' })).status).toBe(403);
+    const listed = await alice.ok('GET /projects');
+    expect(listed.items.map((p) => p.id).sort()).toEqual([own.id, assigned.id].sort());
+    expect((await alice.api('GET /projects/:id', { params: { id: foreign.id } })).status).toBe(404);
+    expect((await alice.api('PATCH /projects/:id', { params: { id: own.id }, body: { name: 'x' } })).status).toBe(403);
   });
 
   test('staff see every project', async () => {
     const b = await createTestUser(server);
     const theirs = await project(b.id);
     for (const client of [admin, moderator]) {
-      const listed = await client.get('/api/v1/projects');
-      expect(listed.body.items.map((p: any) => p.id)).toContain(theirs.id);
+      const listed = await client.ok('GET /projects');
+      expect(listed.items.map((p) => p.id)).toContain(theirs.id);
     }
   });
 });
@@ -68,17 +65,19 @@ describe('projects API', () => {
     const member = await createTestUser(server);
     const created = await project(owner.id, { name: 'Recordings', item_count: 3, size_bytes: 1024 });
     expect(created).toMatchObject({ name: 'Recordings', owner: { id: owner.id }, item_count: 3, size_bytes: 1024, members: [], version: 1 });
-    const renamed = await moderator.patch(`/api/v1/projects/${created.id}`, { name: 'Voice recordings', size_bytes: 5 * 1024 ** 3, version: 1 });
-    expect(renamed.body.project).toMatchObject({ name: 'Voice recordings', size_bytes: 5 * 1024 ** 3, version: 2 });
-    const stale = await moderator.patch(`/api/v1/projects/${created.id}`, { name: 'Again', version: 1 });
+    const params = { id: created.id };
+    const renamed = await moderator.ok('PATCH /projects/:id', { params, body: { name: 'Voice recordings', size_bytes: 5 * 1024 ** 3, version: 1 } });
+    expect(renamed.project).toMatchObject({ name: 'Voice recordings', size_bytes: 5 * 1024 ** 3, version: 2 });
+    const stale = await moderator.api('PATCH /projects/:id', { params, body: { name: 'Again', version: 1 } });
     expect(stale.status).toBe(409);
-    expect(stale.body.current.name).toBe('Voice recordings');
-    const added = await moderator.post(`/api/v1/projects/${created.id}/members`, { user_id: member.id });
-    expect(added.body.project.members.map((m: any) => m.id)).toEqual([member.id]);
-    const removed = await moderator.delete(`/api/v1/projects/${created.id}/members/${member.id}`);
-    expect(removed.body.project.members).toEqual([]);
-    expect((await moderator.delete(`/api/v1/projects/${created.id}`)).status).toBe(204);
-    expect((await admin.get(`/api/v1/projects/${created.id}`)).status).toBe(404);
+    expect(stale.error?.code).toBe('version_conflict');
+    expect(stale.current).toMatchObject({ name: 'Voice recordings' });
+    const added = await moderator.ok('POST /projects/:id/members', { params, body: { user_id: member.id } });
+    expect(added.project.members.map((m) => m.id)).toEqual([member.id]);
+    const removed = await moderator.ok('DELETE /projects/:id/members/:userId', { params: { id: created.id, userId: member.id } });
+    expect(removed.project.members).toEqual([]);
+    expect((await moderator.api('DELETE /projects/:id', { params })).status).toBe(204);
+    expect((await admin.api('GET /projects/:id', { params })).status).toBe(404);
     const actions = await server.sql`SELECT action FROM events WHERE target_id = ${created.id} ORDER BY id`;
     expect(actions.map((e) => e.action)).toEqual(['project.created', 'project.updated', 'project.updated', 'project.updated', 'project.deleted']);
   });

@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Findings of the outside review (branch `review`): ways around the sign-in guarantees of
 // docs/security.md that the other suites did not try. Each test states the guarantee it holds to.
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer({ env: { LOGIN_MAX_FAILURES: '5', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '5', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
 
 const bearer = (key: string) => new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
 

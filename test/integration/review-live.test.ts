@@ -1,22 +1,15 @@
 import { io } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { Sql } from 'postgres';
 import { connect } from '../../server/src/database.ts';
-import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient, useSignedInClient } from '../helpers/clients.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Findings of the outside review (branch `review`) on the live channel: connections that outlive
 // what their session may see, and a replay queue a plain user can fill. Real sockets throughout.
 
-let server: TestServer;
-let admin: ApiClient;
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer();
+const admin = useSignedInClient(server, { role: 'admin' });
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

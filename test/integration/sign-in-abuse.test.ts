@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 // Abuse of sign-in and credentials (issue 11, items 11–14): strangers cannot lock an owner out,
 // credentials end with recovery, a stranger cannot take an installation before its owner, and
 // no limit or answer tells which accounts exist.
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer({ env: { LOGIN_MAX_FAILURES: '5', LOGIN_MAX_FAILURES_PER_IP: '1000' } });
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '5', LOGIN_MAX_FAILURES_PER_IP: '1000' } });
 
 const bearer = (key: string) => new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
 

@@ -1,20 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, LiveClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 let now = new Date('2026-11-15T12:00:00Z');
-let server: TestServer;
+const server = useTestServer({ clock: () => now, env: { USAGE_PRICES: '{"openai-whisper": 0.006, "self-hosted": 0, "gpt": 0.00001}' } });
 let admin: ApiClient;
 let host: ApiClient;
 
 beforeAll(async () => {
-  server = await startTestServer({ clock: () => now, env: { USAGE_PRICES: '{"openai-whisper": 0.006, "self-hosted": 0, "gpt": 0.00001}' } });
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
   const { key } = (await admin.post('/api/v1/api-keys', { name: 'host app', system: true })).body;
   host = new ApiClient(server, { origin: null, headers: { authorization: `Bearer ${key}` } });
-});
-afterAll(async () => {
-  await server.close();
 });
 
 async function userWithBudgets(token_budget: number | null, minute_budget: number | null) {

@@ -1,18 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+// Over 300 lines for a reason: the users API route by route (create, list, update, guards, delete, reset), sharing one admin and the snapshot that proves "nothing half-written".
+import { beforeAll, describe, expect, test } from 'vitest';
 import type { User } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
+const server = useTestServer();
 let admin: ApiClient;
 let adminUser: User;
 
 beforeAll(async () => {
-  server = await startTestServer();
   ({ client: admin, user: adminUser } = await signedInClient(server, { role: 'admin', username: 'chief' }));
-});
-afterAll(async () => {
-  await server.close();
 });
 
 async function snapshot() {

@@ -1,20 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { afterAll, assert, beforeAll, describe, expect, test } from 'vitest';
-import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { assert, describe, expect, test } from 'vitest';
+import { LiveClient, connectSocket, createTestUser, latestSeq, signedInClient, useSignedInClient, websocketUpgrade } from '../helpers/clients.ts';
+import { type TestServer, useTestServer } from '../helpers/server.ts';
 
 // What one connection may cost the server, and what the feed tells whom.
 
-let server: TestServer;
-let admin: ApiClient;
-beforeAll(async () => {
-  server = await startTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
-afterAll(async () => {
-  await server.close();
-});
+const server = useTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
+const admin = useSignedInClient(server, { role: 'admin' });
 
 describe('a flood of messages', () => {
   test('2,000 messages from one plain user: the excess is dropped, the socket cut off, nobody else notices', async () => {
@@ -141,23 +133,8 @@ describe('what each audience is told', () => {
  * reading, as a client that leaves the server to buffer for it would.
  */
 async function stalledSocket(target: TestServer, cookie: string): Promise<net.Socket> {
-  const { hostname, port } = new URL(target.url);
-  const socket = net.connect(Number(port), hostname);
+  const socket = websocketUpgrade(target, cookie);
   socket.on('error', () => undefined);
-  socket.write(
-    [
-      'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
-      `Host: ${hostname}:${port}`,
-      `Origin: ${target.origin}`,
-      `Cookie: ${cookie}`,
-      'Upgrade: websocket',
-      'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-      'Sec-WebSocket-Version: 13',
-      '',
-      '',
-    ].join('\r\n'),
-  );
   let received = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {

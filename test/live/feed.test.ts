@@ -1,21 +1,17 @@
-import { afterAll, assert, beforeAll, describe, expect, test } from 'vitest';
+// Over 300 lines for a reason: the live feed's whole contract (fan-out, resume, forced logout, audiences, presence) against one server, one describe per guarantee.
+import { afterAll, assert, describe, expect, test } from 'vitest';
 import { eventUserId, MAX_REPLAY, type User } from '@roster/shared';
 import { applyRetention, retentionPolicy } from '../../server/src/services/retention.ts';
-import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, LiveClient, connectSocket, createTestUser, latestSeq, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-let admin: ApiClient;
+const server = useTestServer();
+const admin = useSignedInClient(server, { role: 'admin' });
 const open: LiveClient[] = [];
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
 afterAll(async () => {
   for (const client of open) client.close();
-  await server.close();
 });
 
 async function live(client: ApiClient, after?: number) {

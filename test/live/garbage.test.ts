@@ -1,20 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ApiClient, LiveClient, connectSocket, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { describe, expect, test } from 'vitest';
+import { ApiClient, LiveClient, connectSocket, createTestUser, signedInClient, useSignedInClient, websocketUpgrade } from '../helpers/clients.ts';
+import { type TestServer, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-let admin: ApiClient;
+const server = useTestServer();
+const admin = useSignedInClient(server, { role: 'admin' });
 
-beforeAll(async () => {
-  server = await startTestServer();
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
-afterAll(async () => {
-  await server.close();
-});
 
 describe('what clients send on the live channel', () => {
   test('garbage on any event name never crashes the server or another client\'s connection', async () => {
@@ -115,21 +107,7 @@ describe('what clients send on the live channel', () => {
 
 /** A websocket to the Socket.IO endpoint over a bare TCP socket, so the test controls every frame it sends and reads. */
 async function rawWebSocket(server: TestServer): Promise<net.Socket> {
-  const { hostname, port } = new URL(server.url);
-  const socket = net.connect(Number(port), hostname);
-  socket.write(
-    [
-      'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1',
-      `Host: ${hostname}:${port}`,
-      `Origin: ${server.origin}`,
-      'Upgrade: websocket',
-      'Connection: Upgrade',
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-      'Sec-WebSocket-Version: 13',
-      '',
-      '',
-    ].join('\r\n'),
-  );
+  const socket = websocketUpgrade(server);
   const head = await new Promise<string>((resolve, reject) => {
     let text = '';
     const onData = (chunk: Buffer) => {

@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: every race on ending access to applications shares the relying-party scaffolding below (applications, sign-ins, logout receiver).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -9,8 +10,8 @@ import { transaction } from '../../server/src/data/transaction.ts';
 import { endApplicationSessions } from '../../server/src/oidc/logout.ts';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { startNode, stopNode } from '../helpers/nodes.ts';
-import { logoutReceiver, relyingParty } from '../helpers/relying-party.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { logoutReceiver, registerApplication as registerApplicationAs, type RegisteredApplication } from '../helpers/relying-party.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Attacks on what ends access to applications (docs/applications.md, "What ends access, and how
 // fast"), from outside: openid-client as the relying party, browsers as cookie jars, a second
@@ -21,36 +22,23 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const redirectUri = 'http://localhost:4999/callback';
 
-let server: TestServer;
+const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '100000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
 let admin: ApiClient;
 let adminUser: User & { password: string };
 let receiver: Awaited<ReturnType<typeof logoutReceiver>>;
 
 beforeAll(async () => {
-  server = await startTestServer({ env: { LOGIN_MAX_FAILURES: '100000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
   ({ client: admin, user: adminUser } = await signedInClient(server, { role: 'admin' }));
   receiver = await logoutReceiver(`${server.url}/oidc`);
 });
 afterAll(async () => {
   await receiver.close();
-  await server.close();
 });
 
-interface App {
-  application: { id: string; client_id: string; version: number; name: string };
-  config: client.Configuration;
-}
+type App = RegisteredApplication;
 
-async function registerApplication(fields: Record<string, unknown> = {}): Promise<App> {
-  const created = await admin.post('/api/v1/applications', {
-    name: `App ${Math.random().toString(36).slice(2, 7)}`,
-    redirect_uris: [redirectUri],
-    backchannel_logout_uri: receiver.url,
-    ...fields,
-  });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return { application: created.body.application, config: await relyingParty(server, created.body.application.client_id, created.body.client_secret) };
-}
+const registerApplication = (fields: Parameters<typeof registerApplicationAs>[2] = {}) =>
+  registerApplicationAs(admin, { redirectUri, logoutUri: receiver.url }, fields);
 
 /** A browser: Roster's session cookie (the ApiClient) and the provider's cookies (the jar). */
 class Browser {

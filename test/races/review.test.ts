@@ -1,20 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { SIGN_OUT_EVERYONE_PHRASE, type User } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Races the outside review (branch `review`) added to races/revocation.test.ts: many rounds of real
 // concurrent clients, the invariant asserted after each. The first four describe blocks failed
 // before their fixes; the rest held and stay as regression tests.
 
-let server: TestServer;
+const server = useTestServer({ env: { SESSION_MAX_PER_USER: '3', LOGIN_MAX_FAILURES: '100000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
 let admin: ApiClient;
 beforeAll(async () => {
-  server = await startTestServer({ env: { SESSION_MAX_PER_USER: '3', LOGIN_MAX_FAILURES: '100000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
   ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
-afterAll(async () => {
-  await server.close();
 });
 
 async function sessionsOf(userIds: string[]): Promise<number> {

@@ -1,23 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { User } from '@roster/shared';
-import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { ApiClient, createTestUser, signedInClient, useSignedInClient } from '../helpers/clients.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 // Each race runs many times with real concurrent clients against a real PostgreSQL, and asserts
 // the invariant after every pair, not one lucky interleaving.
 
 const PAIRS = 40;
 
-let server: TestServer;
-let admin: ApiClient;
-beforeAll(async () => {
-  // Enough login headroom for the pairs; the limit race below has a server of its own.
-  server = await startTestServer({ env: { LOGIN_MAX_FAILURES: '1000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
-  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
-});
-afterAll(async () => {
-  await server.close();
-});
+// Enough login headroom for the pairs; the limit race below has a server of its own.
+const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '1000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
+const admin = useSignedInClient(server, { role: 'admin' });
 
 async function deactivate(user: User) {
   const [row] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${user.id}`;

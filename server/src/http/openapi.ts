@@ -35,6 +35,7 @@ export function openApiDocument(serverUrl: string) {
           ...(route.response && {
             content: { 'application/json': { schema: z.toJSONSchema(route.response, { io: 'output', unrepresentable: 'any' }) } },
           }),
+          ...('produces' in route && { content: { [route.produces]: { schema: { type: 'string' } } } }),
         },
         default: {
           description: 'Error',

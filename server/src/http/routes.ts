@@ -31,6 +31,8 @@ import { checkPasswordPolicy } from '../auth/password-policy.ts';
 import { overview } from '../services/stats.ts';
 import { checkUsage, reportUsage, userUsage } from '../services/usage.ts';
 import { bulkUpdate, createUserAsAdmin, deleteUser, updateUser } from '../services/users/changes.ts';
+import { MAX_CONCURRENT_EXPORTS, usersCsvStream } from '../services/users/export-csv.ts';
+import { importUsers } from '../services/users/imports.ts';
 import { exportUser, getUser, listUsers, userStats } from '../services/users/listing.ts';
 import { resetPassword } from '../services/users/passwords.ts';
 import { completePasswordReset, previewPasswordReset, requestPasswordReset, sendPasswordReset } from '../services/users/recovery.ts';
@@ -59,7 +61,13 @@ import { browserCookies, clearSessionCookie, writeSessionCookie, writeSignedIn }
 /** A handler answers what its route's schema says, or sends the browser elsewhere (a redirect carries no body). */
 type RouteHandler<K extends RouteKey> = (
   c: AppContext,
-) => Promise<TypedResponse<ResponseOf<K> extends undefined ? null : ResponseOf<K>, StatusCode, ResponseFormat> | TypedResponse<undefined, 302, 'redirect'>>;
+) => Promise<TypedResponse<AnswerOf<K>, StatusCode, ResponseFormat> | TypedResponse<undefined, 302, 'redirect'>>;
+/** A download (`produces`) answers a byte stream; a 204 nothing. */
+type AnswerOf<K extends RouteKey> = (typeof apiRoutes)[K] extends { produces: string }
+  ? ReadableStream<Uint8Array>
+  : ResponseOf<K> extends undefined
+    ? null
+    : ResponseOf<K>;
 
 /** One handler per route of the shared route table; the compiler insists on exactly that set. */
 export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } {
@@ -68,6 +76,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
   /** ASVS 6.3.7: the owner hears of every password change, wherever it came from. */
   const tellPasswordChanged = (user: { email: string; display_name: string; username: string }, how: 'self' | 'admin') =>
     mail.mailer.deliver(passwordChangedMail({ to: user.email, displayName: user.display_name, username: user.username, origin: mail.origin, how }));
+  let exportsRunning = 0;
   return {
     'GET /setup': async (c) => {
       const state: SetupState = {
@@ -150,7 +159,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'PATCH /me': async (c) => {
       const request = await parseBody(c, apiRoutes['PATCH /me'].body);
       accountOf(c);
-      return c.json({ user: await updateOwnProfile(sql, actorOf(c, deps), request, limits) });
+      return c.json({ user: await updateOwnProfile(sql, actorOf(c, deps), request) });
     },
     'PUT /me/password': async (c) => {
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
@@ -169,6 +178,20 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'POST /users/bulk': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /users/bulk'].body);
       return c.json(await bulkUpdate(sql, actorOf(c, deps), request));
+    },
+    'POST /users/import': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /users/import'].body);
+      return c.json(await importUsers(sql, actorOf(c, deps), request, config.PASSWORD_MIN_LENGTH));
+    },
+    'GET /users/export.csv': async (c) => {
+      const query = parseQuery(c, apiRoutes['GET /users/export.csv'].query);
+      const day = deps.clock().toISOString().slice(0, 10);
+      if (exportsRunning >= MAX_CONCURRENT_EXPORTS) throw new AppError('rate_limited', 'Other exports are running; try again in a moment');
+      exportsRunning++;
+      return c.body(usersCsvStream(sql, query, () => exportsRunning--), 200, {
+        'Content-Type': 'text/csv; charset=utf-8',
+        'Content-Disposition': `attachment; filename="roster-users-${day}.csv"`,
+      });
     },
     'GET /users/:id': async (c) => c.json({ user: await getUser(sql, uuidParam(c)) }),
     'PATCH /users/:id': async (c) => {

@@ -128,7 +128,7 @@ export class LiveHub {
     const handshake = liveHandshakeSchema.safeParse(socket.handshake.auth ?? {});
     if (!handshake.success) return refuse('invalid_resume_point');
     const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
-    let validated: Awaited<ReturnType<typeof validateSessionToken>> = null;
+    let validated: Awaited<ReturnType<typeof validateSessionToken>>;
     try {
       // Until `next()` the socket is not in the fan-out: a change to this user or session fanned out
       // while the session was read (a demotion, a password reset) would never reach it. Read again

@@ -108,7 +108,6 @@ export async function updateOwnProfile(
   sql: Sql,
   actor: Actor,
   request: { version?: number; display_name?: string; email?: string },
-  limits: SignInLimits,
 ): Promise<User> {
   const [current] = await sql<{ same: boolean }[]>`SELECT email = ${request.email ?? null} AS same FROM users WHERE id = ${actor.id}`;
   if (request.email !== undefined && !current?.same) {

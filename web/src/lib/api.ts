@@ -1,5 +1,5 @@
 import { goto } from '$app/navigation';
-import { errorBodySchema, type ErrorCode, type RequestOf, type ResponseOf, type RouteKey } from '@roster/shared';
+import { errorBodySchema, routeTarget, type ErrorCode, type JsonRouteKey, type RequestArgs, type ResponseOf, type RouteCall, type RouteKey } from '@roster/shared';
 import { reauth } from './reauth.svelte';
 
 /** An error answered by the API, with its code and per-field messages for forms. */
@@ -14,18 +14,16 @@ export class ApiError extends Error {
   }
 }
 
-type Args<K extends RouteKey> = {} extends RequestOf<K> ? [request?: RequestOf<K>] : [request: RequestOf<K>];
-
 /**
  * Calls a route of the shared route table (`api('PATCH /users/:id', { params: { id }, body })`) with
  * the session cookie; resolves with what the route's response schema describes, or throws
  * `ApiError`. A change that needs the password confirmed asks for it and is retried once
  * confirmed; a user who must first replace an admin-set password is taken to that page.
  */
-export function api<K extends RouteKey>(route: K, ...request: Args<K>): Promise<ResponseOf<K>>;
+export function api<K extends JsonRouteKey>(route: K, ...request: RequestArgs<K>): Promise<ResponseOf<K>>;
 // The server answers each route with its response schema (the same definitions type both ends), so
 // the body is passed on as the declaration above says, not checked again here.
-export async function api(route: RouteKey, request: Call = {}): Promise<unknown> {
+export async function api(route: RouteKey, request: RouteCall = {}): Promise<unknown> {
   try {
     return await send(route, request);
   } catch (error) {
@@ -37,27 +35,13 @@ export async function api(route: RouteKey, request: Call = {}): Promise<unknown>
   }
 }
 
-/** A call as the implementation sees it: the route's own types are checked by the declaration. */
-interface Call {
-  params?: Record<string, string>;
-  query?: unknown;
-  body?: unknown;
+/** The address of a download (`GET /users/export.csv`) with its query, for a link the browser follows. */
+export function downloadUrl<K extends RouteKey>(route: K, ...request: RequestArgs<K>): string {
+  return `/api/v1${routeTarget(route, (request[0] ?? {}) as RouteCall).path}`;
 }
 
-/** `GET /users/:id` with `{id}` → `GET`, `/users/<id>?<query>` (fields left undefined are left out). */
-function target(route: RouteKey, { params = {}, query }: Call): { method: string; path: string } {
-  const [method = 'GET', pattern = '/'] = route.split(' ');
-  const path = pattern.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
-  const search = new URLSearchParams();
-  if (typeof query === 'object' && query !== null) {
-    for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
-  }
-  const queryString = search.toString();
-  return { method, path: queryString ? `${path}?${queryString}` : path };
-}
-
-async function send(route: RouteKey, request: Call): Promise<unknown> {
-  const { method, path } = target(route, request);
+async function send(route: RouteKey, request: RouteCall): Promise<unknown> {
+  const { method, path } = routeTarget(route, request);
   const { body } = request;
   let response: Response;
   try {

@@ -12,6 +12,7 @@ export const actionLabels: Record<EventAction, string> = {
   'invitation.accepted': 'Invitation accepted',
   'password_reset.requested': 'Password reset link sent',
   'mail.failed': 'Mail not sent',
+  'users.imported': 'Users imported',
   'session.created': 'Signed in',
   'session.revoked': 'Session ended',
   'session.revoked_all': 'Everyone signed out',
@@ -84,6 +85,16 @@ export function describeEvent(event: LiveEvent): AuditSentence {
     case 'mail.failed': {
       const what = { invitation: 'an invitation', password_reset: 'a password reset link', password_changed: 'a password-changed notice', new_sign_in: 'a new sign-in notice' }[event.data.template];
       return { verb: `could not send ${what} to`, target: true, note: event.data.error };
+    }
+    case 'users.imported': {
+      const { counts, mode, rows } = event.data;
+      const parts = [
+        `${counted.format(counts.created)} created`,
+        mode === 'update' ? `${counted.format(counts.updated)} updated` : null,
+        counts.skipped ? `${counted.format(counts.skipped)} skipped` : null,
+        counts.failed ? `${counted.format(counts.failed)} failed` : null,
+      ].filter(Boolean);
+      return { verb: `imported ${counted.format(rows)} ${rows === 1 ? 'row' : 'rows'} of a CSV file`, target: false, note: parts.join(', ') };
     }
     case 'session.created':
       return { verb: 'signed in', target: false };

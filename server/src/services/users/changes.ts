@@ -16,7 +16,7 @@ import { revokeSessions } from '../sessions.ts';
 // Step 1 of the lock order (data/locks.ts): every change that could leave fewer active admins takes
 // this lock first, then counts; two admins demoting each other at once are serialised, and the
 // second sees the first.
-const ADMIN_GUARD_LOCK = 7_264_002;
+export const ADMIN_GUARD_LOCK = 7_264_002;
 
 export interface NewUser {
   username: string;
@@ -32,7 +32,7 @@ export interface NewUser {
 }
 
 /** Maps a unique violation on users to `username_taken` / `email_taken`; anything else passes through. */
-function uniquenessError(error: unknown): unknown {
+export function uniquenessError(error: unknown): unknown {
   if (error instanceof postgres.PostgresError && error.code === '23505') {
     if (error.constraint_name === 'users_username_key') {
       return new AppError('username_taken', 'That username is taken', { username: 'Already taken' });
@@ -94,7 +94,7 @@ export async function createUserAsAdmin(
   return generated ? { user, generated_password: generated } : { user };
 }
 
-type UserChanges = Partial<
+export type UserChanges = Partial<
   Pick<User, 'username' | 'display_name' | 'email' | 'role' | 'status' | 'can_share_publicly' | 'token_budget' | 'minute_budget'>
 >;
 
@@ -110,11 +110,20 @@ async function changeUser(tx: TransactionSql, actor: Actor, id: string, changes:
   const { users } = await lockForWrite(tx, actor, { change: [id] });
   const row = users.get(id);
   if (!row) throw new AppError('not_found', 'No such user');
-  const before = toUserDto(row);
   if (expectedVersion !== undefined && expectedVersion !== row.version) {
-    throw versionConflict(before);
+    throw versionConflict(toUserDto(row));
   }
+  return applyUserChanges(tx, actor, row, changes);
+}
 
+/**
+ * The rest of `changeUser`, for a caller that already holds the user's row lock (and, when the
+ * change may leave fewer active admins, the admin-guard lock): the CSV import locks a chunk's users
+ * at once.
+ */
+export async function applyUserChanges(tx: TransactionSql, actor: Actor, row: UserRow, changes: UserChanges): Promise<User> {
+  const id = row.id;
+  const before = toUserDto(row);
   const changed = Object.fromEntries(
     Object.entries(changes).filter(([field, value]) => value !== undefined && before[field as keyof User] !== value),
   ) as UserChanges;

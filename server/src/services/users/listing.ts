@@ -38,10 +38,10 @@ export function listUsers(sql: Sql, query: UserListQuery, now: Date): Promise<Us
   }) as Promise<UserList>;
 }
 
-async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date): Promise<UserList> {
-  const month = monthOf(now);
-  const descending = query.sort.startsWith('-');
-  const field = descending ? query.sort.slice(1) : query.sort;
+/** The sort of the users table: its key expression and that key's type. */
+export function userSort(sql: TransactionSql, sort: UserListQuery['sort']) {
+  const descending = sort.startsWith('-');
+  const field = descending ? sort.slice(1) : sort;
   // Sort keys travel through the cursor as text (and are bound as text), so timestamps keep their microseconds.
   const sortKey = {
     username: { expr: sql`username`, type: sql`citext` },
@@ -49,11 +49,21 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
     created_at: { expr: sql`created_at`, type: sql`timestamptz` },
     last_login_at: { expr: sql`coalesce(last_login_at, '-infinity')`, type: sql`timestamptz` },
   }[field]!;
+  return { descending, sortKey, order: descending ? sql`${sortKey.expr} DESC, id DESC` : sql`${sortKey.expr} ASC, id ASC` };
+}
 
-  const filters = sql`
+/** The users table's filters, as `AND …` conditions. */
+export function userFilters(sql: TransactionSql, query: Pick<UserListQuery, 'q' | 'role' | 'status'>) {
+  return sql`
     ${query.q ? sql`AND ${userMatches(sql, query.q)}` : sql``}
     ${query.role ? sql`AND role = ${query.role}` : sql``}
     ${query.status ? sql`AND status = ${query.status}` : sql``}`;
+}
+
+async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date): Promise<UserList> {
+  const month = monthOf(now);
+  const { descending, sortKey, order } = userSort(sql, query.sort);
+  const filters = userFilters(sql, query);
 
   let after = sql``;
   if (query.cursor) {
@@ -62,7 +72,6 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
       ? sql`AND (${sortKey.expr}, id) < (${key}::text::${sortKey.type}, ${id}::text::uuid)`
       : sql`AND (${sortKey.expr}, id) > (${key}::text::${sortKey.type}, ${id}::text::uuid)`;
   }
-  const order = descending ? sql`${sortKey.expr} DESC, id DESC` : sql`${sortKey.expr} ASC, id ASC`;
 
   const [rows, count] = await Promise.all([
     sql<(UserRow & ListExtras)[]>`

@@ -1,0 +1,142 @@
+import { describe, expect, test } from 'vitest';
+import { meterUsage, type LiveEvent, type User, type UserListItem } from '@roster/shared';
+import { liveEvent, testId } from './testing/events';
+import { applyUserEvent, type UserRows, type UserRowsView } from './user-rows';
+
+
+function user(fields: Partial<User> = {}): User {
+  const username = fields.username ?? 'someone';
+  return {
+    id: testId(),
+    username,
+    display_name: username,
+    email: `${username}@example.com`,
+    role: 'user',
+    status: 'active',
+    password_change_required: false,
+    can_share_publicly: false,
+    token_budget: null,
+    minute_budget: null,
+    version: 1,
+    created_at: '2026-11-01T00:00:00Z',
+    updated_at: '2026-11-01T00:00:00Z',
+    last_login_at: null,
+    ...fields,
+  };
+}
+
+function row(fields: Partial<UserListItem> = {}): UserListItem {
+  const base = user(fields);
+  return {
+    session_count: 0,
+    project_count: 0,
+    storage_bytes: 0,
+    api_key_count: 0,
+    usage: { tokens: meterUsage(0, base.token_budget), minutes: meterUsage(0, base.minute_budget) },
+    ...base,
+    ...fields,
+  };
+}
+
+const view = (fields: Partial<UserRowsView> = {}): UserRowsView => ({
+  filters: { q: '', role: '', status: '', sort: 'username' },
+  more: false,
+  selfId: 'me',
+  ...fields,
+});
+
+const usernames = (rows: UserRows) => rows.items.map((u) => u.username);
+
+describe('applyUserEvent: the users table kept current by the live feed', () => {
+  test('a new user is placed by the sort, counted, and flashed', () => {
+    const rows = { items: [row({ username: 'alice' }), row({ username: 'carol' })], total: 2 };
+    const bob = user({ username: 'bob' });
+    const { rows: next, flash } = applyUserEvent(rows, liveEvent('user.created', { data: { user: bob } }), view());
+    expect(usernames(next)).toEqual(['alice', 'bob', 'carol']);
+    expect(next.total).toBe(3);
+    expect(flash).toBe(bob.id);
+    expect(next.items[1]).toMatchObject({ session_count: 0, api_key_count: 0, usage: { tokens: { state: 'ok' } } });
+    expect(usernames(rows)).toEqual(['alice', 'carol']);
+  });
+
+  test('one\'s own change is applied but not flashed', () => {
+    const bob = user({ username: 'bob' });
+    const { flash } = applyUserEvent({ items: [], total: 0 }, liveEvent('user.created', { actor: { id: 'me', label: 'Me' }, data: { user: bob } }), view());
+    expect(flash).toBeUndefined();
+  });
+
+  test('descending sorts place newest first; ties go by id', () => {
+    const older = row({ username: 'old', created_at: '2026-01-01T00:00:00Z' });
+    const newer = user({ username: 'new', created_at: '2026-12-01T00:00:00Z' });
+    const { rows } = applyUserEvent({ items: [older], total: 1 }, liveEvent('user.created', { data: { user: newer } }), view({ filters: { q: '', role: '', status: '', sort: '-created_at' } }));
+    expect(usernames(rows)).toEqual(['new', 'old']);
+  });
+
+  test('a user that sorts beyond the loaded pages is only counted: it arrives with paging', () => {
+    const rows = { items: [row({ username: 'alice' })], total: 50 };
+    const { rows: next, flash } = applyUserEvent(rows, liveEvent('user.created', { data: { user: user({ username: 'zed' }) } }), view({ more: true }));
+    expect(usernames(next)).toEqual(['alice']);
+    expect(next.total).toBe(51);
+    expect(flash).toBeUndefined();
+  });
+
+  test('a user the filters do not match is left out; one that stops matching goes', () => {
+    const admins = view({ filters: { q: '', role: 'admin', status: '', sort: 'username' } });
+    const ada = row({ username: 'ada', role: 'admin' });
+    const rows = { items: [ada], total: 1 };
+    expect(applyUserEvent(rows, liveEvent('user.created', { data: { user: user({ username: 'bob' }) } }), admins).rows).toBe(rows);
+    const demoted = applyUserEvent(rows, liveEvent('user.updated', { data: { user: { ...ada, role: 'user', version: 2 }, changes: {} } }), admins).rows;
+    expect(demoted).toEqual({ items: [], total: 0 });
+  });
+
+  test('the search matches username, display name and email, in any case', () => {
+    const search = (q: string) => view({ filters: { q, role: '', status: '', sort: 'username' } });
+    const grace = user({ username: 'ghopper', display_name: 'Grace Hopper', email: 'admiral@navy.example' });
+    for (const q of ['GHOP', 'grace h', 'navy.example']) {
+      expect(applyUserEvent({ items: [], total: 0 }, liveEvent('user.created', { data: { user: grace } }), search(q)).rows.total, q).toBe(1);
+    }
+    expect(applyUserEvent({ items: [], total: 0 }, liveEvent('user.created', { data: { user: grace } }), search('turing')).rows.total).toBe(0);
+  });
+
+  test('an older version than the row shown changes nothing', () => {
+    const ada = row({ username: 'ada', version: 3 });
+    const rows = { items: [ada], total: 1 };
+    const stale = liveEvent('user.updated', { data: { user: { ...ada, display_name: 'Old name', version: 2 }, changes: {} } });
+    expect(applyUserEvent(rows, stale, view()).rows).toBe(rows);
+  });
+
+  test('an update keeps the counts and re-rates the usage against a new budget', () => {
+    const ada = row({ username: 'ada', token_budget: 200_000, session_count: 2, usage: { tokens: meterUsage(150_000, 200_000), minutes: meterUsage(0, null) } });
+    expect(ada.usage.tokens.state).toBe('ok');
+    const cut = liveEvent('user.updated', { data: { user: { ...ada, token_budget: 100_000, version: 2 }, changes: {} } });
+    const [updated] = applyUserEvent({ items: [ada], total: 1 }, cut, view()).rows.items;
+    expect(updated).toMatchObject({ session_count: 2, token_budget: 100_000, usage: { tokens: { used: 150_000, state: 'blocked' } } });
+  });
+
+  test('a deletion removes the row and the count; an unknown one changes nothing', () => {
+    const ada = row({ username: 'ada' });
+    const rows = { items: [ada], total: 7 };
+    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: ada.id }), view()).rows).toEqual({ items: [], total: 6 });
+    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: testId() }), view()).rows).toBe(rows);
+  });
+
+  test('counters follow sessions, API keys, usage and project totals, never below zero', () => {
+    const ada = row({ username: 'ada', session_count: 1, api_key_count: 0 });
+    let rows: UserRows = { items: [ada], total: 1 };
+    const apply = (e: LiveEvent) => (rows = applyUserEvent(rows, e, view()).rows);
+    apply(liveEvent('session.created', { data: { user_id: ada.id, display_name: 'ada', ip: null, user_agent: null, expires_at: '2026-12-27T12:00:00Z', last_login_at: '2026-11-27T12:00:00Z' } }));
+    expect(rows.items[0]).toMatchObject({ session_count: 2, last_login_at: '2026-11-27T12:00:00Z' });
+    apply(liveEvent('session.revoked', { data: { user_id: ada.id } }));
+    apply(liveEvent('session.revoked', { data: { user_id: ada.id } }));
+    apply(liveEvent('session.revoked', { data: { user_id: ada.id } }));
+    expect(rows.items[0]!.session_count).toBe(0);
+    apply(liveEvent('api_key.revoked', { data: { user_id: ada.id } }));
+    expect(rows.items[0]!.api_key_count).toBe(0);
+    apply(liveEvent('api_key.created', { data: { user_id: ada.id } }));
+    expect(rows.items[0]!.api_key_count).toBe(1);
+    apply(liveEvent('usage.recorded', { data: { user_id: ada.id, meter: 'minutes', amount: 5, source: null, usage: meterUsage(5, 10) } }));
+    expect(rows.items[0]!.usage.minutes).toEqual(meterUsage(5, 10));
+    apply(liveEvent('project.created', { data: { owners: [{ user_id: ada.id, project_count: 3, storage_bytes: 4096 }] } }));
+    expect(rows.items[0]).toMatchObject({ project_count: 3, storage_bytes: 4096 });
+  });
+});

@@ -1,0 +1,135 @@
+import { meterUsage, type LiveEvent, type Role, type User, type UserListItem, type UserSort, type UserStatus } from '@roster/shared';
+
+export interface UserFilters {
+  q: string;
+  role: Role | '';
+  status: UserStatus | '';
+  sort: UserSort;
+}
+
+/** The loaded rows of the users table, and how many users match in all. */
+export interface UserRows {
+  items: UserListItem[];
+  total: number;
+}
+
+/** What the rows were loaded for: the filters and sort, and whether pages beyond them remain. */
+export interface UserRowsView {
+  filters: UserFilters;
+  more: boolean;
+  /** Who is looking: their own changes do not flash. */
+  selfId: string | undefined;
+}
+
+function matches(user: User, filters: UserFilters): boolean {
+  if (filters.role && user.role !== filters.role) return false;
+  if (filters.status && user.status !== filters.status) return false;
+  const q = filters.q.trim().toLowerCase();
+  return !q || `${user.username} ${user.display_name} ${user.email}`.toLowerCase().includes(q);
+}
+
+function sortValue(user: User, field: string): string {
+  if (field === 'last_login_at') return user.last_login_at ?? '';
+  return String(user[field as keyof User]).toLowerCase();
+}
+
+function newRow(user: User): UserListItem {
+  return {
+    ...user,
+    session_count: 0,
+    project_count: 0,
+    storage_bytes: 0,
+    api_key_count: 0,
+    usage: { tokens: meterUsage(0, user.token_budget), minutes: meterUsage(0, user.minute_budget) },
+  };
+}
+
+/** A budget change re-rates the month's use at once. */
+function withBudgets(usage: UserListItem['usage'], user: User): UserListItem['usage'] {
+  return { tokens: meterUsage(usage.tokens.used, user.token_budget), minutes: meterUsage(usage.minutes.used, user.minute_budget) };
+}
+
+/** Where `row` goes among the loaded rows in the view's sort; null when it sorts beyond them. */
+function insertionIndex(items: UserListItem[], row: UserListItem, view: UserRowsView): number | null {
+  const descending = view.filters.sort.startsWith('-');
+  const field = view.filters.sort.replace('-', '');
+  const key = sortValue(row, field);
+  const before = (other: UserListItem) => {
+    const value = sortValue(other, field);
+    return descending ? key > value || (key === value && row.id > other.id) : key < value || (key === value && row.id < other.id);
+  };
+  const index = items.findIndex(before);
+  if (index >= 0) return index;
+  return view.more ? null : items.length;
+}
+
+/** Changes the row of `userId`, if it is loaded. */
+function update(rows: UserRows, userId: string | null, change: (row: UserListItem) => UserListItem): UserRows {
+  return userId ? { ...rows, items: rows.items.map((u) => (u.id === userId ? change(u) : u)) } : rows;
+}
+
+function remove(rows: UserRows, id: string): UserRows {
+  if (!rows.items.some((u) => u.id === id)) return rows;
+  return { items: rows.items.filter((u) => u.id !== id), total: Math.max(0, rows.total - 1) };
+}
+
+/** A user as created or changed: placed by the sort, dropped when the filters no longer match. */
+function upsert(rows: UserRows, user: User, view: UserRowsView): UserRows {
+  const existing = rows.items.find((u) => u.id === user.id);
+  if (existing && existing.version >= user.version) return rows;
+  if (!matches(user, view.filters)) return existing ? remove(rows, user.id) : rows;
+  const row: UserListItem = existing ? { ...existing, ...user, usage: withBudgets(existing.usage, user) } : newRow(user);
+  const items = rows.items.filter((u) => u.id !== user.id);
+  const total = existing ? rows.total : rows.total + 1;
+  const position = insertionIndex(items, row, view);
+  // Beyond the loaded pages: it will arrive with paging. Only the count changes now.
+  if (position === null) return { items, total };
+  items.splice(position, 0, row);
+  return { items, total };
+}
+
+/**
+ * What one live event does to the loaded rows (the rows are not changed; new ones are returned,
+ * or the same when the event does not touch them), and the row that someone else just changed.
+ */
+export function applyUserEvent(rows: UserRows, event: LiveEvent, view: UserRowsView): { rows: UserRows; flash?: string } {
+  switch (event.action) {
+    case 'user.deleted':
+      return { rows: event.target_id ? remove(rows, event.target_id) : rows };
+    case 'user.created':
+    case 'user.updated':
+    case 'user.password_reset': {
+      const { user } = event.data;
+      const next = upsert(rows, user, view);
+      const placed = next !== rows && next.items.some((u) => u.id === user.id);
+      return { rows: next, flash: placed && event.actor.id !== view.selfId ? user.id : undefined };
+    }
+    case 'project.created':
+    case 'project.updated':
+    case 'project.deleted': {
+      const totals = new Map(event.data.owners.map((o) => [o.user_id, o]));
+      const items = rows.items.map((u) => {
+        const total = totals.get(u.id);
+        return total ? { ...u, project_count: total.project_count, storage_bytes: total.storage_bytes } : u;
+      });
+      return { rows: { ...rows, items } };
+    }
+    case 'usage.recorded': {
+      const { user_id, meter, usage } = event.data;
+      return { rows: update(rows, user_id, (u) => ({ ...u, usage: { ...u.usage, [meter]: usage } })) };
+    }
+    case 'api_key.created':
+    case 'api_key.revoked': {
+      const delta = event.action === 'api_key.created' ? 1 : -1;
+      return { rows: update(rows, event.data.user_id, (u) => ({ ...u, api_key_count: Math.max(0, u.api_key_count + delta) })) };
+    }
+    case 'session.created':
+      return {
+        rows: update(rows, event.data.user_id, (u) => ({ ...u, session_count: u.session_count + 1, last_login_at: event.data.last_login_at ?? u.last_login_at })),
+      };
+    case 'session.revoked':
+      return { rows: update(rows, event.data.user_id, (u) => ({ ...u, session_count: Math.max(0, u.session_count - 1) })) };
+    default:
+      return { rows };
+  }
+}
