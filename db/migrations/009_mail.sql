@@ -27,3 +27,16 @@ CREATE TABLE password_resets (
   created_at timestamptz NOT NULL DEFAULT now(),
   expires_at timestamptz NOT NULL
 );
+
+-- A reset link went to an address, for a password: when either changes (by the person, an admin,
+-- a CSV import, another reset), the link must not work any more. A trigger, so no path that
+-- writes users can forget it.
+CREATE FUNCTION roster_void_password_resets() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM password_resets WHERE user_id = NEW.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER users_void_password_resets
+  AFTER UPDATE OF email, password_hash ON users
+  FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email OR OLD.password_hash IS DISTINCT FROM NEW.password_hash)
+  EXECUTE FUNCTION roster_void_password_resets();

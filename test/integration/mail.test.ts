@@ -206,7 +206,7 @@ describe('password reset', () => {
     expect(event!.data).toMatchObject({ via_link: true, revoke_sessions: true, revoke_credentials: true });
   });
 
-  test('a newer link replaces the older; a link expires; a password change by other means voids it', async () => {
+  test('a newer link replaces the older; a link expires; a password or address change by other means voids it', async () => {
     const user = await createTestUser(server);
     const anonymous = new ApiClient(server);
     await anonymous.post('/api/v1/auth/password-reset', { email: user.email });
@@ -225,6 +225,13 @@ describe('password reset', () => {
     expect((await self.put('/api/v1/me/password', { current_password: user.password, new_password: 'a changed password here' })).status).toBe(200);
     await smtp.next(user.email, 'Your Roster password was changed');
     expect((await anonymous.post('/api/v1/auth/password-reset/complete', { token: third, password: 'sneaky new password' })).status).toBe(410);
+
+    // A link went to an address: once the account's address changes, it no longer works.
+    await admin.post(`/api/v1/users/${user.id}/password-reset`);
+    const fourth = linkToken(await smtp.next(user.email, 'Reset your Roster password'));
+    const [row] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${user.id}`;
+    expect((await admin.patch(`/api/v1/users/${user.id}`, { version: row!.version, email: `moved-${user.email}` })).status).toBe(200);
+    expect((await anonymous.post('/api/v1/auth/password-reset/lookup', { token: fourth })).status).toBe(410);
   });
 
   test('requests are throttled per address (existing or not) and the answer does not tell which', async () => {

@@ -43,8 +43,7 @@ export async function setPassword(tx: TransactionSql, actor: Actor, user: UserRo
   if (change.sessions) await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: change.keepSessionId }, change.reason);
   if (change.credentials) await revokeUserApiKeys(tx, actor, user.id);
   if (change.devices) await tx`DELETE FROM trusted_devices WHERE user_id = ${user.id}`;
-  // A reset link asked for before this change must not undo it.
-  await tx`DELETE FROM password_resets WHERE user_id = ${user.id}`;
+  // A reset link asked for before this change stops working (a trigger, migration 009).
   return updated;
 }
 
