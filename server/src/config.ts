@@ -41,6 +41,19 @@ const envSchema = z.object({
   LOGIN_WINDOW_MINUTES: z.coerce.number().int().positive().default(15),
   /** Registration attempts per IP within the login window (ALLOW_REGISTRATION). */
   REGISTRATION_MAX_PER_IP: z.coerce.number().int().positive().default(10),
+  /**
+   * The mail server, `smtp://user:password@host:587` (STARTTLS when offered) or `smtps://…:465`
+   * (TLS from the start). Unset: mails are written to the server's log instead.
+   */
+  SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional(),
+  /** The sender of Roster's mails, `Roster <roster@example.com>`; by default noreply@ the public URL's host. */
+  MAIL_FROM: z.string().trim().max(300).regex(/@/, 'must be an address such as roster@example.com or "Roster <roster@example.com>"').optional(),
+  /** How long a password reset link works. */
+  PASSWORD_RESET_MINUTES: z.coerce.number().int().min(5).max(24 * 60).default(60),
+  /** Reset mails one address may be sent per hour ("Forgot your password?"). */
+  PASSWORD_RESET_MAX_PER_ADDRESS: z.coerce.number().int().positive().default(3),
+  /** Reset requests one client IP may make per hour, whatever the addresses. */
+  PASSWORD_RESET_MAX_PER_IP: z.coerce.number().int().positive().default(20),
   TRUST_PROXY: flag.default(false),
   // The statistics page counts the last 30 days of sign-ins from the audit log: never keep less.
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(30).default(400),

@@ -23,6 +23,9 @@ async function main() {
 
   const lines = [``, `  Roster is running at ${publicUrl}`];
   lines.push(database.embedded ? `  Database: embedded PostgreSQL in ${path.resolve(config.ROSTER_DATA_DIR, 'pg')}` : `  Database: DATABASE_URL`);
+  if (!server.mailConfigured) {
+    lines.push(`  Mail: not configured (SMTP_URL is unset): invitation and password reset mails are written to this log`);
+  }
   const setupToken = await issueSetupToken(database.sql);
   if (setupToken) {
     lines.push(

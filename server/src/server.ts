@@ -15,6 +15,8 @@ import { LiveHub } from './live/hub.ts';
 import { LogoutDelivery } from './oidc/logout.ts';
 import { OpenIdProvider } from './oidc/provider.ts';
 import type { Logger } from './logger.ts';
+import { createMailer, defaultSender } from './mail/transport.ts';
+import { recordMailFailure } from './services/mail.ts';
 import { retentionPolicy } from './services/retention.ts';
 
 // How long a stopping server waits for the requests it was sent: with the rest of the shutdown,
@@ -26,6 +28,8 @@ export interface RunningServer {
   port: number;
   origins: string[];
   live: LiveHub;
+  /** Whether mails go to a mail server (SMTP_URL) rather than the log. */
+  mailConfigured: boolean;
   close(): Promise<void>;
 }
 
@@ -67,6 +71,12 @@ export async function startServer(options: {
   const publicOrigin = origins[0]!;
   const oidc = await OpenIdProvider.start({ sql, origin: publicOrigin, sessionPolicy: sessionPolicy(config), trustProxy: config.TRUST_PROXY, log });
   const logouts = new LogoutDelivery(sql, log, oidc.issuer);
+  const mailer = createMailer({
+    smtpUrl: config.SMTP_URL,
+    from: config.MAIL_FROM ?? defaultSender(publicOrigin),
+    log,
+    onFailure: (mail, error) => void recordMailFailure(sql, mail, error).catch((err: unknown) => log.error({ err }, 'a mail failure could not be recorded')),
+  });
   const deps: Deps = {
     ...options,
     database,
@@ -83,6 +93,8 @@ export async function startServer(options: {
       registrationsPerIp: config.REGISTRATION_MAX_PER_IP,
       windowMs: config.LOGIN_WINDOW_MINUTES * 60 * 1000,
     },
+    mail: { mailer, origin: publicOrigin, resetMinutes: config.PASSWORD_RESET_MINUTES },
+    resetLimits: { perAddress: config.PASSWORD_RESET_MAX_PER_ADDRESS, perIp: config.PASSWORD_RESET_MAX_PER_IP },
   };
   handleRequest = getRequestListener(createApp(deps).fetch);
   await live.start();
@@ -95,6 +107,7 @@ export async function startServer(options: {
     port,
     origins,
     live,
+    mailConfigured: mailer.configured,
     /** Answers every request already sent, then closes the live channel's sockets and the HTTP server. */
     close: async () => {
       await drain.drain(DRAIN_TIMEOUT_MS);
@@ -102,6 +115,7 @@ export async function startServer(options: {
       await logouts.stop();
       await oidc.stop();
       await live.close();
+      mailer.close();
       await database.stop();
     },
   };

@@ -2,6 +2,8 @@ import type { z } from 'zod';
 import type { Capability } from './permissions.ts';
 import * as apps from './applications.ts';
 import { eventListQuerySchema, eventListSchema } from './events.ts';
+import * as inv from './invitations.ts';
+import { passwordResetRequestSchema } from './recovery.ts';
 import { importRequestSchema, importResultSchema, userExportQuerySchema } from './imports.ts';
 import * as s from './schemas.ts';
 import * as tf from './two-factor.ts';
@@ -43,6 +45,11 @@ export const apiRoutes = {
   'POST /auth/logout': { access: 'session', summary: 'End the current session', status: 204, duringPasswordChange: true, duringTwoFactorSetup: true },
   'POST /auth/reauthenticate': { access: 'session', summary: 'Confirm the password before a sensitive change; replaces the session token', body: s.reauthenticateSchema, response: s.reauthenticatedSchema, duringTwoFactorSetup: true },
   'POST /auth/register': { access: 'public', summary: 'Self-registration (when ALLOW_REGISTRATION=true)', body: s.registerRequestSchema, response: s.userResponseSchema, status: 201 },
+  'POST /auth/invitation/lookup': { access: 'public', summary: 'Who an invitation link is for (the accept page)', body: inv.linkTokenSchema, response: inv.linkPreviewSchema },
+  'POST /auth/invitation/accept': { access: 'public', summary: 'Accept an invitation: the account is created with the chosen password and this browser signed in; the link is used up', body: inv.chooseLinkPasswordSchema, response: s.userResponseSchema, status: 201 },
+  'POST /auth/password-reset': { access: 'public', summary: 'Forgot password: mail a reset link to the address, if it has an account (the answer is the same either way)', body: passwordResetRequestSchema, status: 204 },
+  'POST /auth/password-reset/lookup': { access: 'public', summary: 'Who a password reset link is for (the choose-new-password page)', body: inv.linkTokenSchema, response: inv.linkPreviewSchema },
+  'POST /auth/password-reset/complete': { access: 'public', summary: 'Choose a new password with a reset link: every session and API key of the account ends, and this browser is signed in (with two-factor sign-in on, its second step follows, as after POST /auth/login)', body: inv.chooseLinkPasswordSchema, response: tf.loginResultSchema },
   'GET /auth/me': { access: 'account', summary: 'The signed-in user and session', response: s.meResponseSchema, duringPasswordChange: true, duringTwoFactorSetup: true },
   'GET /me/two-factor': { access: 'account', summary: 'Own two-factor sign-in: on or off, recovery codes left, whether it is required', response: tf.twoFactorStatusSchema, duringTwoFactorSetup: true },
   'POST /me/two-factor': { access: 'session', summary: 'Start setting up an authenticator app (needs a recent password confirmation); on once confirmed', response: tf.totpEnrolmentSchema, duringTwoFactorSetup: true },
@@ -62,6 +69,11 @@ export const apiRoutes = {
   'DELETE /users/:id': { access: 'users.write', summary: 'Delete a user; their projects are deleted or transferred', query: s.deleteUserQuerySchema, status: 204 },
   'PUT /users/:id/password': { access: 'users.write', summary: 'Set a user\'s password', body: s.adminSetPasswordSchema, response: s.userResponseSchema },
   'DELETE /users/:id/two-factor': { access: 'users.write', summary: 'Reset a user\'s two-factor sign-in (a lost phone): their authenticator and recovery codes are removed, their sessions end', response: s.userResponseSchema },
+  'POST /users/:id/password-reset': { access: 'users.write', summary: 'Mail the user a password reset link (their password keeps working until they follow it)', status: 204 },
+  'GET /invitations': { access: 'users.write', summary: 'Pending invitations, newest first', response: inv.invitationListSchema },
+  'POST /invitations': { access: 'users.write', summary: 'Invite someone by mail: the account is created with the status invited, and the link lets them choose a password', body: inv.inviteUserSchema, response: inv.invitationResponseSchema, status: 201 },
+  'POST /invitations/:id/resend': { access: 'users.write', summary: 'Send a new invitation link (valid 7 days); the previous one stops working', response: inv.invitationResponseSchema },
+  'DELETE /invitations/:id': { access: 'users.write', summary: 'Revoke an invitation that was not accepted yet; its link stops working', status: 204 },
   'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON', response: s.userExportSchema },
   'DELETE /users/:id/sessions': { access: 'signed_in', summary: 'Sign a user out everywhere: every session and API key ends (own after a password confirmation, or anyone\'s for admins); except_current=true ends only the other sessions', query: s.revokeUserSessionsQuerySchema, status: 204 },
   'POST /sessions/revoke-all': { access: 'sessions.all', summary: 'End every session of every user (after a breach); needs a recent password confirmation', body: s.revokeEverySessionSchema, response: s.revokedEverySessionSchema },

@@ -19,6 +19,8 @@ export const errorStatus = {
   version_conflict: 409,
   last_admin: 409,
   self_action: 409,
+  /** An invitation or reset link that was used, replaced by a newer one, revoked or has expired. */
+  invalid_link: 410,
   payload_too_large: 413,
   rate_limited: 429,
   unavailable: 503,

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { applicationSchema } from './applications.ts';
+import { invitationSchema } from './invitations.ts';
+import { mailTemplateSchema } from './recovery.ts';
 import { importCountsSchema, importModes } from './imports.ts';
 import { apiKeySchema, meterSchema, meterUsageSchema, projectSchema, userSchema, type UserStats } from './schemas.ts';
 
@@ -68,8 +70,33 @@ export const auditEventSchema = z.discriminatedUnion('action', [
   eventOf(
     'user.password_reset',
     'user',
-    userData.extend({ revoke_sessions: z.boolean(), revoke_credentials: z.boolean(), /** The user changed their own. */ by_self: z.boolean() }),
+    userData.extend({
+      revoke_sessions: z.boolean(),
+      revoke_credentials: z.boolean(),
+      /** The user changed their own. */
+      by_self: z.boolean(),
+      /** With a reset link sent by mail ("Forgot your password?", or an admin's "send a reset link"). */
+      via_link: z.boolean().optional(),
+    }),
   ),
+  /** An admin invited someone by mail; the account is created when they accept (`invitation.accepted`). */
+  eventOf('invitation.created', 'invitation', z.object({ invitation: invitationSchema })),
+  /** A new link was sent (valid 7 days again); the previous one stopped working. */
+  eventOf('invitation.resent', 'invitation', z.object({ invitation: invitationSchema })),
+  /** The invitation was withdrawn before it was accepted; its link no longer works. */
+  eventOf('invitation.revoked', 'invitation', z.object({ invitation: invitationSchema })),
+  /** The invited person chose a password: their account exists (`user.created`) and they are signed in. */
+  eventOf('invitation.accepted', 'invitation', z.object({ invitation: invitationSchema, user_id: z.uuid() })),
+  /**
+   * A password reset link was mailed to the user: asked for on the sign-in page (`by_admin` false;
+   * the actor is the address typed) or sent by an admin.
+   */
+  eventOf('password_reset.requested', 'user', z.object({ user_id: z.uuid(), by_admin: z.boolean(), expires_at: timestamp })),
+  /**
+   * The mail server refused a mail or could not be reached (the mail is not retried: resend the
+   * invitation, or send a new reset link). Staff only: it names no user as `user_id`.
+   */
+  eventOf('mail.failed', 'mail', z.object({ template: mailTemplateSchema, to: z.string(), subject: z.string(), error: z.string() })),
   eventOf(
     'session.created',
     'session',

@@ -7,4 +7,6 @@ export * from './usage.ts';
 export * from './input.ts';
 export * from './applications.ts';
 export * from './two-factor.ts';
+export * from './invitations.ts';
+export * from './recovery.ts';
 export * from './imports.ts';

@@ -18,10 +18,10 @@ const roles = [
   { role: 'user', login: 'carol' },
 ] as const;
 const widths = [1440, 1280, 390] as const;
-const pages = ['/users', '/users/import', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account', '/no-such-page'] as const;
+const pages = ['/users', '/users/import', '/invitations', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account', '/no-such-page'] as const;
 /** Which pages each role may open; the others must show the no-access page. */
 const opens: Record<(typeof roles)[number]['role'], (typeof pages)[number][]> = {
-  admin: ['/users', '/users/import', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account'],
+  admin: ['/users', '/users/import', '/invitations', '/projects', '/stats', '/sessions', '/applications', '/audit', '/account'],
   moderator: ['/users', '/projects', '/stats', '/audit', '/account'],
   user: ['/projects', '/account'],
 };
@@ -32,6 +32,7 @@ async function settled(page: Page, path: string, open: boolean) {
   if (!open || path === '/no-such-page') return page.getByTestId('page-notice').waitFor();
   const ready: Record<string, string> = {
     '/users': 'tr[data-user]',
+    '/invitations': 'tr[data-invitation]',
     '/users/import': '[data-testid="import-file"]',
     '/projects': 'tr[data-project]',
     '/stats': '[data-testid="chart-storage-axes"]:not(:empty)',
@@ -73,6 +74,12 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
     await admin.post('/api/v1/projects', { name: 'Personas', owner_id: ada.id, member_ids: [] });
     await admin.post('/api/v1/applications', { name: 'Team wiki', redirect_uris: ['https://wiki.example.com/oidc/callback'], access: 'roles', allowed_roles: ['admin', 'moderator'] });
     await admin.post('/api/v1/applications', { name: 'Grafana dashboards', forward_auth_host: 'grafana.example.com' });
+    await admin.post('/api/v1/invitations', { username: 'dorothy', display_name: 'Dorothy Vaughan', email: 'dorothy@example.com', role: 'moderator' });
+    await admin.post('/api/v1/invitations', {
+      username: 'bartholomew.featherstonehaugh',
+      display_name: 'Bartholomew Featherstonehaugh-Cholmondeley',
+      email: 'bartholomew.featherstonehaugh-cholmondeley@departement-international.example.com',
+    });
     const carolClient = new ApiClient(server);
     await carolClient.signIn('carol', password);
     browser = await launchBrowser();
@@ -187,6 +194,9 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
     await page.getByRole('button', { name: 'Add user' }).click();
     await page.getByRole('dialog', { name: 'Add user' }).getByLabel('Username').waitFor();
     await check('Add user');
+    await page.getByLabel('Invite by e-mail').check();
+    await page.getByRole('button', { name: 'Send invitation' }).waitFor();
+    await check('Add user, invite by e-mail');
     await page.keyboard.press('Escape');
     await page.getByRole('link', { name: 'Sessions' }).click();
     await page.locator('tr[data-session]').first().getByRole('button', { name: 'All of user' }).click();

@@ -10,6 +10,7 @@ import { axeViolations, clippedControls, screenshots, shootBoth, signInPage, wat
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { totpCode } from '../helpers/totp.ts';
 import { qrImage, qrSvg } from '../../web/src/lib/qr.ts';
+import { sha256Hex } from '../../server/src/auth/tokens.ts';
 
 // Two-factor sign-in in the console (issue 16, item 4): setting it up on the account page with a QR
 // code and recovery codes shown once, the sign-in page's code step by keyboard (a code, or a
@@ -197,6 +198,33 @@ describe.skipIf(!chromiumPath)('two-factor sign-in in the console', () => {
     expect(problems).toEqual([]);
     await context.close();
     await daveBrowser.context().close();
+  });
+
+  test('a password reset link does not bypass it: after choosing the new password, the sign-in page asks for the code', async () => {
+    const fay = await createTestUser(server, { username: 'fay', display_name: 'Fay Forgetful', password });
+    const fayApi = new ApiClient(server);
+    await fayApi.signIn('fay', password);
+    const started = await fayApi.post('/api/v1/me/two-factor');
+    await fayApi.post('/api/v1/me/two-factor/confirm', { code: totpCode(started.body.secret) });
+    await server.sql`INSERT INTO password_resets (user_id, token_hash, expires_at) VALUES (${fay.id}, ${sha256Hex('fay-reset-token')}, now() + interval '1 hour')`;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    context.setDefaultTimeout(8000);
+    const page = await context.newPage();
+    const problems = watchProblems(page, [/Failed to load resource/]);
+    await page.goto(`${server.url}/reset-password#token=fay-reset-token`);
+    await page.getByLabel('New password', { exact: true }).fill('a fresh passphrase');
+    await page.getByLabel('New password again').fill('a fresh passphrase');
+    await page.getByRole('button', { name: 'Save password and sign in' }).click();
+    await page.waitForURL('**/login?step=code');
+    const field = page.getByLabel('Authentication code');
+    await field.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('code');
+    await page.keyboard.type(totpCode(started.body.secret, new Date(), 1));
+    await page.keyboard.press('Enter');
+    await page.waitForURL((url) => !url.pathname.startsWith('/login'));
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    expect(problems).toEqual([]);
+    await context.close();
   });
 
   test('signing in to another application through Roster asks for the code too; the application is told (amr)', async () => {

@@ -1,12 +1,25 @@
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
 import { apiRoutes, eventActions, SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 import { toAuditEvent, type EventRow } from '../../server/src/services/events.ts';
+import { sha256Hex } from '../../server/src/auth/tokens.ts';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { mailServer } from '../helpers/mail.ts';
 import { useTestServer } from '../helpers/server.ts';
 import { enrolTotp } from '../helpers/totp.ts';
 
-const server = useTestServer();
+// A real SMTP server that refuses mail to refused.example, for `mail.failed`; started first, so
+// the server starts with its address (hooks run in the order they are registered).
+let smtp: Awaited<ReturnType<typeof mailServer>> | undefined;
+const env: Record<string, string> = {};
+beforeAll(async () => {
+  smtp = await mailServer();
+  env.SMTP_URL = smtp.url;
+});
+afterAll(async () => {
+  await smtp?.close();
+});
+const server = useTestServer({ env });
 
 describe('audit log', () => {
   test('newest first, filterable by actor, target and action, paged with a cursor', async () => {
@@ -82,6 +95,16 @@ describe('audit log', () => {
     expect((await secondStep.delete('/api/v1/me/two-factor')).status).toBe(204);
     await enrolTotp(secondStep);
     expect((await admin.delete(`/api/v1/users/${twoFactorUser.id}/two-factor`)).status).toBe(200);
+    // Invitations and reset links (mailed; here the link's token is set directly, as the mail is not read).
+    // refused.example: the test mail server refuses the mail (mail.failed).
+    const revoked = (await admin.post('/api/v1/invitations', { username: 'invited-away', display_name: 'I', email: 'invited-away@refused.example' })).body.invitation;
+    await expect.poll(async () => (await server.sql`SELECT 1 FROM events WHERE action = 'mail.failed'`).length).toBe(1);
+    await admin.post(`/api/v1/invitations/${revoked.id}/resend`);
+    await admin.delete(`/api/v1/invitations/${revoked.id}`);
+    const invited = (await admin.post('/api/v1/invitations', { username: 'invited-in', display_name: 'J', email: 'invited-in@example.com' })).body.invitation;
+    await server.sql`UPDATE invitations SET token_hash = ${sha256Hex('known-invitation-token')} WHERE id = ${invited.id}`;
+    expect((await new ApiClient(server).post('/api/v1/auth/invitation/accept', { token: 'known-invitation-token', password: 'a long passphrase' })).status).toBe(201);
+    expect((await new ApiClient(server).post('/api/v1/auth/password-reset', { email: owner.email })).status).toBe(204);
     await admin.delete(`/api/v1/users/${created.id}`);
     await admin.post('/api/v1/sessions/revoke-all', { confirm: SIGN_OUT_EVERYONE_PHRASE });
 

@@ -11,7 +11,7 @@ describe('first-run setup', () => {
   test('reports that setup is needed while no user exists', async () => {
     const response = await new ApiClient(server).get('/api/v1/setup');
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ needs_setup: true, registration_open: false, password_min_length: 8, public_sharing: false });
+    expect(response.body).toEqual({ needs_setup: true, registration_open: false, password_min_length: 8, public_sharing: false, mail_configured: false });
   });
 
   test('refuses a wrong token and invalid fields without creating anything', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, connectSocket, createTestUser, LiveClient, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { enrolTotp, totpCode } from '../helpers/totp.ts';
+import { sha256Hex } from '../../server/src/auth/tokens.ts';
 
 // Two-factor sign-in (issue 16): enrolment, the second step of a sign-in, recovery codes, replay
 // and guessing, the half-signed-in browser refused everywhere, and the admin's reset. The server's
@@ -360,6 +361,30 @@ describe('an admin resets a second factor', () => {
     const signedIn = await back.post('/api/v1/auth/second-factor', { code: totpCode(secret, now) });
     expect(signedIn.status).toBe(200);
     expect(signedIn.body.user).toMatchObject({ two_factor_enabled: true, password_change_required: true });
+  });
+
+  test('6.4.3 a mailed reset link leaves it on: the browser that follows it gets the code step, not a session', async () => {
+    const { user, secret } = await enrolledUser();
+    await server.sql`INSERT INTO password_resets (user_id, token_hash, expires_at) VALUES (${user.id}, ${sha256Hex('reset-with-2fa')}, now() + interval '1 hour')`;
+    const browser = new ApiClient(server);
+    const done = await browser.post('/api/v1/auth/password-reset/complete', { token: 'reset-with-2fa', password: 'a brand new passphrase' });
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ second_factor_required: true });
+    expect(done.body.user).toBeUndefined();
+    expect(browser.cookie).toBeUndefined();
+    expect((await browser.get('/api/v1/auth/me')).status).toBe(401);
+    expect((await browser.post('/api/v1/auth/second-factor', { code: '000000' })).status).toBe(401);
+    const signedIn = await browser.post('/api/v1/auth/second-factor', { code: totpCode(secret, now) });
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.body.user.two_factor_enabled).toBe(true);
+    expect((await browser.get('/api/v1/auth/me')).body.session.amr).toEqual(['pwd', 'otp']);
+    // Without two-factor sign-in the link signs in at once, as before.
+    const { user: plain } = await signedInClient(server);
+    await server.sql`INSERT INTO password_resets (user_id, token_hash, expires_at) VALUES (${plain.id}, ${sha256Hex('reset-without-2fa')}, now() + interval '1 hour')`;
+    const other = new ApiClient(server);
+    const plainDone = await other.post('/api/v1/auth/password-reset/complete', { token: 'reset-without-2fa', password: 'a brand new passphrase' });
+    expect(plainDone.body.user.id).toBe(plain.id);
+    expect(other.cookie).toBeDefined();
   });
 
   test('refused: one\'s own (the account page does that), a user without it, moderators', async () => {

@@ -24,14 +24,15 @@ export async function trustedDevice(sql: Sql, token: string | undefined, userId:
 
 /**
  * Remembers the browser that just signed in, in the sign-in's transaction: its current token when
- * it is already trusted for this user, else a new one. Returns the token to set in the cookie.
+ * it is already trusted for this user, else a new one. Returns the token to set in the cookie, and
+ * whether the browser is new to the account (the owner may be told: ASVS 6.3.5).
  */
-export async function rememberDevice(tx: TransactionSql, userId: string, current: string | undefined): Promise<string> {
+export async function rememberDevice(tx: TransactionSql, userId: string, current: string | undefined): Promise<{ token: string; isNew: boolean }> {
   const valid = current && /^[a-z2-7]{32}$/.test(current) ? current : null;
   if (valid) {
     const touched = await tx`
       UPDATE trusted_devices SET last_used_at = now() WHERE token_hash = ${sha256Hex(valid)} AND user_id = ${userId}`;
-    if (touched.count > 0) return valid;
+    if (touched.count > 0) return { token: valid, isNew: false };
   }
   const bytes = new Uint8Array(20);
   crypto.getRandomValues(bytes);
@@ -40,5 +41,5 @@ export async function rememberDevice(tx: TransactionSql, userId: string, current
   await tx`
     DELETE FROM trusted_devices WHERE user_id = ${userId} AND token_hash NOT IN (
       SELECT token_hash FROM trusted_devices WHERE user_id = ${userId} ORDER BY last_used_at DESC LIMIT ${DEVICES_PER_USER})`;
-  return token;
+  return { token, isNew: true };
 }

@@ -6,7 +6,7 @@ import { transaction } from '../data/transaction.ts';
 // attempt is counted before the secret is checked, atomically per key: however many arrive at
 // once, no more than the limit are ever checked.
 
-export type ThrottleScope = 'login' | 'ip' | 'device' | 'reauth' | 'register' | 'email_change' | 'second_factor';
+export type ThrottleScope = 'login' | 'ip' | 'device' | 'reauth' | 'register' | 'email_change' | 'second_factor' | 'reset_address' | 'reset_ip';
 
 export interface ThrottleKey {
   scope: ThrottleScope;

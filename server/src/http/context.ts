@@ -14,6 +14,8 @@ import type { Actor } from '../data/locks.ts';
 import type { DatabaseWatch } from '../database-watch.ts';
 import type { LiveHub } from '../live/hub.ts';
 import type { Logger } from '../logger.ts';
+import type { MailDeps } from '../mail/links.ts';
+import type { ResetLimits } from '../services/users/recovery.ts';
 import type { SignInLimits } from '../services/auth.ts';
 import type { CookieSettings } from './session-cookie.ts';
 import type { Viewer } from '../services/projects.ts';
@@ -41,6 +43,10 @@ export interface Deps {
   twoFactorPolicy: TwoFactorPolicy;
   /** The OpenID provider applications sign in through (mounted at /oidc). */
   oidc: OpenIdProvider;
+  /** Outgoing mail (SMTP_URL, or the log) and what its links need. */
+  mail: MailDeps;
+  /** "Forgot your password?" requests per address and per IP an hour (PASSWORD_RESET_MAX_PER_*). */
+  resetLimits: ResetLimits;
 }
 
 export interface AppEnv {

@@ -3,7 +3,7 @@ import type { ResponseFormat } from 'hono/types';
 import type { StatusCode } from 'hono/utils/http-status';
 import { apiRoutes, can, type ResponseOf, type RouteKey, type SetupState } from '@roster/shared';
 import { changeOwnPassword, reauthenticate, updateOwnProfile } from '../services/account.ts';
-import { login, register, startSession } from '../services/auth.ts';
+import { login, register, startSession, type ClientInfo, type SignedIn } from '../services/auth.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
 import {
   createApplication,
@@ -36,6 +36,9 @@ import { MAX_CONCURRENT_EXPORTS, usersCsvStream } from '../services/users/export
 import { importUsers } from '../services/users/imports.ts';
 import { exportUser, getUser, listUsers, userStats } from '../services/users/listing.ts';
 import { resetPassword } from '../services/users/passwords.ts';
+import { completePasswordReset, previewPasswordReset, requestPasswordReset, sendPasswordReset } from '../services/users/recovery.ts';
+import { acceptInvitation, inviteUser, listInvitations, previewInvitation, resendInvitation, revokeInvitation } from '../services/invitations.ts';
+import { newSignInMail, passwordChangedMail } from '../mail/templates.ts';
 import {
   confirmTotpEnrolment,
   disableTwoFactor,
@@ -86,9 +89,18 @@ type AnswerOf<K extends RouteKey> = (typeof apiRoutes)[K] extends { produces: st
 
 /** One handler per route of the shared route table; the compiler insists on exactly that set. */
 export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } {
-  const { sql, config, live, sessionPolicy, signInLimits: limits } = deps;
+  const { sql, config, live, sessionPolicy, signInLimits: limits, mail } = deps;
   const password = { fields: ['password'], minLength: config.PASSWORD_MIN_LENGTH };
+  /** ASVS 6.3.7: the owner hears of every password change, wherever it came from. */
+  const tellPasswordChanged = (user: { email: string; display_name: string; username: string }, how: 'self' | 'admin') =>
+    mail.mailer.deliver(passwordChangedMail({ to: user.email, displayName: user.display_name, username: user.username, origin: mail.origin, how }));
   let exportsRunning = 0;
+  /** A sign-in from a browser the account never used before: its owner is told (ASVS 6.3.5). */
+  const mailNewDevice = (signedIn: SignedIn, client: ClientInfo) => {
+    if (!signedIn.newDevice) return;
+    const { user } = signedIn;
+    mail.mailer.deliver(newSignInMail({ to: user.email, displayName: user.display_name, username: user.username, origin: mail.origin, at: new Date(), ip: client.ip, userAgent: client.userAgent }));
+  };
   return {
     'GET /setup': async (c) => {
       const state: SetupState = {
@@ -96,6 +108,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
         registration_open: config.ALLOW_REGISTRATION,
         password_min_length: config.PASSWORD_MIN_LENGTH,
         public_sharing: config.ENABLE_PUBLIC_SHARING,
+        mail_configured: mail.mailer.configured,
       };
       return c.json(state);
     },
@@ -110,18 +123,22 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /auth/login': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
-      const outcome = await login(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
+      const client = clientInfo(c, deps);
+      const outcome = await login(sql, request, client, browserCookies(c), limits, sessionPolicy);
       if ('pending' in outcome) {
         writePendingLogin(c, outcome.pending.token, outcome.pending.expiresAt, deps.cookies);
         return c.json({ second_factor_required: true as const, expires_at: outcome.pending.expiresAt.toISOString() });
       }
+      mailNewDevice(outcome.signedIn, client);
       writeSignedIn(c, outcome.signedIn, deps.cookies);
       return c.json({ user: outcome.signedIn.user });
     },
     'POST /auth/second-factor': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/second-factor'].body);
-      const signedIn = await completeSecondFactor(sql, readPendingLogin(c), request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy, deps.clock());
+      const client = clientInfo(c, deps);
+      const signedIn = await completeSecondFactor(sql, readPendingLogin(c), request, client, browserCookies(c), limits, sessionPolicy, deps.clock());
       clearPendingLogin(c, deps.cookies);
+      mailNewDevice(signedIn, client);
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user });
     },
@@ -142,6 +159,35 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       const signedIn = await register(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
+    },
+    'POST /auth/invitation/lookup': async (c) => {
+      const { token } = await parseBody(c, apiRoutes['POST /auth/invitation/lookup'].body);
+      return c.json(await previewInvitation(sql, token));
+    },
+    'POST /auth/invitation/accept': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /auth/invitation/accept'].body, password);
+      const signedIn = await acceptInvitation(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy, config.PASSWORD_MIN_LENGTH);
+      writeSignedIn(c, signedIn, deps.cookies);
+      return c.json({ user: signedIn.user }, 201);
+    },
+    'POST /auth/password-reset': async (c) => {
+      const { email } = await parseBody(c, apiRoutes['POST /auth/password-reset'].body);
+      await requestPasswordReset(sql, email, clientInfo(c, deps).ip, deps.resetLimits, mail);
+      return c.body(null, 204);
+    },
+    'POST /auth/password-reset/lookup': async (c) => {
+      const { token } = await parseBody(c, apiRoutes['POST /auth/password-reset/lookup'].body);
+      return c.json(await previewPasswordReset(sql, token));
+    },
+    'POST /auth/password-reset/complete': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /auth/password-reset/complete'].body, password);
+      const outcome = await completePasswordReset(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy, config.PASSWORD_MIN_LENGTH, mail);
+      if ('pending' in outcome) {
+        writePendingLogin(c, outcome.pending.token, outcome.pending.expiresAt, deps.cookies);
+        return c.json({ second_factor_required: true as const, expires_at: outcome.pending.expiresAt.toISOString() });
+      }
+      writeSignedIn(c, outcome.signedIn, deps.cookies);
+      return c.json({ user: outcome.signedIn.user });
     },
     'GET /auth/me': async (c) => {
       // The user was read with the session or key, in the same query: no second round trip.
@@ -177,6 +223,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
       checkPasswordPolicy(request.new_password, config.PASSWORD_MIN_LENGTH, await getUser(sql, accountOf(c).id), 'new_password');
       const changed = await changeOwnPassword(sql, actorOf(c, deps), request, limits);
+      tellPasswordChanged(changed.user, 'self');
       writeSessionCookie(c, changed.token, changed.session.expires_at, deps.cookies);
       return c.json({ user: changed.user });
     },
@@ -219,7 +266,23 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       const id = uuidParam(c);
       const request = await parseBody(c, apiRoutes['PUT /users/:id/password'].body, password);
       checkPasswordPolicy(request.password, config.PASSWORD_MIN_LENGTH, await getUser(sql, id));
-      return c.json({ user: await resetPassword(sql, actorOf(c, deps), id, request.password, request.revoke_sessions) });
+      const user = await resetPassword(sql, actorOf(c, deps), id, request.password, request.revoke_sessions);
+      tellPasswordChanged(user, 'admin');
+      return c.json({ user });
+    },
+    'POST /users/:id/password-reset': async (c) => {
+      await sendPasswordReset(sql, actorOf(c, deps), uuidParam(c), mail);
+      return c.body(null, 204);
+    },
+    'GET /invitations': async (c) => c.json({ items: await listInvitations(sql) }),
+    'POST /invitations': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /invitations'].body);
+      return c.json({ invitation: await inviteUser(sql, actorOf(c, deps), request, mail) }, 201);
+    },
+    'POST /invitations/:id/resend': async (c) => c.json({ invitation: await resendInvitation(sql, actorOf(c, deps), uuidParam(c), mail) }),
+    'DELETE /invitations/:id': async (c) => {
+      await revokeInvitation(sql, actorOf(c, deps), uuidParam(c));
+      return c.body(null, 204);
     },
     'DELETE /users/:id/two-factor': async (c) => c.json({ user: await resetTwoFactor(sql, actorOf(c, deps), uuidParam(c), deps.twoFactorPolicy) }),
     'GET /users/:id/export': async (c) => {

@@ -39,6 +39,8 @@ export interface SignedIn {
   user: User;
   /** The device cookie to set: this browser may sign in to this account despite an attack on it. */
   deviceToken: string;
+  /** A browser this account never signed in from (or one forgotten since), and not its first sign-in ever. */
+  newDevice: boolean;
 }
 
 export function rateLimited(retryAfterSeconds: number, what = 'Too many failed attempts'): AppError {
@@ -156,7 +158,7 @@ export async function openSession(
   // The new session is kept whatever its timestamps say: they are this transaction's start, which
   // may be older than sessions that other sign-ins committed while this one waited for the lock.
   await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: session.id, beyondNewest: policy.maxPerUser - 1 }, 'replaced');
-  const deviceToken = await rememberDevice(tx, user.id, cookies.device);
+  const device = await rememberDevice(tx, user.id, cookies.device);
   const [updated] = await tx<UserRow[]>`UPDATE users SET last_login_at = now() WHERE id = ${user.id} RETURNING *`;
   recordEvent(tx, actor, {
     action: 'session.created',
@@ -173,7 +175,7 @@ export async function openSession(
       amr,
     },
   });
-  return { token, session, user: toUserDto(updated!), deviceToken };
+  return { token, session, user: toUserDto(updated!), deviceToken: device.token, newDevice: device.isNew && row.last_login_at !== null };
 }
 
 async function endReplacedSession(tx: TransactionSql, actor: Actor, token: string | undefined) {

@@ -27,6 +27,8 @@ export const setupStateSchema = z.object({
   password_min_length: z.number().int(),
   /** Whether the `can_share_publicly` flag is offered (ENABLE_PUBLIC_SHARING). */
   public_sharing: z.boolean(),
+  /** Whether mail goes to a mail server (SMTP_URL); without one, mails are written to the server's log. */
+  mail_configured: z.boolean(),
 });
 export type SetupState = z.infer<typeof setupStateSchema>;
 

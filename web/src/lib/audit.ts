@@ -6,6 +6,12 @@ export const actionLabels: Record<EventAction, string> = {
   'user.updated': 'User updated',
   'user.deleted': 'User deleted',
   'user.password_reset': 'Password set',
+  'invitation.created': 'Invitation sent',
+  'invitation.resent': 'Invitation resent',
+  'invitation.revoked': 'Invitation revoked',
+  'invitation.accepted': 'Invitation accepted',
+  'password_reset.requested': 'Password reset link sent',
+  'mail.failed': 'Mail not sent',
   'users.imported': 'Users imported',
   'session.created': 'Signed in',
   'session.revoked': 'Session ended',
@@ -38,7 +44,7 @@ const endReasons: Partial<Record<SessionEndReason, string>> = {
   expired: 'expired',
   deactivated: 'the account was deactivated',
   deleted: 'the account was deleted',
-  password_reset: 'an administrator set a new password',
+  password_reset: 'the password was reset',
   password_changed: 'the password was changed',
   two_factor_reset: 'an administrator reset their two-factor sign-in',
 };
@@ -65,10 +71,27 @@ export function describeEvent(event: LiveEvent): AuditSentence {
     case 'user.deleted':
       return { verb: 'deleted the user', target: true };
     case 'user.password_reset': {
-      const { by_self, revoke_credentials, revoke_sessions } = event.data;
+      const { by_self, revoke_credentials, revoke_sessions, via_link } = event.data;
+      if (via_link) return { verb: 'chose a new password with a reset link', target: false, note: 'and was signed out everywhere else' };
       return by_self
         ? { verb: 'changed their password', target: false, note: revoke_credentials ? 'and revoked their API keys' : undefined }
         : { verb: 'set a new password for', target: true, note: revoke_sessions ? 'and signed them out everywhere' : undefined };
+    }
+    case 'invitation.created':
+      return { verb: 'invited', target: true, note: event.data.invitation.email };
+    case 'invitation.resent':
+      return { verb: 'sent a new invitation link to', target: true };
+    case 'invitation.revoked':
+      return { verb: 'revoked the invitation of', target: true };
+    case 'invitation.accepted':
+      return { verb: 'accepted their invitation', target: false };
+    case 'password_reset.requested':
+      return event.data.by_admin
+        ? { verb: 'sent a password reset link to', target: true }
+        : { verb: 'asked for a password reset link for', target: true, note: 'on the sign-in page' };
+    case 'mail.failed': {
+      const what = { invitation: 'an invitation', password_reset: 'a password reset link', password_changed: 'a password-changed notice', new_sign_in: 'a new sign-in notice' }[event.data.template];
+      return { verb: `could not send ${what} to`, target: true, note: event.data.error };
     }
     case 'users.imported': {
       const { counts, mode, rows } = event.data;

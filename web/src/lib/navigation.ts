@@ -10,6 +10,7 @@ export interface Section {
 /** The console's pages in the order of the main navigation, each with what it takes to open it. */
 export const sections: readonly Section[] = [
   { href: '/users', label: 'Users', capability: 'users.read' },
+  { href: '/invitations', label: 'Invitations', capability: 'users.write' },
   { href: '/projects', label: 'Projects' },
   { href: '/stats', label: 'Statistics', capability: 'users.read' },
   { href: '/sessions', label: 'Sessions', capability: 'sessions.all' },

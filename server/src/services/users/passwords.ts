@@ -21,6 +21,8 @@ export interface PasswordChange {
   /** Chosen by someone else: the next sign-in must replace it. */
   temporary: boolean;
   reason: Extract<SessionEndReason, 'password_reset' | 'password_changed'>;
+  /** Chosen with a reset link sent by mail. */
+  viaLink?: boolean;
 }
 
 /** Sets a new password on a user locked by the caller, and ends what `change` names, each with its event. */
@@ -35,12 +37,13 @@ export async function setPassword(tx: TransactionSql, actor: Actor, user: UserRo
     targetType: 'user',
     targetId: updated.id,
     targetLabel: updated.username,
-    data: { user: updated, revoke_sessions: change.sessions, revoke_credentials: change.credentials, by_self: change.reason === 'password_changed' },
+    data: { user: updated, revoke_sessions: change.sessions, revoke_credentials: change.credentials, by_self: change.reason === 'password_changed', ...(change.viaLink ? { via_link: true } : {}) },
     version: updated.version,
   });
   if (change.sessions) await revokeSessions(tx, actor, { userId: user.id, exceptSessionId: change.keepSessionId }, change.reason);
   if (change.credentials) await revokeUserApiKeys(tx, actor, user.id);
   if (change.devices) await tx`DELETE FROM trusted_devices WHERE user_id = ${user.id}`;
+  // A reset link asked for before this change stops working (a trigger, migration 009).
   return updated;
 }
 
