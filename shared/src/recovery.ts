@@ -10,6 +10,6 @@ import { emailSchema } from './schemas.ts';
 export const passwordResetRequestSchema = z.strictObject({ email: emailSchema });
 
 /** The mails Roster sends (server/src/mail/templates.ts). */
-export const mailTemplates = ['invitation', 'password_reset', 'password_changed', 'new_sign_in'] as const;
+export const mailTemplates = ['invitation', 'password_reset', 'password_changed', 'new_sign_in', 'account_changed', 'failed_sign_ins'] as const;
 export const mailTemplateSchema = z.enum(mailTemplates);
 export type MailTemplate = z.infer<typeof mailTemplateSchema>;

@@ -3,6 +3,7 @@ import { loadConfig } from '../../server/src/config.ts';
 import { createLogger } from '../../server/src/logger.ts';
 import { ApiClient, createTestUser, LiveClient, signedInClient } from '../helpers/clients.ts';
 import { linkToken, mailServer } from '../helpers/mail.ts';
+import { enrolTotp } from '../helpers/totp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -11,7 +12,7 @@ let admin: ApiClient;
 
 beforeAll(async () => {
   smtp = await mailServer();
-  server = await startTestServer({ env: { SMTP_URL: smtp.url, MAIL_FROM: 'Roster <roster@example.test>', PASSWORD_RESET_MAX_PER_ADDRESS: '3' } });
+  server = await startTestServer({ env: { SMTP_URL: smtp.url, MAIL_FROM: 'Roster <roster@example.test>', PASSWORD_RESET_MAX_PER_ADDRESS: '3', LOGIN_MAX_FAILURES_PER_IP: '1000' } });
   admin = (await signedInClient(server, { role: 'admin' })).client;
 });
 afterAll(async () => {
@@ -307,5 +308,62 @@ describe('new sign-in notice (ASVS 6.3.5)', () => {
     expect(mail.text).toContain('127.0.0.1');
     await stranger.signIn(user.email, user.password);
     expect(await smtp.pending(user.email)).toEqual([]);
+  });
+});
+
+describe('account notices (ASVS 6.3.7, 6.3.5)', () => {
+  const changed = 'Your Roster account was changed';
+
+  test('6.3.7 a new e-mail address is told to the old one, a new username to the account; a refused change mails nothing', async () => {
+    const { client, user } = await signedInClient(server);
+    const newEmail = `moved-${user.username}@example.org`;
+    const moved = await client.patch('/api/v1/me', { email: newEmail, version: user.version });
+    expect(moved.status).toBe(200);
+    const notice = await smtp.next(user.email, changed);
+    expect(notice.text).toContain(`m***@example.org`);
+    expect(notice.text).not.toContain(newEmail);
+    expect(await smtp.pending(newEmail)).toEqual([]);
+
+    const renamed = await admin.patch(`/api/v1/users/${user.id}`, { username: `${user.username}-renamed`, version: moved.body.user.version });
+    expect(renamed.status).toBe(200);
+    expect((await smtp.next(newEmail, changed)).text).toContain(`changed to ${user.username}-renamed`);
+
+    // Rolled back (the address is someone else's): no mail.
+    const other = await createTestUser(server);
+    expect((await admin.patch(`/api/v1/users/${user.id}`, { email: other.email, version: renamed.body.user.version })).status).toBe(409);
+    expect(await smtp.pending(newEmail)).toEqual([]);
+    expect(await smtp.pending(other.email)).toEqual([]);
+  });
+
+  test('6.3.7 turning two-factor sign-in on, new recovery codes, turning it off and an admin reset are each told to the owner', async () => {
+    const { client, user } = await signedInClient(server);
+    await enrolTotp(client);
+    expect((await smtp.next(user.email, changed)).text).toContain('Two-factor sign-in was turned on');
+    expect((await client.post('/api/v1/me/two-factor/recovery-codes')).status).toBe(200);
+    expect((await smtp.next(user.email, changed)).text).toContain('New recovery codes were made');
+    expect((await client.delete('/api/v1/me/two-factor')).status).toBe(204);
+    expect((await smtp.next(user.email, changed)).text).toContain('Two-factor sign-in was turned off');
+
+    const second = await signedInClient(server);
+    await enrolTotp(second.client);
+    await smtp.next(second.user.email, changed);
+    expect((await admin.delete(`/api/v1/users/${second.user.id}/two-factor`)).status).toBe(200);
+    expect((await smtp.next(second.user.email, changed)).text).toContain('An administrator removed its two-factor sign-in');
+    expect(await smtp.pending(second.user.email)).toEqual([]);
+  });
+
+  test('6.3.5 wrong passwords that fill the login limit tell the owner once, however many arrive at once (3 rounds of 30)', async () => {
+    const limit = 10; // LOGIN_MAX_FAILURES' default
+    for (let round = 0; round < 3; round++) {
+      const user = await createTestUser(server);
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, () => new ApiClient(server).post('/api/v1/auth/login', { login: user.username, password: 'not the password at all' })),
+      );
+      expect(answers.filter((a) => a.status === 401)).toHaveLength(limit);
+      expect(answers.filter((a) => a.status === 429)).toHaveLength(30 - limit);
+      const mails = await smtp.pending(user.email, 'Failed sign-ins to your Roster account', 1000);
+      expect(mails).toHaveLength(1);
+      expect(mails[0]!.text).toContain(`${limit} times within 15 minutes`);
+    }
   });
 });

@@ -124,7 +124,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'POST /auth/login': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
       const client = clientInfo(c, deps);
-      const outcome = await login(sql, request, client, browserCookies(c), limits, sessionPolicy);
+      const outcome = await login(sql, request, client, browserCookies(c), limits, sessionPolicy, mail);
       if ('pending' in outcome) {
         writePendingLogin(c, outcome.pending.token, outcome.pending.expiresAt, deps.cookies);
         return c.json({ second_factor_required: true as const, expires_at: outcome.pending.expiresAt.toISOString() });
@@ -206,18 +206,18 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'POST /me/two-factor': async (c) => c.json(await startTotpEnrolment(sql, actorOf(c, deps), deps.origins[0]!)),
     'POST /me/two-factor/confirm': async (c) => {
       const { code } = await parseBody(c, apiRoutes['POST /me/two-factor/confirm'].body);
-      const { recoveryCodes } = await confirmTotpEnrolment(sql, actorOf(c, deps), code, deps.clock());
+      const { recoveryCodes } = await confirmTotpEnrolment(sql, actorOf(c, deps), code, deps.clock(), mail);
       return c.json({ recovery_codes: recoveryCodes });
     },
-    'POST /me/two-factor/recovery-codes': async (c) => c.json({ recovery_codes: await regenerateRecoveryCodes(sql, actorOf(c, deps)) }),
+    'POST /me/two-factor/recovery-codes': async (c) => c.json({ recovery_codes: await regenerateRecoveryCodes(sql, actorOf(c, deps), mail) }),
     'DELETE /me/two-factor': async (c) => {
-      await disableTwoFactor(sql, actorOf(c, deps), deps.twoFactorPolicy);
+      await disableTwoFactor(sql, actorOf(c, deps), deps.twoFactorPolicy, mail);
       return c.body(null, 204);
     },
     'PATCH /me': async (c) => {
       const request = await parseBody(c, apiRoutes['PATCH /me'].body);
       accountOf(c);
-      return c.json({ user: await updateOwnProfile(sql, actorOf(c, deps), request) });
+      return c.json({ user: await updateOwnProfile(sql, actorOf(c, deps), request, mail) });
     },
     'PUT /me/password': async (c) => {
       const request = await parseBody(c, apiRoutes['PUT /me/password'].body, { ...password, fields: ['new_password'] });
@@ -239,7 +239,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /users/import': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /users/import'].body);
-      return c.json(await importUsers(sql, actorOf(c, deps), request, config.PASSWORD_MIN_LENGTH));
+      return c.json(await importUsers(sql, actorOf(c, deps), request, config.PASSWORD_MIN_LENGTH, mail));
     },
     'GET /users/export.csv': async (c) => {
       const query = parseQuery(c, apiRoutes['GET /users/export.csv'].query);
@@ -255,7 +255,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'PATCH /users/:id': async (c) => {
       const id = uuidParam(c);
       const request = await parseBody(c, apiRoutes['PATCH /users/:id'].body);
-      return c.json({ user: await updateUser(sql, actorOf(c, deps), id, request) });
+      return c.json({ user: await updateUser(sql, actorOf(c, deps), id, request, mail) });
     },
     'DELETE /users/:id': async (c) => {
       const id = uuidParam(c);
@@ -284,7 +284,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       await revokeInvitation(sql, actorOf(c, deps), uuidParam(c));
       return c.body(null, 204);
     },
-    'DELETE /users/:id/two-factor': async (c) => c.json({ user: await resetTwoFactor(sql, actorOf(c, deps), uuidParam(c), deps.twoFactorPolicy) }),
+    'DELETE /users/:id/two-factor': async (c) => c.json({ user: await resetTwoFactor(sql, actorOf(c, deps), uuidParam(c), deps.twoFactorPolicy, mail) }),
     'GET /users/:id/export': async (c) => {
       const data = await exportUser(sql, uuidParam(c));
       c.header('Content-Disposition', `attachment; filename="roster-user-${data.user.username}.json"`);

@@ -70,3 +70,52 @@ export function newSignInMail(input: { to: string; displayName: string; username
     `If this was you, there is nothing to do. If not, change your password at once (or use "Forgot your password?" on the sign-in page): that signs everyone else out.`,
   ]);
 }
+
+/** What changed on an account, for the notice its owner gets (ASVS 6.3.7). */
+export type AccountChange =
+  | { kind: 'email'; newEmail: string }
+  | { kind: 'username'; newUsername: string }
+  | { kind: 'two_factor_enabled' | 'two_factor_replaced' | 'two_factor_disabled' | 'two_factor_reset' | 'recovery_codes' };
+
+/** ASVS 6.3.7: a change to how the account signs in; an address change goes to the old address. */
+export function accountChangedMail(input: { to: string; displayName: string; username: string; origin: string; change: AccountChange }): OutgoingMail {
+  return mail('account_changed', input.to, 'Your Roster account was changed', [
+    `Hello ${input.displayName},`,
+    `Your Roster account ${input.username} at ${input.origin} was changed. ${describeChange(input.change)}`,
+    `If this was not you, contact your administrator at once.`,
+  ]);
+}
+
+function describeChange(change: AccountChange): string {
+  switch (change.kind) {
+    case 'email':
+      return `Its e-mail address was changed to ${maskAddress(change.newEmail)}; this address hears no more about it.`;
+    case 'username':
+      return `Its username was changed to ${change.newUsername}; sign in with the new one.`;
+    case 'two_factor_enabled':
+      return 'Two-factor sign-in was turned on: signing in now also asks for a code from an authenticator app.';
+    case 'two_factor_replaced':
+      return 'Its authenticator app was replaced: codes from the previous one no longer work.';
+    case 'two_factor_disabled':
+      return 'Two-factor sign-in was turned off: the password alone now signs in.';
+    case 'two_factor_reset':
+      return 'An administrator removed its two-factor sign-in and signed it out everywhere. Set up an authenticator again on your account page.';
+    case 'recovery_codes':
+      return 'New recovery codes were made: the previous ones no longer work.';
+  }
+}
+
+/** Many wrong passwords for the account's login name: sign-ins by that name now wait (ASVS 6.3.5). */
+export function failedSignInsMail(input: { to: string; displayName: string; username: string; origin: string; attempts: number; minutes: number }): OutgoingMail {
+  return mail('failed_sign_ins', input.to, 'Failed sign-ins to your Roster account', [
+    `Hello ${input.displayName},`,
+    `Someone typed a wrong password for your Roster account ${input.username} at ${input.origin} ${input.attempts} times within ${input.minutes} minutes, so sign-ins with that name wait a while. A browser you signed in with before can still sign in.`,
+    `If this was you, there is nothing to do. If not, your password held; choosing a longer one makes guessing harder still.`,
+  ]);
+}
+
+/** a***@example.com: enough for the owner to recognise, not a new address handed to whoever reads the old one. */
+function maskAddress(email: string): string {
+  const at = email.lastIndexOf('@');
+  return at <= 0 ? '***' : `${email[0]}***${email.slice(at)}`;
+}

@@ -7,6 +7,7 @@ import { assertRecentAuth, lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import type { UserRow } from '../data/users.ts';
 import { AppError } from '../errors.ts';
+import type { MailDeps } from '../mail/links.ts';
 import { throttle, type SignInLimits } from './auth.ts';
 import { recordEvent } from './events.ts';
 import { updateUser } from './users/changes.ts';
@@ -108,6 +109,7 @@ export async function updateOwnProfile(
   sql: Sql,
   actor: Actor,
   request: { version?: number; display_name?: string; email?: string },
+  mail?: MailDeps,
 ): Promise<User> {
   const [current] = await sql<{ same: boolean }[]>`SELECT email = ${request.email ?? null} AS same FROM users WHERE id = ${actor.id}`;
   if (request.email !== undefined && !current?.same) {
@@ -115,7 +117,7 @@ export async function updateOwnProfile(
     await transaction(sql, (tx) => assertRecentAuth(tx, actor));
     await throttle(sql, [{ scope: 'email_change', key: actor.id!, max: EMAIL_CHANGES_PER_HOUR }], 60 * 60 * 1000, 'Too many email changes');
   }
-  return updateUser(sql, actor, actor.id!, request).catch((error: unknown) => {
+  return updateUser(sql, actor, actor.id!, request, mail).catch((error: unknown) => {
     if (error instanceof AppError && error.code === 'email_taken') {
       throw new AppError('validation_failed', 'Some fields are invalid', { email: 'This address cannot be used; try another' });
     }

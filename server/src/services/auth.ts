@@ -9,6 +9,8 @@ import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { findUserByLogin, loginKey, toUserDto, type UserRow } from '../data/users.ts';
 import { AppError } from '../errors.ts';
+import type { MailDeps } from '../mail/links.ts';
+import { failedSignInsMail } from '../mail/templates.ts';
 import { recordEvent } from './events.ts';
 import { revokeSessions } from './sessions.ts';
 import { insertUser } from './users/changes.ts';
@@ -74,6 +76,7 @@ export async function login(
   cookies: BrowserCookies,
   limits: SignInLimits,
   policy: SessionPolicy,
+  mail?: MailDeps,
 ): Promise<LoginOutcome> {
   const row = await findUserByLogin(sql, request.login);
   const typed = await loginKey(sql, request.login);
@@ -96,6 +99,7 @@ export async function login(
         data: {},
       });
     });
+    if (row && !device && mail) await tellOfFailuresAtLimit(sql, row, attempt, typed, limits, mail);
     throw new AppError('invalid_credentials', 'The login or password is wrong');
   }
   await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: typed }]);
@@ -104,6 +108,23 @@ export async function login(
     return { pending: await createPendingLogin(sql, row.id, row.password_hash) };
   }
   return { signedIn: await startSession(sql, row, client, cookies, policy, { verifiedHash: row.password_hash }) };
+}
+
+/**
+ * The failure that fills the login name's limit tells the account's owner, so once per window
+ * however many guesses follow (refused ones are not counted). Hits of one key are inserted under
+ * its lock, so their ids give each failure its place.
+ */
+async function tellOfFailuresAtLimit(sql: Sql, row: UserRow, attempt: Attempt, typed: string, limits: SignInLimits, mail: MailDeps): Promise<void> {
+  if (!attempt.counted) return;
+  const [hit] = await sql<{ place: number }[]>`
+    SELECT count(*)::int AS place FROM rate_limit_hits
+    WHERE scope = 'login' AND key = ${typed} AND at > now() - ${limits.windowMs} * interval '1 millisecond'
+      AND id <= (SELECT max(id) FROM rate_limit_hits WHERE id = ANY(${attempt.hitIds}::bigint[]) AND scope = 'login')`;
+  if (hit?.place !== limits.perLogin) return;
+  mail.mailer.deliver(
+    failedSignInsMail({ to: row.email, displayName: row.display_name, username: row.username, origin: mail.origin, attempts: limits.perLogin, minutes: Math.round(limits.windowMs / 60_000) }),
+  );
 }
 
 /**

@@ -90,7 +90,7 @@ export function describeEvent(event: LiveEvent): AuditSentence {
         ? { verb: 'sent a password reset link to', target: true }
         : { verb: 'asked for a password reset link for', target: true, note: 'on the sign-in page' };
     case 'mail.failed': {
-      const what = { invitation: 'an invitation', password_reset: 'a password reset link', password_changed: 'a password-changed notice', new_sign_in: 'a new sign-in notice' }[event.data.template];
+      const what = { invitation: 'an invitation', password_reset: 'a password reset link', password_changed: 'a password-changed notice', new_sign_in: 'a new sign-in notice', account_changed: 'an account-changed notice', failed_sign_ins: 'a failed sign-ins notice' }[event.data.template];
       return { verb: `could not send ${what} to`, target: true, note: event.data.error };
     }
     case 'users.imported': {

@@ -6,6 +6,8 @@ import { lockForWrite, type Actor } from '../../data/locks.ts';
 import { transaction } from '../../data/transaction.ts';
 import { toUserDto, type UserRow } from '../../data/users.ts';
 import { AppError } from '../../errors.ts';
+import type { MailDeps } from '../../mail/links.ts';
+import { noticeAfterCommit } from '../../mail/notices.ts';
 import { endApplicationSessions } from '../../oidc/logout.ts';
 import { recordEvent } from '../events.ts';
 import { revokeSessions } from '../sessions.ts';
@@ -52,7 +54,7 @@ export async function startTotpEnrolment(sql: Sql, actor: Actor, publicOrigin: s
  * authenticator replaces the old one), with ten new recovery codes, returned only here. The code's
  * time step counts as used, so it cannot sign in too.
  */
-export async function confirmTotpEnrolment(sql: Sql, actor: Actor, code: string, now: Date): Promise<{ user: User; recoveryCodes: string[] }> {
+export async function confirmTotpEnrolment(sql: Sql, actor: Actor, code: string, now: Date, mail?: MailDeps): Promise<{ user: User; recoveryCodes: string[] }> {
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [actor.id!], recentAuth: true });
     const row = users.get(actor.id!)!;
@@ -77,12 +79,13 @@ export async function confirmTotpEnrolment(sql: Sql, actor: Actor, code: string,
       data: { user, replaced: row.two_factor_enabled_at !== null },
       version: user.version,
     });
+    noticeAfterCommit(tx, mail, row, { kind: row.two_factor_enabled_at ? 'two_factor_replaced' : 'two_factor_enabled' });
     return { user, recoveryCodes };
   });
 }
 
 /** New recovery codes, shown once; the old ones stop working. */
-export async function regenerateRecoveryCodes(sql: Sql, actor: Actor): Promise<string[]> {
+export async function regenerateRecoveryCodes(sql: Sql, actor: Actor, mail?: MailDeps): Promise<string[]> {
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [actor.id!], recentAuth: true });
     const row = users.get(actor.id!)!;
@@ -95,6 +98,7 @@ export async function regenerateRecoveryCodes(sql: Sql, actor: Actor): Promise<s
       targetLabel: row.username,
       data: { user_id: row.id },
     });
+    noticeAfterCommit(tx, mail, row, { kind: 'recovery_codes' });
     return codes;
   });
 }
@@ -103,7 +107,7 @@ export async function regenerateRecoveryCodes(sql: Sql, actor: Actor): Promise<s
  * Turns one's own two-factor sign-in off. Staff who must have it (REQUIRE_2FA_FOR_STAFF) cannot:
  * they replace their authenticator instead, which leaves no moment without one.
  */
-export async function disableTwoFactor(sql: Sql, actor: Actor, policy: TwoFactorPolicy): Promise<User> {
+export async function disableTwoFactor(sql: Sql, actor: Actor, policy: TwoFactorPolicy, mail?: MailDeps): Promise<User> {
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [actor.id!], recentAuth: true });
     const row = users.get(actor.id!)!;
@@ -121,6 +125,7 @@ export async function disableTwoFactor(sql: Sql, actor: Actor, policy: TwoFactor
       data: { user },
       version: user.version,
     });
+    noticeAfterCommit(tx, mail, row, { kind: 'two_factor_disabled' });
     return user;
   });
 }
@@ -132,7 +137,7 @@ export async function disableTwoFactor(sql: Sql, actor: Actor, policy: TwoFactor
  * and set it up again; staff who must have it get no new grace period. One's own is turned off on
  * one's account page, after confirming the password.
  */
-export async function resetTwoFactor(sql: Sql, actor: Actor, id: string, policy: TwoFactorPolicy): Promise<User> {
+export async function resetTwoFactor(sql: Sql, actor: Actor, id: string, policy: TwoFactorPolicy, mail?: MailDeps): Promise<User> {
   if (actor.id !== null && actor.id === id) {
     throw new AppError('self_action', 'Turn your own two-factor sign-in off on your account page');
   }
@@ -153,6 +158,7 @@ export async function resetTwoFactor(sql: Sql, actor: Actor, id: string, policy:
       data: { user, sessions_ended: ended },
       version: user.version,
     });
+    noticeAfterCommit(tx, mail, row, { kind: 'two_factor_reset' });
     return user;
   });
 }

@@ -6,6 +6,8 @@ import { assertRecentAuth, lockForWrite, type Actor } from '../../data/locks.ts'
 import { transaction } from '../../data/transaction.ts';
 import { toUserDto, type UserRow } from '../../data/users.ts';
 import { AppError, versionConflict } from '../../errors.ts';
+import type { MailDeps } from '../../mail/links.ts';
+import { noticeAfterCommit } from '../../mail/notices.ts';
 import { endApplicationSessions } from '../../oidc/logout.ts';
 import { recordEvent } from '../events.ts';
 import { disposeOwnedProjects } from '../projects.ts';
@@ -104,7 +106,7 @@ export type UserChanges = Partial<
  * check for one's own email or username. Deactivation ends the user's sessions. No real change
  * means no new version and no event.
  */
-async function changeUser(tx: TransactionSql, actor: Actor, id: string, changes: UserChanges, expectedVersion?: number): Promise<User> {
+async function changeUser(tx: TransactionSql, actor: Actor, id: string, changes: UserChanges, expectedVersion?: number, mail?: MailDeps): Promise<User> {
   const mayReduceAdmins = (changes.role !== undefined && changes.role !== 'admin') || changes.status === 'inactive';
   if (mayReduceAdmins) await tx`SELECT pg_advisory_xact_lock(${ADMIN_GUARD_LOCK})`;
   const { users } = await lockForWrite(tx, actor, { change: [id] });
@@ -113,15 +115,15 @@ async function changeUser(tx: TransactionSql, actor: Actor, id: string, changes:
   if (expectedVersion !== undefined && expectedVersion !== row.version) {
     throw versionConflict(toUserDto(row));
   }
-  return applyUserChanges(tx, actor, row, changes);
+  return applyUserChanges(tx, actor, row, changes, mail);
 }
 
 /**
  * The rest of `changeUser`, for a caller that already holds the user's row lock (and, when the
  * change may leave fewer active admins, the admin-guard lock): the CSV import locks a chunk's users
- * at once.
+ * at once. With `mail`, the owner is told of a new email address (at the old one) or username.
  */
-export async function applyUserChanges(tx: TransactionSql, actor: Actor, row: UserRow, changes: UserChanges): Promise<User> {
+export async function applyUserChanges(tx: TransactionSql, actor: Actor, row: UserRow, changes: UserChanges, mail?: MailDeps): Promise<User> {
   const id = row.id;
   const before = toUserDto(row);
   const changed = Object.fromEntries(
@@ -152,6 +154,8 @@ export async function applyUserChanges(tx: TransactionSql, actor: Actor, row: Us
     data: { user, changes: diff },
     version: user.version,
   });
+  if (changed.email !== undefined) noticeAfterCommit(tx, mail, row, { kind: 'email', newEmail: user.email });
+  if (changed.username !== undefined) noticeAfterCommit(tx, mail, user, { kind: 'username', newUsername: user.username });
   if (changed.status === 'inactive') {
     await revokeSessions(tx, actor, { userId: id }, 'deactivated');
     await endApplicationSessions(tx, { accountId: id }, 'deactivated');
@@ -168,9 +172,9 @@ async function assertAnotherActiveAdmin(tx: TransactionSql, exceptId: string): P
  * Admin edits and self-service profile changes alike; each route's schema limits the fields
  * (`PATCH /me`: display name and email only). The version is checked when given.
  */
-export async function updateUser(sql: Sql, actor: Actor, id: string, request: UserChanges & { version?: number }): Promise<User> {
+export async function updateUser(sql: Sql, actor: Actor, id: string, request: UserChanges & { version?: number }, mail?: MailDeps): Promise<User> {
   const { version, ...changes } = request;
-  return transaction(sql, (tx) => changeUser(tx, actor, id, changes, version));
+  return transaction(sql, (tx) => changeUser(tx, actor, id, changes, version, mail));
 }
 
 export type ProjectDisposal = { projects: 'delete' | 'transfer'; transfer_to?: string };

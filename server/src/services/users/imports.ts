@@ -14,6 +14,7 @@ import { lockForWrite, type Actor } from '../../data/locks.ts';
 import { transaction } from '../../data/transaction.ts';
 import { toUserDto, type UserRow } from '../../data/users.ts';
 import { AppError } from '../../errors.ts';
+import type { MailDeps } from '../../mail/links.ts';
 import { recordEvent } from '../events.ts';
 import { ADMIN_GUARD_LOCK, applyUserChanges, type UserChanges } from './changes.ts';
 
@@ -39,6 +40,8 @@ interface Chunk {
   valid: { index: number; row: ImportRow }[];
   invalid: ImportRowResult[];
   passwordMinLength: number;
+  /** Tells owners of a changed address (ASVS 6.3.7). */
+  mail?: MailDeps;
 }
 
 type Checked = { index: number; row: ImportRow } | { index: number; errors: Record<string, string> };
@@ -54,11 +57,11 @@ function checkRows(request: ImportRequest): Checked[] {
   });
 }
 
-export async function importUsers(sql: Sql, actor: Actor, request: ImportRequest, passwordMinLength: number): Promise<ImportResult> {
+export async function importUsers(sql: Sql, actor: Actor, request: ImportRequest, passwordMinLength: number, mail?: MailDeps): Promise<ImportResult> {
   const checked = checkRows(request);
   const valid = checked.filter((c) => 'row' in c);
   const invalid = checked.filter((c) => 'errors' in c).map((c) => ({ index: c.index, outcome: 'failed' as const, errors: c.errors }));
-  const chunk = { request, valid, invalid, passwordMinLength };
+  const chunk = { request, valid, invalid, passwordMinLength, mail };
   const results = await (request.dry_run
     ? (sql.begin('READ ONLY', (tx) => importChunk(tx, actor, chunk, null)) as Promise<ImportRowResult[]>)
     : hashedThenImported(sql, actor, chunk));
@@ -98,7 +101,7 @@ async function hashedThenImported(sql: Sql, actor: Actor, chunk: Chunk): Promise
 async function importChunk(
   tx: TransactionSql,
   actor: Actor,
-  { request, valid, invalid, passwordMinLength }: Chunk,
+  { request, valid, invalid, passwordMinLength, mail }: Chunk,
   hashOf: ((index: number, password: string) => Promise<string>) | null,
 ): Promise<ImportRowResult[]> {
   const write = hashOf !== null;
@@ -160,7 +163,7 @@ async function importChunk(
     }
     if (write) {
       try {
-        await applyUserChanges(tx, actor, locked, changes);
+        await applyUserChanges(tx, actor, locked, changes, mail);
       } catch (error) {
         if (!(error instanceof AppError && ROW_REFUSALS.has(error.code))) throw error;
         fail({ _: error.message });
