@@ -72,6 +72,7 @@ export const apiRoutes = {
   'POST /users/:id/password-reset': { access: 'users.write', summary: 'Mail the user a password reset link (their password keeps working until they follow it)', status: 204 },
   'GET /invitations': { access: 'users.write', summary: 'Pending invitations, newest first', response: inv.invitationListSchema },
   'POST /invitations': { access: 'users.write', summary: 'Invite someone by mail: the account is created with the status invited, and the link lets them choose a password', body: inv.inviteUserSchema, response: inv.invitationResponseSchema, status: 201 },
+  'POST /invitations/import': { access: 'users.write', summary: `Invite by mail from a CSV file: a chunk of up to 500 rows (username, email, display name, role; no password), already mapped to fields; usernames with an account or a pending invitation are skipped; dry_run checks every row and writes nothing. One transaction per chunk, a result per row, the mails sent after it commits`, body: inv.invitationImportRequestSchema, response: inv.invitationImportResultSchema },
   'POST /invitations/:id/resend': { access: 'users.write', summary: 'Send a new invitation link (valid 7 days); the previous one stops working', response: inv.invitationResponseSchema },
   'DELETE /invitations/:id': { access: 'users.write', summary: 'Revoke an invitation that was not accepted yet; its link stops working', status: 204 },
   'GET /users/:id/export': { access: 'users.write', summary: 'Everything about a user as JSON', response: s.userExportSchema },

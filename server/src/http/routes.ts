@@ -37,6 +37,7 @@ import { importUsers } from '../services/users/imports.ts';
 import { exportUser, getUser, listUsers, userStats } from '../services/users/listing.ts';
 import { resetPassword } from '../services/users/passwords.ts';
 import { completePasswordReset, previewPasswordReset, requestPasswordReset, sendPasswordReset } from '../services/users/recovery.ts';
+import { importInvitations } from '../services/invitation-imports.ts';
 import { acceptInvitation, inviteUser, listInvitations, previewInvitation, resendInvitation, revokeInvitation } from '../services/invitations.ts';
 import { newSignInMail, passwordChangedMail } from '../mail/templates.ts';
 import {
@@ -278,6 +279,10 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'POST /invitations': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /invitations'].body);
       return c.json({ invitation: await inviteUser(sql, actorOf(c, deps), request, mail) }, 201);
+    },
+    'POST /invitations/import': async (c) => {
+      const request = await parseBody(c, apiRoutes['POST /invitations/import'].body);
+      return c.json(await importInvitations(sql, actorOf(c, deps), request, mail));
     },
     'POST /invitations/:id/resend': async (c) => c.json({ invitation: await resendInvitation(sql, actorOf(c, deps), uuidParam(c), mail) }),
     'DELETE /invitations/:id': async (c) => {

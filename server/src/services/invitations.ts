@@ -17,7 +17,7 @@ import { insertUser } from './users/changes.ts';
 // the invited person follows the link and chooses a password. So an account without a password
 // never exists, and revoking leaves nothing behind.
 
-interface InvitationRow {
+export interface InvitationRow {
   id: string;
   username: string;
   display_name: string;
@@ -30,7 +30,7 @@ interface InvitationRow {
   expires_at: Date;
 }
 
-function toInvitationDto(row: InvitationRow): Invitation {
+export function toInvitationDto(row: InvitationRow): Invitation {
   return {
     id: row.id,
     username: row.username,
@@ -52,7 +52,7 @@ export const invalidLink = (what: 'invitation' | 'reset') =>
       : 'This reset link does not work any more: it was used, replaced by a newer one, or it expired. Ask for a new one.',
   );
 
-function mailInvitation(tx: TransactionSql, mail: MailDeps, row: InvitationRow, token: string) {
+export function mailInvitation(tx: TransactionSql, mail: MailDeps, row: InvitationRow, token: string) {
   afterCommit(tx, () =>
     mail.mailer.deliver(
       invitationMail({
