@@ -117,7 +117,7 @@ describe.skipIf(!chromiumPath)('CSV import and export in the console', () => {
     await admin.goto(`${server.url}/users/import`);
     await admin.getByLabel('CSV file', { exact: true }).setInputFiles(file('updates.csv', 'username,email,name,role\ngrace,grace@example.com,Rear Admiral Hopper,moderator\n'));
     await admin.getByLabel('Display name', { exact: true }).selectOption('name');
-    await admin.getByLabel(/Update the user/).check();
+    await admin.getByLabel(/update the user/).check();
     await admin.getByTestId('import-check').click();
     await expect.poll(() => admin.getByTestId('import-summary').textContent()).toMatch(/0 new, 1 to update/);
     // Another admin changes users meanwhile: the preview says its answers may be out of date.
@@ -129,6 +129,49 @@ describe.skipIf(!chromiumPath)('CSV import and export in the console', () => {
     await admin.getByRole('button', { name: 'Import 1 row' }).click();
     await expect.poll(() => admin.getByTestId('import-summary').textContent()).toMatch(/0 created, 1 updated/);
     expect((await server.sql`SELECT display_name, role FROM users WHERE username = 'grace'`)[0]).toEqual({ display_name: 'Rear Admiral Hopper', role: 'moderator' });
+  });
+
+  test('invite mode: each new row gets an invitation mail instead of an account, and the Invitations page shows them live', async () => {
+    // Another admin watches the Invitations page while the file is invited.
+    await createTestUser(server, { role: 'admin', username: 'katherine', display_name: 'Katherine Johnson', password });
+    const watcher = (await signInPage(browser, server, 'katherine', password)).page;
+    const watcherProblems = watchProblems(watcher);
+    await watcher.goto(`${server.url}/invitations`);
+    await watcher.getByRole('heading', { name: 'Invitations' }).waitFor();
+
+    await admin.goto(`${server.url}/users/import`);
+    const csv = 'username,email,name,role,password\nmargaret,margaret@example.com,Margaret Hamilton,moderator,a fine long password\nradia,radia@example.com,Radia Perlman,,\ngrace,grace@example.com,Grace,,\nbad,not-an-address,Bad,,\n';
+    await admin.getByLabel('CSV file', { exact: true }).setInputFiles(file('invite.csv', csv));
+    await admin.getByLabel('Display name', { exact: true }).selectOption('name');
+    expect(await admin.getByLabel('Password', { exact: true }).inputValue()).toBe('password');
+    await admin.getByTestId('import-mode-invite').check();
+    // The password column is not used, and the page says so; mail is not configured on this server.
+    expect(await admin.getByLabel('Password', { exact: true }).isDisabled()).toBe(true);
+    expect(await admin.getByTestId('import-invite-hint').textContent()).toMatch(/A password or status column is not used/);
+    await admin.getByTestId('mail-not-configured').waitFor();
+    const before = (await server.sql`SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM invitations) AS invitations`)[0];
+
+    await admin.getByTestId('import-check').click();
+    await expect.poll(() => admin.getByTestId('import-summary').textContent()).toMatch(/2 to invite, 1 existing or invited already \(skipped\), 1 row with problems/);
+    expect((await server.sql`SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM invitations) AS invitations`)[0]).toEqual(before);
+    await admin.getByLabel('Show only rows with problems').uncheck();
+    await expect.poll(() => admin.getByTestId('import-rows').locator('tbody tr').count()).toBe(4);
+    expect(await admin.getByTestId('import-rows').textContent()).toMatch(/Will be invited/);
+    expect(await axeViolations(admin)).toEqual([]);
+    await fullPage(admin, 'users-import-invite-preview');
+
+    await admin.getByRole('button', { name: 'Invite 3 rows' }).click();
+    await expect.poll(() => admin.getByTestId('import-summary').textContent()).toMatch(/2 invited, 1 skipped, 1 not invited/);
+    await watcher.locator('tr[data-invitation="margaret"]').waitFor();
+    await watcher.locator('tr[data-invitation="radia"]').waitFor();
+    expect(await watcher.locator('tr[data-invitation="margaret"]').textContent()).toMatch(/Margaret Hamilton.*Moderator/);
+    const after = (await server.sql`SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM invitations) AS invitations`)[0]!;
+    expect(after).toEqual({ users: before!.users, invitations: before!.invitations + 2 });
+    await fullPage(admin, 'users-import-invite-done');
+    await admin.getByRole('link', { name: 'Go to Invitations' }).click();
+    await admin.locator('tr[data-invitation="radia"]').waitFor();
+    expect(watcherProblems).toEqual([]);
+    await watcher.close();
   });
 
   test('a file without rows or without the required columns says so', async () => {

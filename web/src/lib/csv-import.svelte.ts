@@ -1,12 +1,12 @@
 import Papa from 'papaparse';
 import {
-  countOutcomes,
   duplicateRows,
   IMPORT_CHUNK_MAX,
   importFields,
+  importOutcomes,
+  invitationImportFields,
   requiredImportFields,
   type ImportCells,
-  type ImportCounts,
   type ImportField,
   type ImportOutcome,
 } from '@roster/shared';
@@ -14,7 +14,8 @@ import { api } from './api';
 
 // The CSV import's steps in the browser (docs/csv.md): the file is read here with papaparse and
 // never uploaded as such; its mapped rows go to `POST /users/import` a chunk at a time, first as a
-// dry run (the preview), then for real.
+// dry run (the preview), then for real. In the invite mode they go to `POST /invitations/import`
+// instead: each new row becomes an invitation mail, and the person chooses their password.
 
 /** The largest file the console reads: far beyond what one import is for, within what a tab holds. */
 export const MAX_FILE_BYTES = 20 * 1024 * 1024;
@@ -53,13 +54,27 @@ function unescapeFormula(value: string): string {
   return /^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value;
 }
 
+/** Existing usernames are skipped or updated, or (invite) new rows are invited by mail. */
+export type ImportMode = 'skip' | 'update' | 'invite';
+
+/** What happened to a row: an import's outcomes, and `invited` for the invite mode. */
+export type RowOutcome = ImportOutcome | 'invited';
+const rowOutcomes: readonly RowOutcome[] = [...importOutcomes, 'invited'];
+
+/** Whether a field is sent in `mode`: an invitation has no password (the person chooses it) and no status. */
+export function usedIn(mode: ImportMode, field: ImportField): boolean {
+  return mode !== 'invite' || (invitationImportFields as readonly string[]).includes(field);
+}
+
 export interface ImportRowState {
   /** The row's number in the file, counting from 1 after the header. */
   number: number;
   cells: ImportCells;
-  outcome?: ImportOutcome;
+  outcome?: RowOutcome;
   errors?: Record<string, string>;
   userId?: string;
+  /** The invitation made, or the pending one a skipped row's username has (invite mode). */
+  invitationId?: string;
 }
 
 type Phase = 'choose' | 'map' | 'checking' | 'preview' | 'importing' | 'done';
@@ -70,7 +85,7 @@ export class CsvImport {
   headers = $state<string[]>([]);
   readError = $state<string | null>(null);
   mapping = $state<Record<ImportField, string>>(guessMapping([]));
-  mode = $state<'skip' | 'update'>('skip');
+  mode = $state<ImportMode>('skip');
   /** Every row with its preview or its result. */
   rows = $state.raw<ImportRowState[]>([]);
   progress = $state({ done: 0, total: 0 });
@@ -80,7 +95,7 @@ export class CsvImport {
   private records: Record<string, string>[] = [];
 
   readonly missing = $derived(requiredImportFields.filter((f) => !this.mapping[f]));
-  readonly counts = $derived<ImportCounts>(countOutcomes(this.rows.filter((r) => r.outcome) as { outcome: ImportOutcome }[]));
+  readonly counts = $derived(countRows(this.rows));
   /** The rows the import sends: those the check found nothing wrong with. */
   readonly importable = $derived(this.rows.filter((r) => r.outcome && r.outcome !== 'failed'));
 
@@ -128,7 +143,7 @@ export class CsvImport {
     const results = await this.send(rows, true);
     if (!results) return;
     for (const [index, errors] of duplicateRows(rows.map((r) => r.cells))) {
-      results[index] = { ...results[index]!, outcome: 'failed', errors: { ...results[index]!.errors, ...errors }, userId: undefined };
+      results[index] = { ...results[index]!, outcome: 'failed', errors: { ...results[index]!.errors, ...errors }, userId: undefined, invitationId: undefined };
     }
     this.rows = results;
     this.stale = false;
@@ -173,7 +188,7 @@ export class CsvImport {
     const cells: ImportCells = {};
     for (const field of importFields) {
       const column = this.mapping[field];
-      if (column) cells[field] = unescapeFormula(record[column] ?? '');
+      if (column && usedIn(this.mode, field)) cells[field] = unescapeFormula(record[column] ?? '');
     }
     return cells;
   }
@@ -187,10 +202,15 @@ export class CsvImport {
     const results: ImportRowState[] = [];
     try {
       for (const chunk of chunks(rows)) {
-        const answer = await api('POST /users/import', { body: { rows: chunk.map((r) => r.cells), mode: this.mode, dry_run: dryRun } });
+        const rows = chunk.map((r) => r.cells);
+        const answer =
+          this.mode === 'invite'
+            ? await api('POST /invitations/import', { body: { rows, dry_run: dryRun } })
+            : await api('POST /users/import', { body: { rows, mode: this.mode, dry_run: dryRun } });
         for (const result of answer.results) {
           const row = chunk[result.index]!;
-          results.push({ ...row, outcome: result.outcome, errors: result.errors, userId: result.user_id });
+          const invitationId = 'invitation_id' in result ? result.invitation_id : undefined;
+          results.push({ ...row, outcome: result.outcome, errors: result.errors, userId: result.user_id, invitationId });
         }
         this.progress = { done: this.progress.done + chunk.length, total: rows.length };
       }
@@ -211,6 +231,12 @@ export class CsvImport {
       return null;
     }
   }
+}
+
+function countRows(rows: readonly ImportRowState[]): Record<RowOutcome, number> {
+  const counts = Object.fromEntries(rowOutcomes.map((o) => [o, 0])) as Record<RowOutcome, number>;
+  for (const row of rows) if (row.outcome) counts[row.outcome]++;
+  return counts;
 }
 
 /** Up to IMPORT_CHUNK_MAX rows and about MAX_CHUNK_BYTES of JSON each. */
