@@ -66,6 +66,23 @@ export async function registerApplication(
   return { application, config: await relyingParty(admin.server, application.client_id, client_secret) };
 }
 
+/** An authorization request with PKCE and a state, as an application starts the code flow. */
+export async function authorizationRequest(config: client.Configuration, redirectUri: string, scope: string, prompt?: string) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    // Refresh tokens (offline_access) come only with an explicit consent prompt (OpenID Connect Core 11).
+    ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
+    ...(prompt ? { prompt } : {}),
+  });
+  return { url, verifier, state };
+}
+
 /**
  * Runs the authorization code flow with PKCE as a browser signed in to Roster would: the
  * authorization request, the console's authorization page (its API), the redirect back.
@@ -83,18 +100,7 @@ export async function signInThroughRoster(
   } = {},
 ): Promise<{ tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>; consentAsked: boolean }> {
   const { scope = 'openid profile email roles offline_access', jar = new Map<string, string>() } = options;
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: redirectUri,
-    scope,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    // Refresh tokens (offline_access) come only with an explicit consent prompt (OpenID Connect Core 11).
-    ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
-    ...(options.prompt ? { prompt: options.prompt } : {}),
-  });
+  const { url, verifier, state } = await authorizationRequest(config, redirectUri, scope, options.prompt);
   const { location, consentAsked } = await walkThroughRoster(server, browser, url.href, { jar, until: (target) => target.href.startsWith(redirectUri) });
   const tokens = await client.authorizationCodeGrant(config, location, { pkceCodeVerifier: verifier, expectedState: state });
   return { tokens, consentAsked };

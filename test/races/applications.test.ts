@@ -10,7 +10,7 @@ import { transaction } from '../../server/src/data/transaction.ts';
 import { endApplicationSessions } from '../../server/src/oidc/logout.ts';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { startNode, stopNode } from '../helpers/nodes.ts';
-import { logoutReceiver, registerApplication as registerApplicationAs, type RegisteredApplication } from '../helpers/relying-party.ts';
+import { authorizationRequest, logoutReceiver, registerApplication as registerApplicationAs, type RegisteredApplication } from '../helpers/relying-party.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // Attacks on what ends access to applications (docs/applications.md, "What ends access, and how
@@ -99,17 +99,7 @@ interface Flow {
 /** The application sends the browser to Roster; returns where that stopped (usually the console's authorization page). */
 async function authorize(browser: Browser, app: App, options: { scope?: string; prompt?: string } = {}): Promise<Flow> {
   const { scope = 'openid profile offline_access' } = options;
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(app.config, {
-    redirect_uri: redirectUri,
-    scope,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}),
-    ...(options.prompt ? { prompt: options.prompt } : {}),
-  });
+  const { url, verifier, state } = await authorizationRequest(app.config, redirectUri, scope, options.prompt);
   return { verifier, state, stop: await follow(browser, url.href) };
 }
 
