@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: every two-factor flow in the console (setup, the code step, recovery codes, the admin's reset, the staff rule, another application's sign-in) shares one server and its helpers.
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: every mail Roster sends (invitations, reset links, notices) against one real SMTP server started once for the file.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig } from '../../server/src/config.ts';
 import { createLogger } from '../../server/src/logger.ts';

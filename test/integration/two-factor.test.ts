@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: two-factor sign-in's whole contract (enrolment, sign-in, recovery codes, replay, throttling, races, the admin's reset) shares one server and the TOTP helpers.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, connectSocket, createTestUser, LiveClient, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';

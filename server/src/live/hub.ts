@@ -1,3 +1,4 @@
+// Over 300 lines for a reason: the hub wires the feed, presence, stats and session sweeps to Socket.IO in one place; each job lives in its own module beside it.
 import type { Server as HttpServer } from 'node:http';
 import { parse as parseCookies } from 'hono/utils/cookie';
 import type { Sql } from 'postgres';
