@@ -104,6 +104,24 @@ describe('V7.2 fundamental session security', () => {
       expect(await sessionOf(client)).toMatchObject({ id: session.id, expires_at: session.expires_at });
     }
   });
+
+  // The console reloads its lists when the live feed announces the rotation, which can be before
+  // the answer carrying the new cookie arrives: such a request, refused, must not sign the browser out.
+  test('7.2.4 requests still carrying the replaced token do not undo the new cookie (30 rounds)', async () => {
+    const { client, user } = await signedInClient(server);
+    for (let round = 0; round < 30; round++) {
+      // One cookie jar, as in a browser: requests sent before the new cookie arrives carry the old
+      // token, and their answers are applied to the jar in the order they arrive.
+      const rotation = client.post('/api/v1/auth/reauthenticate', { password: user.password });
+      const reloads = Array.from({ length: 12 }, async (_, i) => {
+        await new Promise((resolve) => setTimeout(resolve, i * 15));
+        return client.get('/api/v1/auth/me');
+      });
+      expect((await rotation).status).toBe(200);
+      await Promise.all(reloads);
+      expect((await client.get('/api/v1/auth/me')).status, `round ${round}`).toBe(200);
+    }
+  });
 });
 
 describe('V7.3 session timeout', () => {

@@ -7,7 +7,7 @@ import { twoFactorOverdue, twoFactorRequiredBy } from '../auth/two-factor-policy
 import type { Principal } from '../auth/principal.ts';
 import type { AppEnv, Deps } from './context.ts';
 import { AppError } from '../errors.ts';
-import { clearSessionCookie, readSessionCookie } from './session-cookie.ts';
+import { readSessionCookie } from './session-cookie.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const FORWARD_AUTH_PATH = '/api/v1/auth/verify';
@@ -99,8 +99,10 @@ export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
     }
     const token = readSessionCookie(c);
     const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy) : null;
+    // A refused cookie is left in place, not cleared: the request may have been sent just before a
+    // re-authentication replaced the token, and a clearing answer arriving after the new cookie
+    // would delete that one and sign the browser out. Signing in or out overwrites it anyway.
     c.set('principal', validated ? await withTwoFactorRequirement(deps, sessionPrincipal(validated)) : null);
-    if (token && !validated) clearSessionCookie(c, deps.cookies);
     await next();
   };
 }
