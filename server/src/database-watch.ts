@@ -57,7 +57,8 @@ export class DatabaseWatch {
   }
 
   private async check() {
-    this.probe ??= postgres(this.url, { max: 1, connect_timeout: 2, onnotice: () => undefined, connection: { application_name: 'roster-watch' } });
+    // Only `SELECT 1`: no array types to read, so none of postgres.js's unhandled type queries (database.ts).
+    this.probe ??= postgres(this.url, { max: 1, connect_timeout: 2, fetch_types: false, onnotice: () => undefined, connection: { application_name: 'roster-watch' } });
     const probe = this.probe;
     let timer: NodeJS.Timeout | undefined;
     const answered = await Promise.race([

@@ -30,6 +30,17 @@ export function connect(url: string, options: { max?: number } = {}): Sql {
 }
 
 /**
+ * Whether an unhandled rejection is postgres.js's array-type query failing on a connection cut while
+ * it opened (porsager/postgres#1192): the driver drops that query's promise, so nothing can catch
+ * it, and the connection's own queries fail or succeed on their own terms regardless. The server
+ * logs it instead of ending (main.ts); the test runner ignores it (vitest.config.ts).
+ */
+export function isArrayTypeFetchFailure(reason: unknown): boolean {
+  const query = (reason as { query?: unknown } | null)?.query;
+  return typeof query === 'string' && query.includes('b.typarray') && query.includes('pg_catalog.pg_type');
+}
+
+/**
  * postgres.js reads the array types on every new connection and drops that query's promise: a
  * connection cut at that moment (a restart, an outage) rejects where no code can catch it, which
  * ends the process (porsager/postgres#1192, #1223). The types are kept in the options all the

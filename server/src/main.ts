@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './config.ts';
+import { isArrayTypeFetchFailure } from './database.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
 import { startServer } from './server.ts';
@@ -11,6 +12,11 @@ const webRoot = fileURLToPath(new URL('../../web/build/', import.meta.url));
 async function main() {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
+  process.on('unhandledRejection', (reason) => {
+    if (isArrayTypeFetchFailure(reason)) return void log.warn({ err: reason }, 'a database connection was cut while it opened');
+    // Anything else is a bug: it ends the process, as Node would without this handler.
+    throw reason;
+  });
   // Signals are handled from the start: one arriving during start-up still stops everything cleanly.
   let stopRequested: string | null = null;
   let stop = (signal: string) => void (stopRequested = signal);
