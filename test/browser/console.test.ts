@@ -115,7 +115,7 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     const dialog = pageA.getByRole('dialog');
     await dialog.getByRole('button', { name: 'Deactivate 3' }).click();
     await expect.poll(() => dialog.getByTestId('bulk-summary').textContent()).toMatch(/3 succeeded/);
-    expect(await dialog.getByTestId('bulk-progress').getAttribute('value')).toBe('3');
+    expect(await dialog.getByTestId('bulk-progress').locator('progress').getAttribute('value')).toBe('3');
     await shootBoth(pageA, 'bulk-result');
     await dialog.getByRole('button', { name: 'Done' }).click();
     const statuses = await server.sql`SELECT status FROM users WHERE username LIKE 'zeta.%'`;
