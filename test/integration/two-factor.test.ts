@@ -4,6 +4,7 @@ import { ApiClient, connectSocket, createTestUser, LiveClient, signedInClient } 
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { enrolTotp, totpCode } from '../helpers/totp.ts';
 import { sha256Hex } from '../../server/src/auth/tokens.ts';
+import { SIGN_OUT_EVERYONE_PHRASE } from '@roster/shared';
 
 // Two-factor sign-in (issue 16): enrolment, the second step of a sign-in, recovery codes, replay
 // and guessing, the half-signed-in browser refused everywhere, and the admin's reset. The server's
@@ -287,7 +288,8 @@ describe('signing in with two factors', () => {
     await deactivated.post('/api/v1/auth/login', { login: user.username, password: 'another long passphrase' });
     const current = (await admin.get(`/api/v1/users/${user.id}`)).body.user;
     await admin.patch(`/api/v1/users/${user.id}`, { version: current.version, status: 'inactive' });
-    expect((await deactivated.post('/api/v1/auth/second-factor', { code: totpCode(secret, now) })).status).toBe(403);
+    // The deactivation ended the sign-in halfway, as it ends sessions: the browser starts again.
+    expect((await deactivated.post('/api/v1/auth/second-factor', { code: totpCode(secret, now) })).body.error.code).toBe('unauthenticated');
     // And a deactivated user with the right password is told at the first step.
     expect((await new ApiClient(server).post('/api/v1/auth/login', { login: user.username, password: 'another long passphrase' })).status).toBe(403);
     expect(await server.sql`SELECT 1 FROM sessions WHERE user_id = ${user.id}`).toHaveLength(0);
@@ -303,6 +305,36 @@ describe('signing in with two factors', () => {
 });
 
 describe('a half-signed-in browser is signed in nowhere', () => {
+  // A sign-in halfway is not a session, but what ends all of a person's sessions must end it too:
+  // otherwise a deactivation undone within its five minutes, or "sign out everywhere", left it
+  // waiting for the code.
+  test("what ends all of a person's sessions ends their sign-ins halfway too", async () => {
+    const { client: admin } = await signedInClient(server, { role: 'admin' });
+    const endings: [string, (userId: string) => Promise<void>][] = [
+      ['deactivated and reactivated', async (userId) => {
+        const user = (await admin.get(`/api/v1/users/${userId}`)).body.user;
+        const off = await admin.patch(`/api/v1/users/${userId}`, { version: user.version, status: 'inactive' });
+        expect(off.status).toBe(200);
+        expect((await admin.patch(`/api/v1/users/${userId}`, { version: off.body.user.version, status: 'active' })).status).toBe(200);
+      }],
+      ['signed out everywhere by an admin', async (userId) => {
+        expect((await admin.delete(`/api/v1/users/${userId}/sessions`)).status).toBe(204);
+      }],
+      ['everyone signed out', async () => {
+        expect((await admin.post('/api/v1/sessions/revoke-all', { confirm: SIGN_OUT_EVERYONE_PHRASE, keep_own: true })).status).toBe(200);
+      }],
+    ];
+    for (const [name, end] of endings) {
+      const { user, secret } = await enrolledUser();
+      const browser = new ApiClient(server);
+      expect((await browser.post('/api/v1/auth/login', { login: user.username, password: user.password })).body.second_factor_required).toBe(true);
+      await end(user.id);
+      later(1);
+      const second = await browser.post('/api/v1/auth/second-factor', { code: totpCode(secret, now) });
+      expect(second.status, name).toBe(401);
+      expect(await server.sql`SELECT 1 FROM sessions WHERE user_id = ${user.id}`, name).toHaveLength(0);
+    }
+  });
   test('the API, the live channel, forward authentication and the authorization pages all refuse it', async () => {
     const { client: admin } = await signedInClient(server, { role: 'admin' });
     await admin.post('/api/v1/applications', { name: 'Proxied', forward_auth_host: 'proxied.example.com' });

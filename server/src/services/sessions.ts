@@ -51,6 +51,11 @@ export async function revokeSessions(
                               ORDER BY last_seen_at DESC, created_at DESC LIMIT ${where.beyondNewest})`
         : tx``}
     RETURNING s.id, s.user_id, u.username`;
+  // Ending all of a person's sessions (deactivation, "sign out everywhere", a new password) ends
+  // their sign-ins halfway too: one completed afterwards would be a session that outlived it.
+  if ('userId' in where && !where.sessionId && !('beyondNewest' in where && where.beyondNewest !== undefined)) {
+    await tx`DELETE FROM pending_logins WHERE user_id = ${where.userId}`;
+  }
   // Applications signed in through these sessions are signed out with them.
   await endApplicationSessions(tx, { rosterSessionIds: ended.map((s) => s.id) }, reason);
   for (const session of ended) {
@@ -180,6 +185,7 @@ export async function revokeEverySession(sql: Sql, actor: Actor, keepOwn: boolea
     if (actor.credential) await lockForWrite(tx, actor, { recentAuth: true });
     const keep = keepOwn && actor.credential?.kind === 'session' ? actor.credential.sessionId : null;
     const ended = await tx`DELETE FROM sessions ${keep ? tx`WHERE id <> ${keep}` : tx``}`;
+    await tx`DELETE FROM pending_logins`;
     // Every application sign-in ends too, the admin's own included: after a breach, all of them.
     await endApplicationSessions(tx, 'everyone', 'signed_out_everyone');
     recordEvent(tx, actor, {
