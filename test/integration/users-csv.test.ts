@@ -294,5 +294,16 @@ describe('export', () => {
     expect(third.body.error.code).toBe('rate_limited');
     for (const aborter of open) aborter.abort();
     await expect.poll(async () => (await admin.get(`/api/v1/users/export.csv?q=many-${s}-1000`)).status, { timeout: 5000 }).toBe(200);
+
+    // HEAD (a link checker, a download manager) answers the headers and holds nothing: before, each
+    // took an export's place and a connection for good.
+    for (let i = 0; i < 3; i++) {
+      const head = await fetch(`${server.url}/api/v1/users/export.csv`, { method: 'HEAD', headers: { cookie: admin.cookie! } });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toMatch(/^text\/csv/);
+    }
+    expect((await admin.get(`/api/v1/users/export.csv?q=many-${s}-1000`)).status).toBe(200);
+    const [idle] = await server.sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'`;
+    expect(idle!.n).toBe(0);
   }, 300_000);
 });

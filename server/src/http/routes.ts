@@ -246,12 +246,12 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'GET /users/export.csv': async (c) => {
       const query = parseQuery(c, apiRoutes['GET /users/export.csv'].query);
       const day = deps.clock().toISOString().slice(0, 10);
+      const headers = { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="roster-users-${day}.csv"` };
+      // HEAD is answered from GET, and a stream started for it would never be read nor cancelled.
+      if (c.req.method === 'HEAD') return c.body(new ReadableStream<Uint8Array>({ start: (body) => body.close() }), 200, headers);
       if (exportsRunning >= MAX_CONCURRENT_EXPORTS) throw new AppError('rate_limited', 'Other exports are running; try again in a moment');
       exportsRunning++;
-      return c.body(usersCsvStream(sql, query, () => exportsRunning--), 200, {
-        'Content-Type': 'text/csv; charset=utf-8',
-        'Content-Disposition': `attachment; filename="roster-users-${day}.csv"`,
-      });
+      return c.body(usersCsvStream(sql, query, () => exportsRunning--), 200, headers);
     },
     'GET /users/:id': async (c) => c.json({ user: await getUser(sql, uuidParam(c)) }),
     'PATCH /users/:id': async (c) => {
