@@ -69,12 +69,21 @@ export async function lockForWrite(
   if (actor.credential && actor.id) modes.set(actor.id, modes.get(actor.id) ?? 'share');
   for (const id of targets.change ?? []) modes.set(id, 'update');
   const users = new Map<string, UserRow>();
-  for (const id of [...modes.keys()].sort()) {
-    const [row] =
-      modes.get(id) === 'update'
-        ? await tx<UserRow[]>`SELECT * FROM users WHERE id = ${id} FOR UPDATE`
-        : await tx<UserRow[]>`SELECT * FROM users WHERE id = ${id} FOR SHARE`;
-    if (row) users.set(id, row);
+  // In id order (the global lock order), one query per run of ids locked the same way: a chunk of
+  // 500 imported users is one round trip, not 500. ORDER BY comes before the locking clause, so a
+  // query locks its rows in that order.
+  const ids = [...modes.keys()].sort();
+  for (let start = 0; start < ids.length; ) {
+    const mode = modes.get(ids[start]!)!;
+    let end = start + 1;
+    while (end < ids.length && modes.get(ids[end]!) === mode) end++;
+    const run = ids.slice(start, end);
+    const rows =
+      mode === 'update'
+        ? await tx<UserRow[]>`SELECT * FROM users WHERE id = ANY(${run}::uuid[]) ORDER BY id FOR UPDATE`
+        : await tx<UserRow[]>`SELECT * FROM users WHERE id = ANY(${run}::uuid[]) ORDER BY id FOR SHARE`;
+    for (const row of rows) users.set(row.id, row);
+    start = end;
   }
   const role = actor.credential ? await recheckActor(tx, actor, actor.id ? users.get(actor.id) : undefined) : null;
   checked.add(tx);
