@@ -152,6 +152,8 @@ describe('import: writing', () => {
     expect(Object.keys(event!.data.changes).sort()).toEqual(['display_name', 'role']);
 
     expect((await importRows(rows, { mode: 'update' })).results[0]!.outcome).toBe('unchanged');
+    // Addresses compare as the database does (citext): a file whose addresses changed case changes nothing.
+    expect((await importRows([{ ...rows[0]!, email: target.email.toUpperCase() }], { mode: 'update' })).results[0]!.outcome).toBe('unchanged');
 
     // Deactivating through an import ends the user's sessions, as it does by hand.
     const { client: victim, user } = await signedInClient(server);

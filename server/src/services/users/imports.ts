@@ -192,7 +192,9 @@ async function importChunk(
 
 /** The fields a row gives that differ from the user's (blank cells change nothing). */
 function changesFor(user: UserRow, row: ImportRow): UserChanges {
-  const given: UserChanges = { email: row.email, display_name: row.display_name, role: row.role, status: row.status };
+  // The address compares as the column does (citext): a file whose addresses changed case changes nothing.
+  const email = row.email !== undefined && row.email.toLowerCase() !== user.email.toLowerCase() ? row.email : undefined;
+  const given: UserChanges = { email, display_name: row.display_name, role: row.role, status: row.status };
   return Object.fromEntries(
     Object.entries(given).filter(([field, value]) => value !== undefined && user[field as keyof UserRow] !== value),
   ) as UserChanges;
