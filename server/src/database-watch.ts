@@ -42,12 +42,21 @@ export class DatabaseWatch {
    */
   guard<T>(work: () => Promise<T>): Promise<T> {
     if (!this.isUp) return Promise.reject(new DatabaseDownError());
-    let listener!: () => void;
-    const down = new Promise<never>((_, reject) => {
-      listener = () => reject(new DatabaseDownError());
-      this.onDown.add(listener);
+    // Every request passes here: one promise of its own, settled by the work or by the watch.
+    return new Promise<T>((resolve, reject) => {
+      const abandon = () => reject(new DatabaseDownError());
+      this.onDown.add(abandon);
+      work().then(
+        (value) => {
+          this.onDown.delete(abandon);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.onDown.delete(abandon);
+          reject(error);
+        },
+      );
     });
-    return Promise.race([work(), down]).finally(() => this.onDown.delete(listener));
   }
 
   async stop(): Promise<void> {

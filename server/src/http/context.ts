@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
+import type { HttpBindings } from '@hono/node-server';
 import type { z } from 'zod';
 import { inputProblems } from '@roster/shared';
 import type { Sql } from 'postgres';
@@ -50,6 +51,8 @@ export interface Deps {
 }
 
 export interface AppEnv {
+  /** The Node request and response under Hono's (server.ts serves the app with @hono/node-server). */
+  Bindings: HttpBindings;
   Variables: {
     principal: Principal | null;
     /** The access rule of the route being served, re-checked inside its writing transaction. */

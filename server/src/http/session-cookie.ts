@@ -5,13 +5,18 @@ import { PENDING_LOGIN_COOKIE } from '../auth/pending-logins.ts';
 import { SESSION_COOKIE } from '../auth/sessions.ts';
 import type { BrowserCookies, SignedIn } from '../services/auth.ts';
 
+// Every request reads this one cookie: a pattern finds it where Hono's parser would split,
+// validate and decode every cookie the browser sends (a session token never needs decoding).
+const SESSION_COOKIE_VALUE = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}=([^;]*)`);
+
 export function readSessionCookie(c: Context): string | undefined {
-  return getCookie(c, SESSION_COOKIE);
+  const header = c.req.header('cookie');
+  return header ? SESSION_COOKIE_VALUE.exec(header)?.[1]?.trim() : undefined;
 }
 
 /** What a sign-in needs from the browser: the session it replaces and its device token. */
 export function browserCookies(c: Context): BrowserCookies {
-  return { session: getCookie(c, SESSION_COOKIE), device: getCookie(c, DEVICE_COOKIE) };
+  return { session: readSessionCookie(c), device: getCookie(c, DEVICE_COOKIE) };
 }
 
 /**
