@@ -11,7 +11,7 @@ import { AppError } from './errors.ts';
 import { errorResponse } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { oidcRoutes } from './http/oidc.ts';
-import { authenticate, authorize, dataHeaders, originCheck, requestLog, requireDatabase } from './http/middleware.ts';
+import { dataHeaders, requestLog, routeGate } from './http/middleware.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { routeHandlers } from './http/routes.ts';
 
@@ -27,21 +27,18 @@ export function createApp(deps: Deps) {
       throw new AppError('payload_too_large', 'The request body is larger than 1 MiB');
     },
   });
-  const api = new Hono<AppEnv>()
-    .use(requireDatabase(deps))
-    // Reading a GET's body would build a request stream for nothing.
-    .use((c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)))
-    .use(originCheck(deps))
-    .use(authenticate(deps));
-
+  const api = new Hono<AppEnv>();
   const document = openApiDocument(deps.origins[0]!);
   api.get('/openapi.json', (c) => c.json(document));
 
-  // Every route of the shared table, each behind its access rule.
+  // Every route of the shared table behind its gate (database, origin, principal, access rule);
+  // only routes that take a body read one, within the limit.
   const handlers: Record<RouteKey, Handler<AppEnv>> = routeHandlers(deps);
   for (const key of Object.keys(apiRoutes) as RouteKey[]) {
     const [method, routePath] = key.split(' ') as [string, string];
-    api.on(method, routePath, authorize(apiRoutes[key]), handlers[key]);
+    const gate = routeGate(deps, apiRoutes[key]);
+    if (method === 'GET') api.on(method, routePath, gate, handlers[key]);
+    else api.on(method, routePath, limitBody, gate, handlers[key]);
   }
   api.all('*', () => {
     throw new AppError('not_found', 'No such API route');

@@ -1,16 +1,15 @@
 import type { MiddlewareHandler } from 'hono';
-import { can, type RouteSpec } from '@roster/shared';
+import { apiRoutes, can, type RouteSpec } from '@roster/shared';
 import { validateApiKey } from '../auth/api-keys.ts';
 import { apiKeyPrincipal, sessionPrincipal } from '../auth/principal.ts';
 import { validateSessionToken } from '../auth/sessions.ts';
 import { twoFactorOverdue, twoFactorRequiredBy } from '../auth/two-factor-policy.ts';
 import type { Principal } from '../auth/principal.ts';
-import type { AppEnv, Deps } from './context.ts';
+import type { AppContext, AppEnv, Deps } from './context.ts';
 import { AppError } from '../errors.ts';
 import { readSessionCookie } from './session-cookie.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const FORWARD_AUTH_PATH = '/api/v1/auth/verify';
 
 /** One JSON line per request: no query string, no headers, so no token can leak into the log. */
 export function requestLog(deps: Deps): MiddlewareHandler<AppEnv> {
@@ -57,57 +56,58 @@ export function dataHeaders(deps: Deps): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * While the database is down every API request answers 503 at once, and one already waiting on it
- * answers 503 as soon as the health watch notices (within 2 s, docs/operations.md). No fixed
- * deadline: a bulk action over hundreds of users may take longer while the database is healthy.
+ * What every API route does before its handler, in one step per request (each middleware layer of
+ * its own cost a promise or two: a tenth of `GET /auth/me`'s time, bench/run.ts):
+ * - While the database is down it answers 503 at once, and a request already waiting on it answers
+ *   503 as soon as the health watch notices (within 2 s, docs/operations.md). No fixed deadline: a
+ *   bulk action over hundreds of users may take longer while the database is healthy.
+ * - CSRF defence: a state-changing request must come from an allowed origin.
+ * - It establishes the principal (`authenticate`), then enforces the route's access rule.
  */
-export function requireDatabase(deps: Deps): MiddlewareHandler<AppEnv> {
-  return (_, next) => deps.database.guard(next);
-}
-
-/**
- * CSRF defence: a state-changing request must come from an allowed origin. Browsers always send
- * `Origin` on such requests; programs authenticating with a bearer key are not exposed to CSRF
- * (the cookie is then ignored, see `authenticate`).
- */
-export function originCheck(deps: Deps): MiddlewareHandler<AppEnv> {
+export function routeGate(deps: Deps, route: RouteSpec): MiddlewareHandler<AppEnv> {
   const allowed = new Set(deps.origins);
-  return async (c, next) => {
-    if (!SAFE_METHODS.has(c.req.method) && !c.req.header('authorization')) {
-      const origin = c.req.header('origin');
-      if (!origin || !allowed.has(origin)) {
-        throw new AppError('forbidden', 'Cross-origin request refused: the Origin header is missing or not allowed');
-      }
-    }
-    await next();
-  };
+  const forwardAuthentication = route === apiRoutes['GET /auth/verify'];
+  return (c, next) =>
+    deps.database.guard(async () => {
+      refuseCrossOrigin(c, allowed);
+      c.set('principal', await authenticate(c, deps, forwardAuthentication));
+      authorize(c, route);
+      await next();
+    });
 }
 
 /**
- * Establishes the principal: an `Authorization: Bearer` API key when the header is present (and
- * then only it: a bad key is 401, never a fallback to the cookie), else the session cookie, else
- * nobody. A dead cookie is cleared.
+ * Browsers always send `Origin` on state-changing requests; programs authenticating with a bearer
+ * key are not exposed to CSRF (the cookie is then ignored, see `authenticate`).
  */
-export function authenticate(deps: Deps): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    // Forward authentication reads the browser's session only: the proxied request's own
-    // Authorization header belongs to the application behind the proxy.
-    const authorization = c.req.path === FORWARD_AUTH_PATH ? undefined : c.req.header('authorization');
-    if (authorization !== undefined) {
-      const key = /^Bearer (\S+)$/.exec(authorization)?.[1];
-      const validated = key ? await validateApiKey(deps.sql, key) : null;
-      if (!validated) throw new AppError('unauthenticated', 'The API key is invalid, expired or revoked');
-      c.set('principal', await withTwoFactorRequirement(deps, apiKeyPrincipal(validated)));
-      return next();
-    }
-    const token = readSessionCookie(c);
-    const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy) : null;
-    // A refused cookie is left in place, not cleared: the request may have been sent just before a
-    // re-authentication replaced the token, and a clearing answer arriving after the new cookie
-    // would delete that one and sign the browser out. Signing in or out overwrites it anyway.
-    c.set('principal', validated ? await withTwoFactorRequirement(deps, sessionPrincipal(validated)) : null);
-    await next();
-  };
+function refuseCrossOrigin(c: AppContext, allowed: Set<string>) {
+  if (SAFE_METHODS.has(c.req.method) || c.req.header('authorization')) return;
+  const origin = c.req.header('origin');
+  if (!origin || !allowed.has(origin)) {
+    throw new AppError('forbidden', 'Cross-origin request refused: the Origin header is missing or not allowed');
+  }
+}
+
+/**
+ * The principal: an `Authorization: Bearer` API key when the header is present (and then only it:
+ * a bad key is 401, never a fallback to the cookie), else the session cookie, else nobody.
+ */
+async function authenticate(c: AppContext, deps: Deps, forwardAuthentication: boolean): Promise<Principal | null> {
+  // Forward authentication reads the browser's session only: the proxied request's own
+  // Authorization header belongs to the application behind the proxy.
+  const authorization = forwardAuthentication ? undefined : c.req.header('authorization');
+  if (authorization !== undefined) {
+    const key = /^Bearer (\S+)$/.exec(authorization)?.[1];
+    const validated = key ? await validateApiKey(deps.sql, key) : null;
+    if (!validated) throw new AppError('unauthenticated', 'The API key is invalid, expired or revoked');
+    return withTwoFactorRequirement(deps, apiKeyPrincipal(validated));
+  }
+  const token = readSessionCookie(c);
+  const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy) : null;
+  // A refused cookie is left in place, not cleared: the request may have been sent just before a
+  // re-authentication replaced the token, and a clearing answer arriving after the new cookie
+  // would delete that one and sign the browser out. Signing in or out overwrites it anyway.
+  return validated ? withTwoFactorRequirement(deps, sessionPrincipal(validated)) : null;
 }
 
 /** Notes when the principal's user must have two-factor sign-in (REQUIRE_2FA_FOR_STAFF), starting their grace period if need be. */
@@ -122,28 +122,24 @@ async function withTwoFactorRequirement(deps: Deps, principal: Principal): Promi
  * their own until they have; staff past their grace period for two-factor sign-in may only set it
  * up (auth/two-factor-policy.ts).
  */
-export function authorize(route: RouteSpec): MiddlewareHandler<AppEnv> {
+function authorize(c: AppContext, route: RouteSpec) {
   const { access } = route;
-  return async (c, next) => {
-    c.set('access', access);
-    c.set('duringPasswordChange', route.duringPasswordChange === true);
-    if (access !== 'public') {
-      const principal = c.get('principal');
-      if (!principal) throw new AppError('unauthenticated', 'Sign in to continue');
-      if (principal.user?.password_change_required && !route.duringPasswordChange) {
-        throw new AppError('password_change_required', 'Choose your own password first: yours was set by an administrator');
-      }
-      if (twoFactorOverdue(principal.twoFactorRequiredBy) && !route.duringTwoFactorSetup) {
-        throw new AppError('two_factor_setup_required', 'Set up two-factor sign-in first: your role requires it');
-      }
-      if (access === 'account' && !principal.user) throw new AppError('forbidden', 'A system API key has no account');
-      if (access === 'session' && principal.kind !== 'session') {
-        throw new AppError('forbidden', 'Only a browser session can do this; revoke an API key instead');
-      }
-      if (access !== 'signed_in' && access !== 'account' && access !== 'session' && !can(principal.role, access)) {
-        throw new AppError('forbidden', 'Your role does not allow this');
-      }
-    }
-    await next();
-  };
+  c.set('access', access);
+  c.set('duringPasswordChange', route.duringPasswordChange === true);
+  if (access === 'public') return;
+  const principal = c.get('principal');
+  if (!principal) throw new AppError('unauthenticated', 'Sign in to continue');
+  if (principal.user?.password_change_required && !route.duringPasswordChange) {
+    throw new AppError('password_change_required', 'Choose your own password first: yours was set by an administrator');
+  }
+  if (twoFactorOverdue(principal.twoFactorRequiredBy) && !route.duringTwoFactorSetup) {
+    throw new AppError('two_factor_setup_required', 'Set up two-factor sign-in first: your role requires it');
+  }
+  if (access === 'account' && !principal.user) throw new AppError('forbidden', 'A system API key has no account');
+  if (access === 'session' && principal.kind !== 'session') {
+    throw new AppError('forbidden', 'Only a browser session can do this; revoke an API key instead');
+  }
+  if (access !== 'signed_in' && access !== 'account' && access !== 'session' && !can(principal.role, access)) {
+    throw new AppError('forbidden', 'Your role does not allow this');
+  }
 }
