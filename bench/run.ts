@@ -18,8 +18,8 @@ import { startServer } from '../server/src/server.ts';
 import { cliActor } from '../server/src/services/events.ts';
 import { createUser } from '../server/src/services/users/changes.ts';
 import { listUsers } from '../server/src/services/users/listing.ts';
-import { listSessions } from '../server/src/services/sessions.ts';
-import { sessionPolicy } from '../server/src/auth/sessions.ts';
+import { listSessions, toSessionDto } from '../server/src/services/sessions.ts';
+import { sessionPolicy, validateSessionToken } from '../server/src/auth/sessions.ts';
 import { spawnRoster } from '../test/helpers/processes.ts';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
@@ -324,28 +324,40 @@ async function sessionsList(sql: Sql, databaseUrl: string, adminCookie: string) 
 async function authCost(sql: Sql, databaseUrl: string, adminCookie: string, adminId: string) {
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
   const server = await startServer({ config, sql, databaseUrl, log });
-  // Baselines: a route that does nothing, and one that reads one row by primary key through the
-  // same driver: the least any authenticated request costs.
+  // Baselines: a route that does nothing, one that reads one row by primary key through the same
+  // driver (the least any authenticated request costs), and one that runs Roster's own session
+  // check and answers what GET /auth/me answers, with none of the server around it: what is left
+  // between it and Roster is the server's own cost per request (routing, headers, gate, log).
+  const policy = sessionPolicy(config);
+  const token = adminCookie.slice(adminCookie.indexOf('=') + 1);
   const bareApp = new Hono()
     .get('/me', (c) => c.json({ user: { id: 'x', username: 'bare' } }))
     .get('/row', async (c) => {
       const [user] = await sql`SELECT id, username, display_name, role, status FROM users WHERE id = ${adminId}`;
       return c.json({ user });
+    })
+    .get('/session', async (c) => {
+      const validated = await validateSessionToken(sql, token, policy);
+      if (!validated) return c.json({ error: 'signed out' }, 401);
+      return c.json({ user: validated.user, session: toSessionDto(validated.session), two_factor_required_by: null });
     });
   const bare = await new Promise<{ port: number; close(): void }>((resolve) => {
     const s = serve({ fetch: bareApp.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ port: info.port, close: () => s.close() }));
   });
   const roster = await httpLoad(`${server.url}/api/v1/auth/me`, { cookie: adminCookie });
+  const check = await httpLoad(`http://127.0.0.1:${bare.port}/session`, {});
   const lookup = await httpLoad(`http://127.0.0.1:${bare.port}/row`, {});
   const baseline = await httpLoad(`http://127.0.0.1:${bare.port}/me`, {});
   bare.close();
   await server.close();
   table(`Authenticated request cost (10 connections, ${DURATION} s, server and load generator in one process)`, ['route', 'req/s', 'p50 ms', 'p99 ms', 'errors'], [
     ['Roster GET /api/v1/auth/me (session and user in one query)', Math.round(roster.perSecond), roster.p50, roster.p99, roster.errors],
+    ['bare Hono route running the same session check, same answer', Math.round(check.perSecond), check.p50, check.p99, check.errors],
     ['bare Hono route, one primary-key lookup through postgres.js', Math.round(lookup.perSecond), lookup.p50, lookup.p99, lookup.errors],
     ['bare Hono route', Math.round(baseline.perSecond), baseline.p50, baseline.p99, baseline.errors],
   ], [
     `Ratio req/s Roster / one lookup: ${(roster.perSecond / lookup.perSecond).toFixed(2)} (target ≥ 0.60); p99 ${(roster.p99 / lookup.p99).toFixed(2)}× (target ≤ 1.5×).`,
+    `Ratio req/s of the bare session check / one lookup: ${(check.perSecond / lookup.perSecond).toFixed(2)} (the query and answer alone); Roster / the bare session check: ${(roster.perSecond / check.perSecond).toFixed(2)} (the server around them).`,
     `Ratio req/s Roster / bare route: ${(roster.perSecond / baseline.perSecond).toFixed(2)}.`,
   ]);
 }

@@ -84,6 +84,21 @@ describe('bad input never gets a 500', () => {
     expect(JSON.parse(body).error.code).toBe('payload_too_large');
   });
 
+  test('the session cookie is read among other cookies, however they are spaced, and never from a look-alike name', async () => {
+    const { client } = await signedInClient(server);
+    const token = client.sessionToken!;
+    const anonymous = new ApiClient(server);
+    const meWith = (cookie: string) => anonymous.request('GET', '/api/v1/auth/me', undefined, { headers: { cookie } });
+    for (const cookie of [`roster_session=${token}`, `theme=dark; roster_session=${token}`, `a=1;roster_session=${token};b=2`, `a=1;   roster_session=${token}`]) {
+      expect((await meWith(cookie)).status, cookie).toBe(200);
+    }
+    for (const cookie of [`xroster_session=${token}`, `roster_session_old=${token}`, `a=roster_session=${token}`, `roster_session=`, 'roster_session=not-a-token']) {
+      const response = await meWith(cookie);
+      expect(response.status, cookie).toBe(401);
+      expect(response.body.error.code).toBe('unauthenticated');
+    }
+  });
+
   test('an unknown API route is a JSON 404', async () => {
     const response = await new ApiClient(server).get('/api/v1/nothing-here');
     expect(response.status).toBe(404);
