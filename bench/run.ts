@@ -277,7 +277,7 @@ async function sessionsList(sql: Sql, databaseUrl: string, adminCookie: string) 
     await tx`
       INSERT INTO sessions (token_hash, user_id, expires_at, last_seen_at, ip, user_agent)
       SELECT md5('bench session ' || n), u.id, now() + interval '20 days', now() - (n % 10000) * interval '1 minute' - n * interval '1 millisecond',
-             '10.' || (n % 250) || '.' || (n / 250 % 250) || '.7',
+             ('10.' || (n % 250) || '.' || (n / 250 % 250) || '.7')::inet,
              (ARRAY['Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0',
                     'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Version/18.0 Mobile/15E148 Safari/604.1',
                     'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36'])[1 + n % 3]
@@ -300,6 +300,8 @@ async function sessionsList(sql: Sql, databaseUrl: string, adminCookie: string) 
     { name: 'deep keyset page (90 %)', query: { cursor } },
     { name: 'by person (q=holder 4242)', query: { q: 'holder 4242' } },
     { name: 'by network and browser (ip=10.7.0.0/16, agent=iphone)', query: { ip: '10.7.0.0/16', agent: 'iphone' } },
+    { name: 'by a browser a third of them have (agent=iphone)', query: { agent: 'iphone' } },
+    { name: 'by a browser no session has (agent=curl)', query: { agent: 'curl' } },
   ];
   const rows: (string | number)[][] = [];
   const notes: string[] = [];

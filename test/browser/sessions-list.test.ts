@@ -28,7 +28,7 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     await server.sql`
       INSERT INTO sessions (token_hash, user_id, expires_at, last_seen_at, ip, user_agent)
       SELECT md5('session ' || n), u.id, now() + interval '20 days', now() - n * interval '1 minute',
-             CASE WHEN n % 2 = 0 THEN '10.20.' || (n % 200) || '.1' ELSE '192.168.' || (n % 200) || '.1' END,
+             (CASE WHEN n % 2 = 0 THEN '10.20.' || (n % 200) || '.1' ELSE '192.168.' || (n % 200) || '.1' END)::inet,
              CASE WHEN n % 3 = 0 THEN 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1'
                   ELSE 'Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0' END
       FROM generate_series(1, ${SESSIONS}) n JOIN users u ON u.username = 'holder' || (1 + n % ${SESSIONS / 10})`;

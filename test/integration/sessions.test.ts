@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
+import { loadMigrations, runMigrations } from '../../db/migrate.ts';
 import { ApiClient, connectSocket, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { createTestDatabase } from '../helpers/database.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer();
@@ -56,6 +58,9 @@ describe('sessions API', () => {
     expect(await pick('ip=10.0.0.0/8')).toEqual(ids.filter((_, i) => i % 2).sort());
     expect(await pick(`ip=192.168.5.2`)).toEqual([ids[2]]);
     expect(await pick('agent=iphone')).toEqual(ids.filter((_, i) => i % 2).sort());
+    await server.sql`UPDATE sessions SET ip = '2001:db8::5' WHERE id = ${ids[0]!}`;
+    expect(await pick(`ip=${encodeURIComponent('2001:db8::/32')}`)).toEqual([ids[0]]);
+    expect(await pick(`ip=${encodeURIComponent('2001:db8:0:0::5')}`)).toEqual([ids[0]]);
     expect((await admin.get(`/api/v1/sessions?q=${encodeURIComponent(`bob ${prefix}`)}`)).body.items).toHaveLength(1);
     socket.close();
 
@@ -133,5 +138,34 @@ describe('sessions API', () => {
     expect((await client.get('/api/v1/auth/me')).status).toBe(401);
     expect((await admin.delete('/api/v1/users/00000000-0000-0000-0000-000000000000/sessions')).status).toBe(404);
     expect((await admin.delete(`/api/v1/users/${user.id}/sessions?except_current=maybe`)).status).toBe(400);
+  });
+});
+
+describe('session addresses stored before they were typed (migration 013)', () => {
+  test('every address an older build stored is kept as an address, anything else becomes empty, and the network filter finds them', async () => {
+    const { sql } = await createTestDatabase({ empty: true });
+    try {
+      // The schema as it was before 013, with the addresses as text.
+      await sql`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
+      for (const migration of (await loadMigrations()).filter((m) => m.version < 13)) {
+        await sql.begin(async (tx) => {
+          await tx.unsafe(migration.sql);
+          await tx`INSERT INTO schema_migrations (version, name) VALUES (${migration.version}, ${migration.name})`;
+        });
+      }
+      const [user] = await sql<{ id: string }[]>`
+        INSERT INTO users (username, display_name, email, password_hash) VALUES ('old', 'Old', 'old@example.com', 'x') RETURNING id`;
+      const stored = ['127.0.0.1', '::1', '::ffff:10.1.2.3', 'not an address', '1.2.3.4.5', null];
+      for (const [i, ip] of stored.entries()) {
+        await sql`INSERT INTO sessions (token_hash, user_id, expires_at, ip) VALUES (${`old ${i}`}, ${user!.id}, now() + interval '1 day', ${ip})`;
+      }
+      expect(await runMigrations(sql)).toContain('013_session_addresses.sql');
+      const kept = await sql<{ ip: string | null }[]>`SELECT ip FROM sessions ORDER BY token_hash`;
+      expect(kept.map((row) => row.ip)).toEqual(['127.0.0.1', '::1', '::ffff:10.1.2.3', null, null, null]);
+      const local = await sql<{ ip: string }[]>`SELECT ip FROM sessions WHERE ip <<= '127.0.0.0/8'::inet`;
+      expect(local.map((row) => row.ip)).toEqual(['127.0.0.1']);
+    } finally {
+      await sql.end();
+    }
   });
 });
