@@ -11,7 +11,7 @@ import { AppError } from './errors.ts';
 import { errorResponse } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { oidcRoutes } from './http/oidc.ts';
-import { dataHeaders, requestLog, routeGate } from './http/middleware.ts';
+import { dataHeaders, requestLog, routeGates } from './http/middleware.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { routeHandlers } from './http/routes.ts';
 
@@ -34,9 +34,10 @@ export function createApp(deps: Deps) {
   // Every route of the shared table behind its gate (database, origin, principal, access rule);
   // only routes that take a body read one, within the limit.
   const handlers: Record<RouteKey, Handler<AppEnv>> = routeHandlers(deps);
+  const routeGate = routeGates(deps);
   for (const key of Object.keys(apiRoutes) as RouteKey[]) {
     const [method, routePath] = key.split(' ') as [string, string];
-    const gate = routeGate(deps, apiRoutes[key]);
+    const gate = routeGate(apiRoutes[key]);
     if (method === 'GET') api.on(method, routePath, gate, handlers[key]);
     else api.on(method, routePath, limitBody, gate, handlers[key]);
   }

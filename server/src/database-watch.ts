@@ -93,6 +93,10 @@ export class DatabaseWatch {
       return;
     }
     this.log.warn('database unavailable: requests answer 503 until it answers again');
-    for (const listener of [...this.onDown]) listener();
+    // Each request waiting on the database answers 503 now, once: its work may never settle (a
+    // frozen server answers nothing), so it must not stay here until it does.
+    const abandoned = [...this.onDown];
+    this.onDown.clear();
+    for (const abandon of abandoned) abandon();
   }
 }

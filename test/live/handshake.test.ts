@@ -26,6 +26,17 @@ describe('Socket.IO handshake', () => {
     await expect(connectSocket(server, { cookie })).rejects.toThrow(/unauthenticated/);
   });
 
+  test('reads the session cookie as the API does: among other cookies, never from a look-alike name', async () => {
+    const { client } = await signedInClient(server);
+    const token = client.sessionToken!;
+    const socket = await connectSocket(server, { cookie: `theme=dark;  roster_session=${token}; lang=en` });
+    expect(socket.connected).toBe(true);
+    socket.close();
+    for (const cookie of [`xroster_session=${token}`, `roster_session_old=${token}`, `a=roster_session=${token}`]) {
+      await expect(connectSocket(server, { cookie }), cookie).rejects.toThrow(/unauthenticated/);
+    }
+  });
+
   test('is refused from a foreign origin even with a valid session (cross-site websocket hijacking)', async () => {
     const { client } = await signedInClient(server);
     await expect(connectSocket(server, { cookie: client.cookie, origin: 'https://evil.example' })).rejects.toThrow();

@@ -11,6 +11,14 @@ import { sha256Hex } from './tokens.ts';
 // without ending the session, so its open connections and its place in the lists stay.
 
 export const SESSION_COOKIE = 'roster_session';
+// Every request and every live connection reads this one cookie: a pattern finds it where a cookie
+// parser would split, validate and decode every cookie the browser sends (a token needs no decoding).
+const SESSION_COOKIE_VALUE = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}=([^;]*)`);
+
+/** The session token in a `Cookie` header, if any: the HTTP API's, the console's and the live channel's. */
+export function sessionTokenFromCookies(header: string | undefined): string | undefined {
+  return header ? SESSION_COOKIE_VALUE.exec(header)?.[1]?.trim() : undefined;
+}
 // Touch last_seen_at at most once a minute: idle timeouts are measured in minutes or more.
 const LAST_SEEN_RESOLUTION_MS = 60 * 1000;
 

@@ -64,16 +64,18 @@ export function dataHeaders(deps: Deps): MiddlewareHandler<AppEnv> {
  * - CSRF defence: a state-changing request must come from an allowed origin.
  * - It establishes the principal (`authenticate`), then enforces the route's access rule.
  */
-export function routeGate(deps: Deps, route: RouteSpec): MiddlewareHandler<AppEnv> {
+export function routeGates(deps: Deps): (route: RouteSpec) => MiddlewareHandler<AppEnv> {
   const allowed = new Set(deps.origins);
-  const forwardAuthentication = route === apiRoutes['GET /auth/verify'];
-  return (c, next) =>
-    deps.database.guard(async () => {
-      refuseCrossOrigin(c, allowed);
-      c.set('principal', await authenticate(c, deps, forwardAuthentication));
-      authorize(c, route);
-      await next();
-    });
+  return (route) => {
+    const forwardAuthentication = route === apiRoutes['GET /auth/verify'];
+    return (c, next) =>
+      deps.database.guard(async () => {
+        refuseCrossOrigin(c, allowed);
+        c.set('principal', await authenticate(c, deps, forwardAuthentication));
+        authorize(c, route);
+        await next();
+      });
+  };
 }
 
 /**

@@ -2,16 +2,11 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Context } from 'hono';
 import { DEVICE_COOKIE, DEVICE_LIFETIME_MS } from '../auth/devices.ts';
 import { PENDING_LOGIN_COOKIE } from '../auth/pending-logins.ts';
-import { SESSION_COOKIE } from '../auth/sessions.ts';
+import { SESSION_COOKIE, sessionTokenFromCookies } from '../auth/sessions.ts';
 import type { BrowserCookies, SignedIn } from '../services/auth.ts';
 
-// Every request reads this one cookie: a pattern finds it where Hono's parser would split,
-// validate and decode every cookie the browser sends (a session token never needs decoding).
-const SESSION_COOKIE_VALUE = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}=([^;]*)`);
-
 export function readSessionCookie(c: Context): string | undefined {
-  const header = c.req.header('cookie');
-  return header ? SESSION_COOKIE_VALUE.exec(header)?.[1]?.trim() : undefined;
+  return sessionTokenFromCookies(c.req.header('cookie'));
 }
 
 /** What a sign-in needs from the browser: the session it replaces and its device token. */

@@ -1,12 +1,11 @@
 // Over 300 lines for a reason: the hub wires the feed, presence, stats and session sweeps to Socket.IO in one place; each job lives in its own module beside it.
 import type { Server as HttpServer } from 'node:http';
-import { parse as parseCookies } from 'hono/utils/cookie';
 import type { Sql } from 'postgres';
 import { createAdapter } from '@socket.io/postgres-adapter';
 import pg from 'pg';
 import { Server } from 'socket.io';
 import { eventUserId, liveHandshakeSchema, type AuditEvent, type Role, type SessionEndReason } from '@roster/shared';
-import { SESSION_COOKIE, sessionOver, validateSessionToken, type SessionPolicy } from '../auth/sessions.ts';
+import { sessionOver, sessionTokenFromCookies, validateSessionToken, type SessionPolicy } from '../auth/sessions.ts';
 import { twoFactorOverdueFor, type TwoFactorPolicy } from '../auth/two-factor-policy.ts';
 import type { DatabaseWatch } from '../database-watch.ts';
 import type { Logger } from '../logger.ts';
@@ -131,7 +130,7 @@ export class LiveHub {
     const refuse = (code: string) => next(Object.assign(new Error(code), { data: { code } }));
     const handshake = liveHandshakeSchema.safeParse(socket.handshake.auth ?? {});
     if (!handshake.success) return refuse('invalid_resume_point');
-    const token = parseCookies(socket.request.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+    const token = sessionTokenFromCookies(socket.request.headers.cookie);
     let validated: Awaited<ReturnType<typeof validateSessionToken>>;
     try {
       // Until `next()` the socket is not in the fan-out: a change to this user or session fanned out
