@@ -286,8 +286,13 @@ describe('password reset', () => {
     expect((await admin.post('/api/v1/users/00000000-0000-0000-0000-000000000000/password-reset')).status).toBe(404);
     expect((await admin.patch(`/api/v1/users/${user.id}`, { status: 'inactive', version: user.version })).status).toBe(200);
     expect((await admin.post(`/api/v1/users/${user.id}/password-reset`)).status).toBe(400);
-    // The inactive account's link no longer works either.
+    // The inactive account's link no longer works either, nor once the account is active again:
+    // deactivating it ended the link for good, as it ends its sessions.
     expect((await new ApiClient(server).post('/api/v1/auth/password-reset/lookup', { token: linkToken(mail) })).status).toBe(410);
+    expect((await admin.patch(`/api/v1/users/${user.id}`, { status: 'active', version: user.version + 1 })).status).toBe(200);
+    expect((await new ApiClient(server).post('/api/v1/auth/password-reset/lookup', { token: linkToken(mail) })).status).toBe(410);
+    const completed = await new ApiClient(server).post('/api/v1/auth/password-reset/complete', { token: linkToken(mail), password: 'a brand new pass phrase' });
+    expect(completed.status).toBe(410);
 
     const other = await createTestUser(server);
     expect((await admin.put(`/api/v1/users/${other.id}/password`, { password: 'temporary password 1', revoke_sessions: true })).status).toBe(200);
