@@ -21,7 +21,7 @@ export interface PendingLogin {
 }
 
 /** Starts the second step for `userId`; returns the token for the cookie. Expired ones are cleared on the way. */
-export async function createPendingLogin(sql: Sql, userId: string, passwordHash: string): Promise<{ token: string; expiresAt: Date }> {
+export async function createPendingLogin(sql: Sql | TransactionSql, userId: string, passwordHash: string): Promise<{ token: string; expiresAt: Date }> {
   const token = generateSessionToken();
   await sql`DELETE FROM pending_logins WHERE expires_at <= now()`;
   const [row] = await sql<{ expires_at: Date }[]>`

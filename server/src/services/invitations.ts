@@ -9,7 +9,7 @@ import { afterCommit, transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
 import { linkTo, newLinkToken, type MailDeps } from '../mail/links.ts';
 import { invitationMail } from '../mail/templates.ts';
-import { startSession, type BrowserCookies, type ClientInfo, type SignedIn } from './auth.ts';
+import { openSession, type BrowserCookies, type ClientInfo, type SignedIn } from './auth.ts';
 import { recordEvent } from './events.ts';
 import { insertUser } from './users/changes.ts';
 
@@ -146,9 +146,9 @@ export async function previewInvitation(sql: Sql, token: string): Promise<LinkPr
 }
 
 /**
- * Accepting: the account is created with the chosen password and the link is used up, in one
- * transaction (two tabs accepting at once: one wins, the other's link no longer works); then the
- * browser is signed in.
+ * Accepting: the account is created with the chosen password, the link is used up and the browser
+ * is signed in, in one transaction (two tabs accepting at once: one wins, the other's link no
+ * longer works; a failure at any step leaves the invitation as it was).
  */
 export async function acceptInvitation(
   sql: Sql,
@@ -162,7 +162,7 @@ export async function acceptInvitation(
   if (!found) throw invalidLink('invitation');
   checkPasswordPolicy(request.password, passwordMinLength, found);
   const passwordHash = await hashPassword(request.password);
-  const user = await transaction(sql, async (tx) => {
+  return transaction(sql, async (tx) => {
     const actor: Actor = { id: null, label: found.username, ip: client.ip };
     await lockForWrite(tx, actor);
     const row = await findByToken(tx, request.token, true);
@@ -180,7 +180,6 @@ export async function acceptInvitation(
       targetLabel: row.username,
       data: { invitation: toInvitationDto(row), user_id: user.id },
     });
-    return user;
+    return openSession(tx, user, client, cookies, policy);
   });
-  return startSession(sql, user, client, cookies, policy);
 }

@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import type { LinkPreview, User } from '@roster/shared';
+import type { LinkPreview } from '@roster/shared';
 import { checkPasswordPolicy } from '../../auth/password-policy.ts';
 import { hashPassword } from '../../auth/passwords.ts';
 import type { SessionPolicy } from '../../auth/sessions.ts';
@@ -11,7 +11,7 @@ import { AppError } from '../../errors.ts';
 import { linkTo, newLinkToken, type MailDeps } from '../../mail/links.ts';
 import { passwordChangedMail, passwordResetMail } from '../../mail/templates.ts';
 import { endApplicationSessions } from '../../oidc/logout.ts';
-import { startSession, throttle, type BrowserCookies, type ClientInfo, type LoginOutcome } from '../auth.ts';
+import { openSession, throttle, type BrowserCookies, type ClientInfo, type LoginOutcome } from '../auth.ts';
 import { createPendingLogin } from '../../auth/pending-logins.ts';
 import { recordEvent } from '../events.ts';
 import { invalidLink } from '../invitations.ts';
@@ -92,9 +92,9 @@ export async function sendPasswordReset(sql: Sql, actor: Actor, id: string, mail
   });
 }
 
-async function findReset(sql: Sql | TransactionSql, token: string): Promise<UserRow | undefined> {
-  const [row] = await sql<UserRow[]>`
-    SELECT u.* FROM password_resets r JOIN users u ON u.id = r.user_id
+async function findReset(sql: Sql | TransactionSql, token: string): Promise<(UserRow & { link_expires_at: Date }) | undefined> {
+  const [row] = await sql<(UserRow & { link_expires_at: Date })[]>`
+    SELECT u.*, r.expires_at AS link_expires_at FROM password_resets r JOIN users u ON u.id = r.user_id
     WHERE r.token_hash = ${sha256Hex(token)} AND r.expires_at > now() AND u.status = 'active'`;
   return row;
 }
@@ -102,14 +102,13 @@ async function findReset(sql: Sql | TransactionSql, token: string): Promise<User
 export async function previewPasswordReset(sql: Sql, token: string): Promise<LinkPreview> {
   const user = await findReset(sql, token);
   if (!user) throw invalidLink('reset');
-  const [link] = await sql<{ expires_at: Date }[]>`SELECT expires_at FROM password_resets WHERE user_id = ${user.id}`;
-  return { username: user.username, display_name: user.display_name, email: user.email, expires_at: link!.expires_at.toISOString() };
+  return { username: user.username, display_name: user.display_name, email: user.email, expires_at: user.link_expires_at.toISOString() };
 }
 
 /**
- * Following a reset link: the new password is set and the link used up in one transaction, every
- * session, API key, trusted browser and application sign-in of the account ends, the owner is told
- * by mail, and this browser is signed in. With two-factor sign-in on, it stays on (ASVS 6.4.3): the
+ * Following a reset link, in one transaction: the new password is set and the link used up, every
+ * session, API key, trusted browser and application sign-in of the account ends, and this browser
+ * is signed in; after the commit the owner is told by mail. With two-factor sign-in on, it stays on (ASVS 6.4.3): the
  * link proves the mailbox, not the second factor, so the browser gets the sign-in's code step (a
  * pending sign-in) instead of a session.
  */
@@ -126,7 +125,7 @@ export async function completePasswordReset(
   if (!found) throw invalidLink('reset');
   checkPasswordPolicy(request.password, passwordMinLength, found);
   const passwordHash = await hashPassword(request.password);
-  const user: User = await transaction(sql, async (tx) => {
+  return transaction(sql, async (tx) => {
     const actor: Actor = { id: found.id, label: found.username, ip: client.ip };
     const { users } = await lockForWrite(tx, actor, { change: [found.id] });
     const [link] = await tx`DELETE FROM password_resets WHERE user_id = ${found.id} AND token_hash = ${sha256Hex(request.token)} AND expires_at > now() RETURNING 1`;
@@ -142,8 +141,7 @@ export async function completePasswordReset(
     });
     await endApplicationSessions(tx, { accountId: row.id }, 'password_reset');
     afterCommit(tx, () => mail.mailer.deliver(passwordChangedMail({ to: row.email, displayName: row.display_name, username: row.username, origin: mail.origin, how: 'link' })));
-    return updated;
+    if (updated.two_factor_enabled) return { pending: await createPendingLogin(tx, updated.id, passwordHash) };
+    return { signedIn: await openSession(tx, updated, client, cookies, policy) };
   });
-  if (user.two_factor_enabled) return { pending: await createPendingLogin(sql, user.id, passwordHash) };
-  return { signedIn: await startSession(sql, user, client, cookies, policy) };
 }
