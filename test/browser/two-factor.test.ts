@@ -317,4 +317,24 @@ describe.skipIf(!chromiumPath)('two-factor sign-in in the console', () => {
     expect(problems).toEqual([]);
     await context.close();
   });
+
+  test('a role change applies to the rule at once: promoted, a user is told to set it up; demoted again, the notice goes, with no reload', async () => {
+    const pat = await createTestUser(server, { username: 'pat', display_name: 'Pat Promoted', password });
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const { context, page } = await signInPage(browser, server, 'pat', password);
+    await page.goto(`${server.url}/account`);
+    await page.getByTestId('two-factor').getByText('Off', { exact: true }).waitFor();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    expect(await page.getByTestId('two-factor-notice').count()).toBe(0);
+
+    expect((await admin.patch(`/api/v1/users/${pat.id}`, { role: 'moderator', version: pat.version })).status).toBe(200);
+    await page.getByTestId('two-factor-notice').getByText('Your role requires two-factor sign-in.').waitFor();
+    await page.getByTestId('two-factor-required').waitFor();
+
+    expect((await admin.patch(`/api/v1/users/${pat.id}`, { role: 'user', version: pat.version + 1 })).status).toBe(200);
+    await page.getByTestId('two-factor-notice').waitFor({ state: 'detached' });
+    await page.getByTestId('two-factor-required').waitFor({ state: 'detached' });
+    await context.close();
+  });
 });

@@ -47,7 +47,12 @@ class CurrentSession {
 
   /** Applies a change to the signed-in user (from the live feed or a save). */
   update(user: User) {
-    if (this.me && user.id === this.me.user.id && user.version >= this.me.user.version) this.me = { ...this.me, user };
+    if (!this.me || user.id !== this.me.user.id || user.version < this.me.user.version) return;
+    const roleChanged = user.role !== this.me.user.role;
+    this.me = { ...this.me, user };
+    // Whether two-factor sign-in is required of them, and by when, follows the role; the server
+    // works it out (and starts or forgets the grace period), so it is asked again.
+    if (roleChanged) void api('GET /auth/me').then((me) => (this.me = me), () => undefined);
   }
 }
 
