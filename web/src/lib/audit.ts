@@ -1,4 +1,5 @@
 import type { EventAction, LiveEvent, SessionEndReason } from '@roster/shared';
+import { plural } from './format';
 
 /** What each action is called where people choose it (the audit log's filter). */
 export const actionLabels: Record<EventAction, string> = {
@@ -101,7 +102,7 @@ export function describeEvent(event: LiveEvent): AuditSentence {
         counts.skipped ? `${counted.format(counts.skipped)} skipped` : null,
         counts.failed ? `${counted.format(counts.failed)} failed` : null,
       ].filter(Boolean);
-      return { verb: `imported ${counted.format(rows)} ${rows === 1 ? 'row' : 'rows'} of a CSV file`, target: false, note: parts.join(', ') };
+      return { verb: `imported ${plural(rows, 'row')} of a CSV file`, target: false, note: parts.join(', ') };
     }
     case 'session.created':
       return { verb: 'signed in', target: false };
@@ -111,7 +112,7 @@ export function describeEvent(event: LiveEvent): AuditSentence {
       return { verb: 'ended a session of', target: true, note: endReasons[reason] };
     }
     case 'session.revoked_all':
-      return { verb: 'signed everyone out', target: false, note: `${counted.format(event.data.count)} sessions ended` };
+      return { verb: 'signed everyone out', target: false, note: `${plural(event.data.count, 'session')} ended` };
     case 'session.rotated':
       return event.data.reason === 'password_changed'
         ? { verb: 'got a new session token', target: false, note: 'after changing their password' }
@@ -163,7 +164,7 @@ export function describeEvent(event: LiveEvent): AuditSentence {
       return { verb: 'turned off two-factor sign-in', target: false };
     case 'user.two_factor_reset': {
       const ended = event.data.sessions_ended;
-      return { verb: 'reset the two-factor sign-in of', target: true, note: ended > 0 ? `${counted.format(ended)} ${ended === 1 ? 'session' : 'sessions'} ended` : undefined };
+      return { verb: 'reset the two-factor sign-in of', target: true, note: ended > 0 ? `${plural(ended, 'session')} ended` : undefined };
     }
     case 'user.recovery_codes_regenerated':
       return { verb: 'made new recovery codes', target: false };
