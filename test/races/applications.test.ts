@@ -702,8 +702,11 @@ describe('back-channel logout delivery', () => {
       await receiving.up();
       await expect.poll(() => receiving.received.length, { timeout: 20_000, interval: 100 }).toBe(1);
       expect(receiving.received[0]).toMatchObject({ sub: user.id, sid: tokens.claims()!.sid, aud: app.application.client_id });
-      const [row] = await server.sql`SELECT delivered_at, attempts, last_error FROM logout_deliveries WHERE account_id = ${user.id}`;
-      expect(row!.delivered_at).toBeInstanceOf(Date);
+      // The receiver counts the token before it answers, and the server records the delivery after
+      // the answer: wait for the record rather than read it at once.
+      const delivery = async () => (await server.sql`SELECT delivered_at, attempts, last_error FROM logout_deliveries WHERE account_id = ${user.id}`)[0];
+      await expect.poll(async () => (await delivery())?.delivered_at, { timeout: 5000 }).toBeInstanceOf(Date);
+      const row = await delivery();
       expect(row!.attempts).toBeGreaterThanOrEqual(2);
       expect(row!.last_error).toBeNull();
       await pause(500);
