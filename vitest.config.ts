@@ -10,6 +10,9 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // expect.poll gives up after 1 s by default: too short for a page that loads on a busy CI
+    // machine. A poll that is due to succeed waits longer; one that is not still fails.
+    expect: { poll: { timeout: 5_000 } },
     // One embedded PostgreSQL serves the run; each file gets a database of its own.
     fileParallelism: true,
     // postgres.js's dropped array-type query on a connection cut while it opens (porsager/postgres#1192):

@@ -214,11 +214,16 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await expect.poll(() => page.getByTestId('user-count').textContent()).toMatch(/^4\d\d users$/);
     expect(await page.locator('tbody tr[data-user]').count()).toBeLessThan(40);
     const wrap = page.locator('.table-wrap');
-    for (let i = 0; i < 12; i++) {
-      await wrap.evaluate((el) => el.scrollTo(0, el.scrollHeight));
-      await page.waitForTimeout(100);
-    }
-    await row(page, 'bulk400').waitFor();
+    // Each page loads when the end of the table comes into view, so scroll until the last row is there.
+    await expect
+      .poll(
+        async () => {
+          await wrap.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+          return row(page, 'bulk400').count();
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe(1);
     expect(await page.locator('tbody tr[data-user]').count()).toBeLessThan(40);
     await context.close();
   });

@@ -15,7 +15,8 @@ beforeAll(async () => {
 async function snapshot() {
   return {
     users: await server.sql`SELECT * FROM users ORDER BY id`,
-    sessions: await server.sql`SELECT * FROM sessions ORDER BY id`,
+    // last_seen_at is written after the answer, at most once a minute: not part of what a request changes.
+    sessions: await server.sql`SELECT to_jsonb(s) - 'last_seen_at' AS session FROM sessions s ORDER BY id`,
     events: await server.sql`SELECT count(*)::int AS n FROM events`,
   };
 }
