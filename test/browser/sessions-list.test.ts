@@ -92,6 +92,37 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     expect(problems).toEqual([]);
   });
 
+  // The page's answer can be read before a revocation and arrive after its event: the event must
+  // still win, or the revoked session stays in the list until a reload (CI saw it on "sign out everyone").
+  test('a session revoked while the page of sessions is on its way does not come back with the page', async () => {
+    const latecomer = await createTestUser(server, { username: 'latecomer', display_name: 'Late Comer', password });
+    const client = new ApiClient(server);
+    await client.signIn(latecomer.username, password);
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const [session] = await server.sql`SELECT id FROM sessions WHERE user_id = ${latecomer.id}`;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered!: () => void;
+    const read = new Promise<void>((resolve) => (answered = resolve));
+    const held = (url: URL) => url.pathname === '/api/v1/sessions' && url.searchParams.get('q') === 'latecomer';
+    await page.route(held, async (route) => {
+      const response = await route.fetch(); // read by the server now, with the session in it
+      answered();
+      await released;
+      await route.fulfill({ response });
+    });
+    await page.getByTestId('session-search').fill('latecomer');
+    await read;
+    expect((await admin.delete(`/api/v1/sessions/${session!.id}`)).status).toBe(204);
+    await page.waitForTimeout(1000); // the revocation's event reaches the page meanwhile
+    release();
+    await page.getByText('No sessions match these filters.').waitFor();
+    await page.unroute(held);
+    await page.getByTestId('session-search').fill('');
+    await expect.poll(() => page.getByTestId('session-count').textContent()).toBe('100+ sessions');
+  });
+
   test('beyond 10,000 users the users table says its count is an estimate ("about 12K users")', async () => {
     await server.sql`
       INSERT INTO users (username, display_name, email, password_hash)

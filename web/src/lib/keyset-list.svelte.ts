@@ -27,6 +27,10 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
   protected abstract received(page: P): void;
   /** The first page could not be loaded. */
   protected abstract failed(error: unknown): void;
+  /** The rows once a page arrived, as they stand now (a list kept current by events replays those that came meanwhile). */
+  protected arrived(items: T[]): T[] {
+    return items;
+  }
 
   /** Loads the first page again (after the filters changed). */
   protected async loadFirst() {
@@ -37,7 +41,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       // Reloads start from effects: what the request reads (the filters) must not become their dependency.
       const page = await untrack(() => this.fetchPage(null));
       if (generation !== this.generation) return; // a newer load already started
-      this.items = page.items;
+      this.items = this.arrived(page.items);
       this.cursor = page.next_cursor;
       this.received(page);
     } catch (e) {
@@ -57,7 +61,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       const page = await untrack(() => this.fetchPage(cursor));
       if (generation !== this.generation) return;
       const known = new Set(this.items.map((item) => item.id));
-      this.items = [...this.items, ...page.items.filter((item) => !known.has(item.id))];
+      this.items = this.arrived([...this.items, ...page.items.filter((item) => !known.has(item.id))]);
       this.cursor = page.next_cursor;
       this.received(page);
     } finally {

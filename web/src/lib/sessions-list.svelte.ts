@@ -27,6 +27,9 @@ export class SessionsList extends KeysetList<SessionEntry, SessionList> {
   error = $state<ApiError | null>(null);
   readonly flashing = new Flashing();
   filters = $state<SessionFilters>({ q: '', online: '', ip: '', agent: '' });
+  // Events applied while a page was on its way: the server may have read the page before them, so
+  // they are applied to it again when it arrives (each is idempotent: a revoked session stays gone).
+  private meanwhile: LiveEvent[] = [];
 
   constructor(filters: SessionFilters) {
     super();
@@ -46,6 +49,12 @@ export class SessionsList extends KeysetList<SessionEntry, SessionList> {
     this.error = null;
   }
 
+  protected arrived(items: SessionEntry[]): SessionEntry[] {
+    const current = this.meanwhile.reduce((rows, event) => applySessionEvent(rows, event, this.filters).items, items);
+    this.meanwhile = [];
+    return current;
+  }
+
   protected failed(error: unknown) {
     this.items = [];
     this.cursor = null;
@@ -56,6 +65,8 @@ export class SessionsList extends KeysetList<SessionEntry, SessionList> {
   apply(event: LiveEvent) {
     const { items, flash } = applySessionEvent(this.items, event, this.filters);
     this.items = items;
+    if (this.loading) this.meanwhile.push(event);
+    else this.meanwhile = [];
     if (flash) this.flashing.add(flash);
   }
 }
