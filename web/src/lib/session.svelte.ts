@@ -52,7 +52,14 @@ class CurrentSession {
     this.me = { ...this.me, user };
     // Whether two-factor sign-in is required of them, and by when, follows the role; the server
     // works it out (and starts or forgets the grace period), so it is asked again.
-    if (roleChanged) void api('GET /auth/me').then((me) => (this.me = me), () => undefined);
+    if (!roleChanged) return;
+    void api('GET /auth/me').then(
+      // Two role changes in a row: an answer overtaken by the other keeps the newer user.
+      (me) => {
+        if (this.me && me.user.version >= this.me.user.version) this.me = me;
+      },
+      () => undefined,
+    );
   }
 }
 
