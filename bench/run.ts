@@ -360,21 +360,21 @@ async function authCost(sql: Sql, databaseUrl: string, adminCookie: string, admi
   // serving load for half a minute slows by up to a third (BENCHMARKS.md, "Measuring request cost"): the routes are measured
   // in rounds, each after all are warm, in alternating order, and compared within each round.
   for (const name of names) await httpLoad(routes[name].url, routes[name].headers, 10, 1);
-  const rounds: Record<RouteName, Awaited<ReturnType<typeof httpLoad>>>[] = [];
+  type Round = Record<RouteName, Awaited<ReturnType<typeof httpLoad>>>;
+  const rounds: Round[] = [];
   for (let round = 0; round < AUTH_ROUNDS; round++) {
-    const measured = {} as Record<RouteName, Awaited<ReturnType<typeof httpLoad>>>;
+    const measured = {} as Round;
     for (const name of round % 2 ? [...names].reverse() : names) measured[name] = await httpLoad(routes[name].url, routes[name].headers, 10, AUTH_SECONDS);
     rounds.push(measured);
   }
   bare.close();
   await server.close();
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
-  const spread = (values: number[]) => `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`;
+  const spread = (values: number[], digits = 2) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
   const ratio = (a: RouteName, b: RouteName, field: 'perSecond' | 'p99') => rounds.map((r) => r[a][field] / r[b][field]);
   const row = (label: string, name: RouteName) => {
     const of = (field: 'perSecond' | 'p50' | 'p99' | 'errors') => rounds.map((r) => r[name][field]);
-    const perSecond = of('perSecond');
-    return [label, `${Math.round(median(perSecond))} (${Math.round(Math.min(...perSecond))}–${Math.round(Math.max(...perSecond))})`, median(of('p50')), median(of('p99')), of('errors').reduce((a, b) => a + b, 0)];
+    return [label, spread(of('perSecond'), 0), median(of('p50')), median(of('p99')), of('errors').reduce((a, b) => a + b, 0)];
   };
   table(`Authenticated request cost (10 connections; ${AUTH_ROUNDS} rounds of ${AUTH_SECONDS} s per route, medians; server and load generator in one process)`, ['route', 'req/s (lowest–highest)', 'p50 ms', 'p99 ms', 'errors'], [
     row('Roster GET /api/v1/auth/me (session and user in one query)', 'roster'),
