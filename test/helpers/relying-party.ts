@@ -4,6 +4,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import type { RequestOf, ResponseOf } from '@roster/shared';
 import type { ApiClient } from './clients.ts';
+import { expect } from 'vitest';
 import type { TestServer } from './server.ts';
 
 // A real relying party for the OpenID provider: openid-client does the protocol, a small HTTP
@@ -161,4 +162,16 @@ export async function walkThroughRoster(
     response = await send(new URL(decided.body.redirect, server.url).href);
   }
   throw new Error('the sign-in did not come back to the application');
+}
+
+/**
+ * The back-channel logout queued for `accountId`, once recorded as delivered. A receiver learns of
+ * the token before it answers, and Roster records the delivery only after the answer: waiting for
+ * the receiver is not waiting for the record.
+ */
+export async function deliveredLogout(server: TestServer, accountId: string) {
+  const read = async () => (await server.sql<{ delivered_at: Date | null; attempts: number; last_error: string | null; reason: string }[]>`
+    SELECT delivered_at, attempts, last_error, reason FROM logout_deliveries WHERE account_id = ${accountId}`)[0];
+  await expect.poll(async () => (await read())?.delivered_at).toBeInstanceOf(Date);
+  return (await read())!;
 }

@@ -5,7 +5,7 @@ import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signingKeys } from '../../server/src/oidc/keys.ts';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
-import { walkThroughRoster } from '../helpers/relying-party.ts';
+import { deliveredLogout, walkThroughRoster } from '../helpers/relying-party.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // examples/oidc-app, the example application, run as a user runs it (tsx, a process of its own) and
@@ -137,10 +137,7 @@ describe('examples/oidc-app', () => {
     await expect.poll(async () => (await browser('/')).text, { timeout: 5000, interval: 100 }).toContain('Sign in with Roster');
     expect((await browser('/')).text).not.toContain(user.username);
     expect(output).toContain(`back-channel logout: ended 1 session(s) of ${user.id}`);
-    // The example answers before Roster records the delivery.
-    const delivery = async () => (await server.sql`SELECT delivered_at, attempts FROM logout_deliveries WHERE account_id = ${user.id}`)[0];
-    await expect.poll(async () => (await delivery())?.delivered_at).toBeInstanceOf(Date);
-    expect(await delivery()).toMatchObject({ attempts: 1 });
+    expect(await deliveredLogout(server, user.id)).toMatchObject({ attempts: 1 });
   });
 
   test('signing out of the example sends the browser to Roster, which comes back to it', async () => {

@@ -3,7 +3,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { ApiClient, signedInClient } from '../helpers/clients.ts';
 import { runCli } from '../helpers/processes.ts';
-import { logoutReceiver, relyingParty, signInThroughRoster, registerApplication as registerApplicationAs } from '../helpers/relying-party.ts';
+import { deliveredLogout, logoutReceiver, relyingParty, signInThroughRoster, registerApplication as registerApplicationAs } from '../helpers/relying-party.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // Roster as an OpenID provider, with openid-client as a real relying party.
@@ -73,10 +73,7 @@ describe('OpenID Connect', () => {
     expect(logout.claims.sid).toBeTruthy();
     await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await client.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
-    // The receiver counts the token before it answers, and Roster records the delivery after the answer.
-    const delivery = async () => (await server.sql`SELECT delivered_at, attempts, reason FROM logout_deliveries WHERE account_id = ${user.id}`)[0];
-    await expect.poll(async () => (await delivery())?.delivered_at).toBeInstanceOf(Date);
-    expect(await delivery()).toMatchObject({ attempts: 1, reason: 'deactivated' });
+    expect(await deliveredLogout(server, user.id)).toMatchObject({ attempts: 1, reason: 'deactivated' });
   });
 
   test('signing out of Roster signs the application sessions made in that session out', async () => {
