@@ -93,6 +93,8 @@ describe('sessions API', () => {
       };
       expect(await addressOf('203.0.113.9, 10.0.0.1')).toBe('203.0.113.9');
       expect(await addressOf('2001:db8::7')).toBe('2001:db8::7');
+      // A zone (the proxy's own interface) is valid to Node but not to PostgreSQL's inet: it is dropped.
+      expect(await addressOf('fe80::1%eth0')).toBe('fe80::1');
       for (const junk of ['x'.repeat(5000), "1.2.3.4'; DROP TABLE sessions; --", 'unknown']) expect(await addressOf(junk)).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
     } finally {
       await proxied.close();

@@ -68,9 +68,19 @@ export function clientIp(c: Context, trustProxy: boolean): string | null {
   if (trustProxy) {
     // Only an address: whatever else a client slips into the header is not stored or logged.
     const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded && isIP(forwarded)) return forwarded;
+    if (forwarded && isIP(forwarded)) return withoutZone(forwarded);
   }
-  return getConnInfo(c).remote.address ?? null;
+  const address = getConnInfo(c).remote.address;
+  return address ? withoutZone(address) : null;
+}
+
+/**
+ * An IPv6 zone (`fe80::1%eth0`) names an interface of the host that saw the address, which means
+ * nothing anywhere else, and PostgreSQL's `inet` (sessions.ip) refuses it.
+ */
+function withoutZone(address: string): string {
+  const zone = address.indexOf('%');
+  return zone === -1 ? address : address.slice(0, zone);
 }
 
 export function clientInfo(c: Context, deps: Deps) {
