@@ -101,6 +101,8 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     const admin = new ApiClient(server);
     await admin.signIn('ada', password);
     const [session] = await server.sql`SELECT id FROM sessions WHERE user_id = ${latecomer.id}`;
+    const latecomerRows = page.locator('tr[data-session]').filter({ hasText: '@latecomer' });
+    await expect.poll(() => latecomerRows.count()).toBe(1);
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let answered!: () => void;
@@ -114,8 +116,11 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     });
     await page.getByTestId('session-search').fill('latecomer');
     await read;
+    // The rows loaded before stay in view while the page is on its way; the revocation's event
+    // takes the session out of them, which shows it reached the page before the held answer.
+    expect(await latecomerRows.count()).toBe(1);
     expect((await admin.delete(`/api/v1/sessions/${session!.id}`)).status).toBe(204);
-    await page.waitForTimeout(1000); // the revocation's event reaches the page meanwhile
+    await expect.poll(() => latecomerRows.count()).toBe(0);
     release();
     await page.getByText('No sessions match these filters.').waitFor();
     await page.unroute(held);
