@@ -95,7 +95,8 @@ export async function listSessions(
   // Which index serves the filters depends on their values (a network, or a browser that many or
   // few sessions have), so each list is planned with its own: the generic plan a prepared statement
   // settles on, made for any value, read all 100,000 sessions for a browser none had (BENCHMARKS.md).
-  const rows = await transaction(sql, async (tx) => {
+  // A read: its own transaction only so the setting stays local to it (`transaction()` is for writes).
+  const rows = await sql.begin(async (tx) => {
     await tx`SET LOCAL plan_cache_mode = force_custom_plan`;
     return tx<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[]; seen_key: string })[]>`
       SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent, s.amr,
