@@ -11,7 +11,8 @@ test('a request waiting when the database goes down answers 503 at once and is f
   watch.start();
   const never = new Promise<never>(() => undefined);
   await expect(watch.guard(() => never)).rejects.toMatchObject({ code: 'DATABASE_DOWN' });
-  // The abandoned request holds nothing in the watch: a freeze under load leaks no waiting request.
+  // The abandoned request holds nothing in the watch: marking the database down clears its waiting
+  // list, so a freeze under load leaks no request (read from the private list: nothing else shows it).
   expect((watch as unknown as { onDown: Set<unknown> }).onDown.size).toBe(0);
   await expect(watch.guard(() => Promise.resolve('ran'))).rejects.toMatchObject({ code: 'DATABASE_DOWN' });
 });
