@@ -34,3 +34,18 @@ export async function writableState(sql: Sql): Promise<string> {
     )) AS hash`;
   return row!.hash as string;
 }
+
+/**
+ * Runs `work` while the real database refuses to open any session (a trigger raises): a fault in
+ * the middle of a sign-in, after whatever the same request wrote before it.
+ */
+export async function whileSessionsRefused<T>(sql: Sql, work: () => Promise<T>): Promise<T> {
+  await sql`CREATE FUNCTION refuse_sessions() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'sessions refused'; END $$`;
+  await sql`CREATE TRIGGER refuse_sessions BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION refuse_sessions()`;
+  try {
+    return await work();
+  } finally {
+    await sql`DROP TRIGGER refuse_sessions ON sessions`;
+    await sql`DROP FUNCTION refuse_sessions()`;
+  }
+}

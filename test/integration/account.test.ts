@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { whileSessionsRefused } from '../helpers/database.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '3' } });
@@ -86,6 +87,9 @@ describe('registration', () => {
       });
       expect(sneaky.status).toBe(400);
       expect(sneaky.body.error.fields).toEqual({ role: 'Unknown field' });
+      // Failing to sign the new account in leaves no account behind: the same registration works next.
+      const walkIn = { username: 'walkin', display_name: 'Walk In', email: 'walkin@example.com', password: 'a long passphrase' };
+      expect((await whileSessionsRefused(open.sql, () => new ApiClient(open).post('/api/v1/auth/register', walkIn))).status).toBe(500);
       const response = await client.post('/api/v1/auth/register', {
         username: 'walkin',
         display_name: 'Walk In',

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { issueSetupToken } from '../../server/src/services/setup.ts';
 import { ApiClient } from '../helpers/clients.ts';
+import { whileSessionsRefused } from '../helpers/database.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer();
@@ -33,6 +34,16 @@ describe('first-run setup', () => {
 
     const [users] = await server.sql`SELECT count(*)::int AS count FROM users`;
     expect(users!.count).toBe(0);
+  });
+
+  test('a failure while signing the new admin in writes nothing: no admin, and the token still works', async () => {
+    const token = (await issueSetupToken(server.sql))!;
+    const refused = await whileSessionsRefused(server.sql, () => new ApiClient(server).post('/api/v1/setup', { ...admin, token }));
+    expect(refused.status).toBe(500);
+    const [users] = await server.sql`SELECT count(*)::int AS count FROM users`;
+    expect(users!.count).toBe(0);
+    const [tokens] = await server.sql`SELECT count(*)::int AS count FROM setup_tokens`;
+    expect(tokens!.count).toBeGreaterThan(0);
   });
 
   test('a valid token creates the first admin, signs them in, and works only once', async () => {

@@ -4,7 +4,7 @@ import type { ResponseFormat } from 'hono/types';
 import type { StatusCode } from 'hono/utils/http-status';
 import { apiRoutes, can, type ResponseOf, type RouteKey, type SetupState } from '@roster/shared';
 import { changeOwnPassword, reauthenticate, updateOwnProfile } from '../services/account.ts';
-import { login, register, startSession, type ClientInfo, type SignedIn } from '../services/auth.ts';
+import { login, register, type ClientInfo, type SignedIn } from '../services/auth.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.ts';
 import {
   createApplication,
@@ -116,10 +116,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /setup': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /setup'].body, password);
-      const client = clientInfo(c, deps);
-      const admin = await completeSetup(sql, request, client.ip);
-      // The new admin is signed in at once: they just proved they hold the console's token.
-      const signedIn = await startSession(sql, admin, client, browserCookies(c), sessionPolicy);
+      const signedIn = await completeSetup(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy);
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
     },

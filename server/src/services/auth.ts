@@ -222,6 +222,9 @@ export async function register(
   if (client.ip) await throttle(sql, [{ scope: 'register', key: client.ip, max: limits.registrationsPerIp }], limits.windowMs, 'Too many registrations');
   const { password, ...profile } = request;
   const passwordHash = await hashPassword(password);
-  const user = await transaction(sql, (tx) => insertUser(tx, { id: null, label: 'registration', ip: client.ip }, { ...profile, role: 'user', passwordHash }));
-  return startSession(sql, user, client, cookies, policy);
+  // The account and its first session in one transaction: no account left behind that its
+  // registration answered with an error (a retry would find the username taken).
+  return transaction(sql, async (tx) =>
+    openSession(tx, await insertUser(tx, { id: null, label: 'registration', ip: client.ip }, { ...profile, role: 'user', passwordHash }), client, cookies, policy),
+  );
 }

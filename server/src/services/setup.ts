@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from 'postgres';
-import type { SetupRequest, User } from '@roster/shared';
+import type { SetupRequest } from '@roster/shared';
+import type { SessionPolicy } from '../auth/sessions.ts';
 import { sha256Hex } from '../auth/tokens.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
+import { openSession, type BrowserCookies, type ClientInfo, type SignedIn } from './auth.ts';
 import { insertUser } from './users/changes.ts';
 
 // The first admin is created with a one-time token printed in the server's console: whoever can
@@ -23,7 +25,7 @@ export async function issueSetupToken(sql: Sql): Promise<string | null> {
   return token;
 }
 
-export async function completeSetup(sql: Sql, request: SetupRequest, ip: string | null): Promise<User> {
+export async function completeSetup(sql: Sql, request: SetupRequest, client: ClientInfo, cookies: BrowserCookies, policy: SessionPolicy): Promise<SignedIn> {
   const { token: _token, password, ...profile } = request;
   const passwordHash = await hashPassword(password);
   return transaction(sql, async (tx) => {
@@ -34,6 +36,9 @@ export async function completeSetup(sql: Sql, request: SetupRequest, ip: string 
     const [valid] = await tx`SELECT 1 FROM setup_tokens WHERE hash = ${sha256Hex(request.token)}`;
     if (!valid) throw new AppError('forbidden', 'The setup token is wrong; use the link printed when Roster started');
     await tx`DELETE FROM setup_tokens`;
-    return insertUser(tx, { id: null, label: 'setup', ip }, { ...profile, role: 'admin', passwordHash });
+    const admin = await insertUser(tx, { id: null, label: 'setup', ip: client.ip }, { ...profile, role: 'admin', passwordHash });
+    // Signed in at once, in the same transaction: they just proved they hold the console's token,
+    // and a failure here must not leave the token used up with no session.
+    return openSession(tx, admin, client, cookies, policy);
   });
 }
