@@ -7,6 +7,7 @@ COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY server/package.json server/
 COPY web/package.json web/
+COPY scripts/patch-postgres.mjs scripts/
 RUN npm ci
 COPY . .
 RUN node scripts/build.mjs --force
@@ -19,6 +20,7 @@ COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY server/package.json server/
 COPY web/package.json web/
+COPY scripts/patch-postgres.mjs scripts/
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/server/dist server/dist
 COPY --from=build /app/web/build web/build
