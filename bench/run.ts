@@ -388,6 +388,38 @@ async function authCost(sql: Sql, databaseUrl: string, adminCookie: string, admi
   ]);
 }
 
+async function poolOverTime(databaseUrl: string) {
+  // One query at a time, window after window: through a pool a burst has left with four connections
+  // (one always waiting while another serves: postgres.js 3.4.9's queue of waiting connections then
+  // grew by a slot per query, scripts/patch-postgres.mjs), and through a pool of one connection. The
+  // two take turns in each window, so the machine's own drift shows in both.
+  const windows = 6;
+  const seconds = 2;
+  const pools = { four: connect(databaseUrl, { max: 4 }), one: connect(databaseUrl, { max: 1 }) };
+  await Promise.all(Array.from({ length: 4 }, () => pools.four`SELECT pg_sleep(0.05)`));
+  const perSecond = { four: [] as number[], one: [] as number[] };
+  for (let window = 0; window < windows; window++) {
+    for (const name of window % 2 ? (['one', 'four'] as const) : (['four', 'one'] as const)) {
+      const end = now() + seconds * 1000;
+      let queries = 0;
+      for (; now() < end; queries++) await pools[name]`SELECT 1`;
+      perSecond[name].push(Math.round(queries / seconds));
+    }
+  }
+  await Promise.all([pools.four.end(), pools.one.end()]);
+  const ratios = perSecond.four.map((q, i) => q / perSecond.one[i]!);
+  table(
+    `The connection pool over time: one query at a time, queries/s in ${windows} windows of ${seconds} s`,
+    ['pool', ...Array.from({ length: windows }, (_, i) => `window ${i + 1}`)],
+    [
+      ['four connections, three waiting', ...perSecond.four],
+      ['one connection (baseline)', ...perSecond.one],
+      ['ratio four / one', ...ratios.map((r) => r.toFixed(2))],
+    ],
+    [`Ratio in the last window / the first: ${(ratios.at(-1)! / ratios[0]!).toFixed(2)} (a pool that keeps its pace stays near 1).`],
+  );
+}
+
 async function signedInUsers(sql: Sql, prefix: string, count: number) {
   const users = await sql<{ id: string }[]>`
     INSERT INTO users (username, display_name, email, password_hash)
@@ -445,7 +477,7 @@ async function main() {
     await runMigrations(sql);
     const admin = await createUser(sql, cliActor, { username: 'bench-admin', display_name: 'Bench Admin', email: 'bench@example.com', role: 'admin', password: 'bench pass phrase' });
     const adminCookie = (await sessionsFor(sql, admin.id, 1))[0]!.cookie;
-    // BENCH_ONLY=search,logout runs a subset.
+    // BENCH_ONLY=search,logout runs a subset (fanout, logout, auth, sessions, search, pool).
     const only = process.env.BENCH_ONLY?.split(',');
     const want = (name: string) => !only || only.includes(name);
     if (want('fanout')) await fanOut(sql, postgres.url, admin.id, adminCookie);
@@ -453,6 +485,7 @@ async function main() {
     if (want('auth')) await authCost(sql, postgres.url, adminCookie, admin.id);
     if (want('sessions')) await sessionsList(sql, postgres.url, adminCookie);
     if (want('search')) await search(sql, postgres.url, adminCookie);
+    if (want('pool')) await poolOverTime(postgres.url);
   } finally {
     await sql.end();
     await postgres.stop();
