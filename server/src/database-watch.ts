@@ -25,7 +25,14 @@ export class DatabaseWatch {
   private probe: Sql | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private onDown = new Set<() => void>();
+  // The requests waiting on the database, one reused slot each, holding how to abandon it. Not a
+  // Set: V8 keeps a Set's outgrown tables pointing at the entries they held and at the table that
+  // replaced them, so a Set that gains and loses an entry per request, once a full collection has
+  // moved one of its tables to the old generation, keeps every later request alive through the
+  // young-generation collections until the next full one (BENCHMARKS.md, "What the garbage
+  // collector kept").
+  private waiting: ((() => void) | undefined)[] = [];
+  private freeSlots: number[] = [];
 
   constructor(
     private readonly url: string,
@@ -44,15 +51,22 @@ export class DatabaseWatch {
     if (!this.isUp) return Promise.reject(new DatabaseDownError());
     // Every request passes here: one promise of its own, settled by the work or by the watch.
     return new Promise<T>((resolve, reject) => {
+      // Through a constant: V8 allocates a function literal stored straight into a property or an
+      // element in the old generation, where it would keep this request alive as the Set did.
       const abandon = () => reject(new DatabaseDownError());
-      this.onDown.add(abandon);
+      const slot = this.freeSlots.pop() ?? this.waiting.length;
+      this.waiting[slot] = abandon;
+      const leave = () => {
+        this.waiting[slot] = undefined;
+        this.freeSlots.push(slot);
+      };
       work().then(
         (value) => {
-          this.onDown.delete(abandon);
+          leave();
           resolve(value);
         },
         (error: unknown) => {
-          this.onDown.delete(abandon);
+          leave();
           reject(error);
         },
       );
@@ -94,9 +108,11 @@ export class DatabaseWatch {
     }
     this.log.warn('database unavailable: requests answer 503 until it answers again');
     // Each request waiting on the database answers 503 now, once: its work may never settle (a
-    // frozen server answers nothing), so it must not stay here until it does.
-    const abandoned = [...this.onDown];
-    this.onDown.clear();
-    for (const abandon of abandoned) abandon();
+    // frozen server answers nothing), so it must not stay here until it does (only its slot number
+    // stays taken until then).
+    this.waiting.forEach((abandon, slot) => {
+      this.waiting[slot] = undefined;
+      abandon?.();
+    });
   }
 }

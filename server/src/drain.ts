@@ -10,7 +10,8 @@ const ACCEPT_AT_MOST_MS = 1000;
 // A connection accepted during the drain that has sent no request by then is closed.
 const FIRST_REQUEST_GRACE_MS = 1000;
 
-type State = 'new' | 'active' | 'idle';
+/** A connection is active while it has a response on its way, and then holds that response. */
+type State = 'new' | 'idle' | ServerResponse;
 
 /**
  * Lets an HTTP server stop without cutting a request it was sent. Node's own `server.close()`
@@ -18,8 +19,10 @@ type State = 'new' | 'active' | 'idle';
  * still in the kernel's accept queue: both are requests the client believes were delivered.
  */
 export class ConnectionDrain {
+  // Each connection's state is replaced in place, never added and removed per request: a Map or Set
+  // churned per request keeps requests alive through young-generation collections (see
+  // DatabaseWatch's `waiting`).
   private readonly connections = new Map<Socket, State>();
-  private readonly responses = new Set<ServerResponse>();
   private accepted = 0;
   private draining = false;
   private onChange: (() => void) | null = null;
@@ -39,11 +42,9 @@ export class ConnectionDrain {
     // before a handler that answers at once has sent the head.
     server.prependListener('request', (req: IncomingMessage, res) => {
       if (req.url?.startsWith(this.livePath)) return this.forget(req.socket);
-      this.connections.set(req.socket, 'active');
-      this.responses.add(res);
+      this.connections.set(req.socket, res);
       if (this.draining) closeAfter(res);
       res.once('finish', () => this.connections.has(req.socket) && this.connections.set(req.socket, 'idle'));
-      res.once('close', () => this.responses.delete(res));
     });
     server.on('upgrade', (req: IncomingMessage) => this.forget(req.socket));
   }
@@ -55,7 +56,7 @@ export class ConnectionDrain {
    */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
-    for (const res of this.responses) closeAfter(res);
+    for (const state of this.connections.values()) if (typeof state !== 'string') closeAfter(state);
     await this.acceptQueued();
     // net's close, not http's: that one would also reset connections whose request is still unread.
     NetServer.prototype.close.call(this.server);
