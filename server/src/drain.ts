@@ -19,9 +19,10 @@ type State = 'new' | 'idle' | ServerResponse;
  * still in the kernel's accept queue: both are requests the client believes were delivered.
  */
 export class ConnectionDrain {
-  // Each connection's state is replaced in place, never added and removed per request: a Map or Set
-  // churned per request keeps requests alive through young-generation collections (see
-  // DatabaseWatch's `waiting`).
+  // An entry per connection whose state is replaced in place by each request on it: a Map or Set
+  // that gains and loses an entry per request keeps requests alive through young-generation
+  // collections (see DatabaseWatch's `waiting`). A client that opens a connection per request still
+  // churns it, at the cost of a connection each anyway.
   private readonly connections = new Map<Socket, State>();
   private accepted = 0;
   private draining = false;
@@ -44,7 +45,9 @@ export class ConnectionDrain {
       if (req.url?.startsWith(this.livePath)) return this.forget(req.socket);
       this.connections.set(req.socket, res);
       if (this.draining) closeAfter(res);
-      res.once('finish', () => this.connections.has(req.socket) && this.connections.set(req.socket, 'idle'));
+      // Idle only once its last request is answered: a client may send the next before that
+      // (pipelining), and Node answers them in order.
+      res.once('finish', () => this.connections.get(req.socket) === res && this.connections.set(req.socket, 'idle'));
     });
     server.on('upgrade', (req: IncomingMessage) => this.forget(req.socket));
   }
