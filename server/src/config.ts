@@ -14,6 +14,8 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Connections for requests, per process (docs/operations.md: PostgreSQL's own limit is shared by every process). */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
   ROSTER_DATA_DIR: z.string().min(1).default('./.roster'),
   ROSTER_ORIGIN: originList.optional(),
   /** A session unused this long ends (docs/security.md explains the defaults against NIST SP 800-63B). */

@@ -18,7 +18,7 @@ export interface Database {
 export async function openDatabase(config: Config, log: Logger, options = { migrate: true }): Promise<Database> {
   const embedded = config.DATABASE_URL ? null : await startEmbeddedPostgres(config.ROSTER_DATA_DIR, log);
   const url = config.DATABASE_URL ?? embedded!.url;
-  const db = database(connect(url), url, embedded);
+  const db = database(connect(url, { max: config.DATABASE_POOL_SIZE }), url, embedded);
   if (!options.migrate) return db;
   try {
     const applied = await runMigrations(db.sql);

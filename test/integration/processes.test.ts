@@ -43,6 +43,33 @@ describe('real processes', () => {
   });
 });
 
+describe('the database pool', () => {
+  test('a server opens at most DATABASE_POOL_SIZE connections for its requests, however many wait', async () => {
+    const { url: databaseUrl, sql } = await createTestDatabase();
+    const [{ started: serverStart }] = (await sql`SELECT clock_timestamp() AS started`) as unknown as [{ started: Date }];
+    const server = spawnRoster('server/src/main.ts', [], { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', DATABASE_POOL_SIZE: '2' });
+    started.push(server);
+    const client = new ApiClient(serverAt((await server.waitFor(/running at (http:\S+)/))[1]!, databaseUrl));
+    // Each waits on the database: with the default pool of 10 they would open 10 connections.
+    const answers = await Promise.all(Array.from({ length: 30 }, () => client.get('/readyz')));
+    expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 30 }, () => 200));
+    // Besides the pool, a connection of its own listens for notifications.
+    const [{ connections }] = (await sql`
+      SELECT count(*)::int AS connections FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'roster' AND backend_start > ${serverStart} AND query NOT ILIKE 'listen %'`) as unknown as [{ connections: number }];
+    expect(connections).toBe(2);
+    await sql.end();
+  });
+
+  test('a pool size that is not a whole number from 1 to 1,000 stops the server at start, saying which setting', async () => {
+    for (const size of ['0', 'many', '2.5', '5000']) {
+      const server = spawnRoster('server/src/main.ts', [], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: '0', DATABASE_POOL_SIZE: size });
+      expect(await server.exited).toBe(1);
+      expect(server.output()).toMatch(/Invalid configuration:\n\s+DATABASE_POOL_SIZE: /);
+    }
+  });
+});
+
 describe('the production build', () => {
   test('the server and CLI bundles run on plain Node, serve the API and the console, and apply the migrations', async () => {
     execFileSync(process.execPath, ['scripts/build.mjs', 'server'], { cwd: repoRoot, stdio: 'ignore' });
