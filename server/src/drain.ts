@@ -46,8 +46,14 @@ export class ConnectionDrain {
       this.connections.set(req.socket, res);
       if (this.draining) closeAfter(res);
       // Idle only once its last request is answered: a client may send the next before that
-      // (pipelining), and Node answers them in order.
-      res.once('finish', () => this.connections.get(req.socket) === res && this.connections.set(req.socket, 'idle'));
+      // (pipelining), and Node answers them in order. While draining, the connection is closed then:
+      // an answer whose head was already written, or queued behind an earlier answer, could not say
+      // `Connection: close`, and the client would keep the connection open.
+      res.once('finish', () => {
+        if (this.connections.get(req.socket) !== res) return;
+        if (this.draining) req.socket.end();
+        else this.connections.set(req.socket, 'idle');
+      });
     });
     server.on('upgrade', (req: IncomingMessage) => this.forget(req.socket));
   }
