@@ -9,13 +9,15 @@ const originList = z
   .transform((v) => v.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean))
   .pipe(z.array(z.url({ protocol: /^https?$/ })).min(1));
 
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
+
 /** Every environment variable Roster reads, with its default. docs/operations.md's configuration table mirrors this. */
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   /** Connections for requests, per process (docs/operations.md: PostgreSQL's own limit is shared by every process). */
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(DEFAULT_DATABASE_POOL_SIZE),
   ROSTER_DATA_DIR: z.string().min(1).default('./.roster'),
   ROSTER_ORIGIN: originList.optional(),
   /** A session unused this long ends (docs/security.md explains the defaults against NIST SP 800-63B). */

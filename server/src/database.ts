@@ -3,13 +3,14 @@ import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import postgres, { type Sql } from 'postgres';
+import { DEFAULT_DATABASE_POOL_SIZE } from './config.ts';
 import type { Logger } from './logger.ts';
 
 export type { Sql };
 
 export function connect(url: string, options: { max?: number } = {}): Sql {
   const sql = postgres(url, {
-    max: options.max ?? 10,
+    max: options.max ?? DEFAULT_DATABASE_POOL_SIZE,
     onnotice: () => undefined,
     // postgres.js waits longer after each failed attempt, up to 20 s, and queries queued meanwhile
     // wait with it: after an outage the database would be back long before Roster noticed.

@@ -41,7 +41,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     LOG_LEVEL: 'silent',
     ...options.env,
   });
-  const serverSql = connect(databaseUrl);
+  const serverSql = connect(databaseUrl, { max: config.DATABASE_POOL_SIZE });
   const sql = connect(databaseUrl, { max: 2 });
   const server = await startServer({
     config,

@@ -65,7 +65,7 @@ export class LiveHub {
     private readonly options: LiveHubOptions,
   ) {
     const allowed = new Set(options.origins);
-    this.adapterPool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+    this.adapterPool = new pg.Pool({ connectionString: options.databaseUrl, max: 2, application_name: 'roster-adapter' });
     // The adapter's listening client is checked out of the pool, where an unhandled 'error' (the
     // database restarting) would crash the process; the adapter reconnects on the 'end' that follows.
     this.adapterPool.on('error', (error) => options.log.warn({ err: error }, 'socket.io adapter pool error'));
