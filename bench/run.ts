@@ -11,7 +11,7 @@ import { serve } from '@hono/node-server';
 import { runMigrations } from '../db/migrate.ts';
 import { generateSessionToken } from '../server/src/auth/sessions.ts';
 import { sha256Hex } from '../server/src/auth/tokens.ts';
-import { loadConfig } from '../server/src/config.ts';
+import { DEFAULT_DATABASE_POOL_SIZE, loadConfig } from '../server/src/config.ts';
 import { connect, startEmbeddedPostgres, type Sql } from '../server/src/database.ts';
 import { createLogger } from '../server/src/logger.ts';
 import { startServer } from '../server/src/server.ts';
@@ -45,6 +45,11 @@ function percentile(values: number[], p: number): number {
 /** The middle value (the upper one of an even count). */
 function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[values.length >> 1]!;
+}
+
+/** "median (lowest–highest)". */
+function spread(values: number[], digits = 2): string {
+  return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 }
 
 function table(title: string, head: string[], rows: (string | number)[][], notes: string[] = []) {
@@ -386,7 +391,6 @@ async function authCost(sql: Sql, databaseUrl: string, adminCookie: string, admi
   }
   bare.close();
   await server.close();
-  const spread = (values: number[], digits = 2) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
   const ratio = (a: RouteName, b: RouteName, field: 'perSecond' | 'p99') => rounds.map((r) => r[a][field] / r[b][field]);
   const row = (label: string, name: RouteName) => {
     const of = (field: 'perSecond' | 'p50' | 'p99' | 'errors') => rounds.map((r) => r[name][field]);
@@ -402,6 +406,45 @@ async function authCost(sql: Sql, databaseUrl: string, adminCookie: string, admi
     `Ratio req/s of the bare session check / one lookup: ${spread(ratio('check', 'lookup', 'perSecond'))} (the query and answer alone); Roster / the bare session check: ${spread(ratio('roster', 'check', 'perSecond'))} (the server around them).`,
     `Ratio req/s Roster / bare route: ${spread(ratio('roster', 'baseline', 'perSecond'))}.`,
   ]);
+}
+
+async function poolSize(databaseUrl: string, adminCookie: string) {
+  // GET /auth/me through servers whose pools hold 10 connections (the default), 4 and 2, taking
+  // turns. With few cores for PostgreSQL, fewer connections can serve more: postgres.js sends the
+  // queries of concurrent requests one after another on a connection without waiting, and fewer
+  // server processes take turns on the cores (docs/operations.md, DATABASE_POOL_SIZE).
+  const sizes = [DEFAULT_DATABASE_POOL_SIZE, 4, 2];
+  const nodes: { size: number; sql: Sql; server: Awaited<ReturnType<typeof startServer>> }[] = [];
+  for (const size of sizes) {
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: String(size) });
+    const sql = connect(databaseUrl, { max: size });
+    nodes.push({ size, sql, server: await startServer({ config, sql, databaseUrl, log }) });
+  }
+  const load = (node: (typeof nodes)[number], seconds: number) => httpLoad(`${node.server.url}/api/v1/auth/me`, { cookie: adminCookie }, 10, seconds);
+  for (const node of nodes) await load(node, 1);
+  const rounds: Map<number, Awaited<ReturnType<typeof httpLoad>>>[] = [];
+  for (let round = 0; round < AUTH_ROUNDS; round++) {
+    const measured = new Map<number, Awaited<ReturnType<typeof httpLoad>>>();
+    for (const node of round % 2 ? [...nodes].reverse() : nodes) measured.set(node.size, await load(node, AUTH_SECONDS));
+    rounds.push(measured);
+  }
+  for (const node of nodes) {
+    await node.server.close();
+    await node.sql.end();
+  }
+  const of = (size: number) => rounds.map((round) => round.get(size)!);
+  table(
+    `Pool size: Roster GET /api/v1/auth/me through ${DEFAULT_DATABASE_POOL_SIZE}, 4 and 2 database connections (10 clients; ${AUTH_ROUNDS} rounds of ${AUTH_SECONDS} s, medians)`,
+    ['DATABASE_POOL_SIZE', 'req/s (lowest–highest)', 'p50 ms', 'p99 ms', 'req/s / the default, per round', 'errors'],
+    sizes.map((size) => [
+      size === DEFAULT_DATABASE_POOL_SIZE ? `${size} (default, baseline)` : size,
+      spread(of(size).map((r) => r.perSecond), 0),
+      median(of(size).map((r) => r.p50)),
+      median(of(size).map((r) => r.p99)),
+      spread(rounds.map((round) => round.get(size)!.perSecond / round.get(DEFAULT_DATABASE_POOL_SIZE)!.perSecond)),
+      of(size).reduce((sum, r) => sum + r.errors, 0),
+    ]),
+  );
 }
 
 async function poolOverTime(databaseUrl: string) {
@@ -496,7 +539,7 @@ async function main() {
     await runMigrations(sql);
     const admin = await createUser(sql, cliActor, { username: 'bench-admin', display_name: 'Bench Admin', email: 'bench@example.com', role: 'admin', password: 'bench pass phrase' });
     const adminCookie = (await sessionsFor(sql, admin.id, 1))[0]!.cookie;
-    // BENCH_ONLY=search,logout runs a subset (fanout, logout, auth, sessions, search, pool).
+    // BENCH_ONLY=search,logout runs a subset (fanout, logout, auth, sessions, search, pool, poolsize).
     const only = process.env.BENCH_ONLY?.split(',');
     const want = (name: string) => !only || only.includes(name);
     if (want('fanout')) await fanOut(sql, postgres.url, admin.id, adminCookie);
@@ -505,6 +548,7 @@ async function main() {
     if (want('sessions')) await sessionsList(sql, postgres.url, adminCookie);
     if (want('search')) await search(sql, postgres.url, adminCookie);
     if (want('pool')) await poolOverTime(postgres.url);
+    if (want('poolsize')) await poolSize(postgres.url, adminCookie);
   } finally {
     await sql.end();
     await postgres.stop();
