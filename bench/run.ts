@@ -12,9 +12,10 @@ import { runMigrations } from '../db/migrate.ts';
 import { generateSessionToken } from '../server/src/auth/sessions.ts';
 import { sha256Hex } from '../server/src/auth/tokens.ts';
 import { DEFAULT_DATABASE_POOL_SIZE, loadConfig } from '../server/src/config.ts';
+import { tuneGarbageCollector } from '../server/src/garbage-collector.ts';
 import { connect, startEmbeddedPostgres, type Sql } from '../server/src/database.ts';
 import { createLogger } from '../server/src/logger.ts';
-import { startServer } from '../server/src/server.ts';
+import { startServer, type RunningServer } from '../server/src/server.ts';
 import { cliActor } from '../server/src/services/events.ts';
 import { createUser } from '../server/src/services/users/changes.ts';
 import { listUsers } from '../server/src/services/users/listing.ts';
@@ -247,6 +248,26 @@ async function httpLoad(url: string, headers: Record<string, string>, connection
   return { p50: ms(50), p99: ms(99), perSecond: result.requests.average, errors: result.non2xx + result.errors };
 }
 
+type HttpFigures = Awaited<ReturnType<typeof httpLoad>>;
+
+/**
+ * Measures each target once to warm it, then in AUTH_ROUNDS rounds in alternating order, so that
+ * targets are compared within each round: on these shared machines one target measured twice in a
+ * row differs by up to 10 %, and a process serving load for half a minute slows by up to a third
+ * (BENCHMARKS.md, "Measuring request cost").
+ */
+async function inRounds<Name extends string>(targets: Record<Name, (seconds: number) => Promise<HttpFigures>>): Promise<Record<Name, HttpFigures>[]> {
+  const names = Object.keys(targets) as Name[];
+  for (const name of names) await targets[name](1);
+  const rounds: Record<Name, HttpFigures>[] = [];
+  for (let round = 0; round < AUTH_ROUNDS; round++) {
+    const measured = {} as Record<Name, HttpFigures>;
+    for (const name of round % 2 ? [...names].reverse() : names) measured[name] = await targets[name](AUTH_SECONDS);
+    rounds.push(measured);
+  }
+  return rounds;
+}
+
 async function search(sql: Sql, databaseUrl: string, adminCookie: string) {
   // Seeding a million rows takes longer than the server's statement limit allows a request.
   await sql.begin(async (tx) => {
@@ -377,18 +398,8 @@ async function authCost(sql: Sql, databaseUrl: string, adminCookie: string, admi
     baseline: { url: `http://127.0.0.1:${bare.port}/me`, headers: {} },
   };
   type RouteName = keyof typeof routes;
-  const names = Object.keys(routes) as RouteName[];
-  // On these shared machines one route measured twice in a row differs by up to 10 %, and a process
-  // serving load for half a minute slows by up to a third (BENCHMARKS.md, "Measuring request cost"): the routes are measured
-  // in rounds, each after all are warm, in alternating order, and compared within each round.
-  for (const name of names) await httpLoad(routes[name].url, routes[name].headers, 10, 1);
-  type Round = Record<RouteName, Awaited<ReturnType<typeof httpLoad>>>;
-  const rounds: Round[] = [];
-  for (let round = 0; round < AUTH_ROUNDS; round++) {
-    const measured = {} as Round;
-    for (const name of round % 2 ? [...names].reverse() : names) measured[name] = await httpLoad(routes[name].url, routes[name].headers, 10, AUTH_SECONDS);
-    rounds.push(measured);
-  }
+  const load = (name: RouteName) => (seconds: number) => httpLoad(routes[name].url, routes[name].headers, 10, seconds);
+  const rounds = await inRounds({ roster: load('roster'), check: load('check'), lookup: load('lookup'), baseline: load('baseline') });
   bare.close();
   await server.close();
   const ratio = (a: RouteName, b: RouteName, field: 'perSecond' | 'p99') => rounds.map((r) => r[a][field] / r[b][field]);
@@ -412,38 +423,36 @@ async function poolSize(databaseUrl: string, adminCookie: string) {
   // GET /auth/me through servers whose pools hold 10 connections (the default), 4 and 2, taking
   // turns. With few cores for PostgreSQL, fewer connections can serve more: postgres.js sends the
   // queries of concurrent requests one after another on a connection without waiting, and fewer
-  // server processes take turns on the cores (docs/operations.md, DATABASE_POOL_SIZE).
+  // PostgreSQL processes take turns on the cores (docs/operations.md, DATABASE_POOL_SIZE).
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
   const sizes = [DEFAULT_DATABASE_POOL_SIZE, 4, 2];
-  const nodes: { size: number; sql: Sql; server: Awaited<ReturnType<typeof startServer>> }[] = [];
+  const nodes: { sql: Sql; server: RunningServer }[] = [];
   for (const size of sizes) {
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: String(size) });
     const sql = connect(databaseUrl, { max: size });
-    nodes.push({ size, sql, server: await startServer({ config, sql, databaseUrl, log }) });
+    nodes.push({ sql, server: await startServer({ config, sql, databaseUrl, log }) });
   }
-  const load = (node: (typeof nodes)[number], seconds: number) => httpLoad(`${node.server.url}/api/v1/auth/me`, { cookie: adminCookie }, 10, seconds);
-  for (const node of nodes) await load(node, 1);
-  const rounds: Map<number, Awaited<ReturnType<typeof httpLoad>>>[] = [];
-  for (let round = 0; round < AUTH_ROUNDS; round++) {
-    const measured = new Map<number, Awaited<ReturnType<typeof httpLoad>>>();
-    for (const node of round % 2 ? [...nodes].reverse() : nodes) measured.set(node.size, await load(node, AUTH_SECONDS));
-    rounds.push(measured);
-  }
+  const load = (index: number) => (seconds: number) => httpLoad(`${nodes[index]!.server.url}/api/v1/auth/me`, { cookie: adminCookie }, 10, seconds);
+  const rounds = await inRounds({ default: load(0), four: load(1), two: load(2) });
   for (const node of nodes) {
     await node.server.close();
     await node.sql.end();
   }
-  const of = (size: number) => rounds.map((round) => round.get(size)!);
+  const rows = (['default', 'four', 'two'] as const).map((name, index) => {
+    const of = (field: 'perSecond' | 'p50' | 'p99') => rounds.map((round) => round[name][field]);
+    const againstDefault = rounds.map((round) => round[name].perSecond / round.default.perSecond);
+    return [
+      name === 'default' ? `${sizes[index]} (default, baseline)` : sizes[index]!,
+      spread(of('perSecond'), 0),
+      median(of('p50')),
+      median(of('p99')),
+      name === 'default' ? '' : spread(againstDefault),
+      rounds.reduce((sum, round) => sum + round[name].errors, 0),
+    ];
+  });
   table(
-    `Pool size: Roster GET /api/v1/auth/me through ${DEFAULT_DATABASE_POOL_SIZE}, 4 and 2 database connections (10 clients; ${AUTH_ROUNDS} rounds of ${AUTH_SECONDS} s, medians)`,
+    `Pool size: Roster GET /api/v1/auth/me through ${sizes.join(', ')} database connections (10 clients; ${AUTH_ROUNDS} rounds of ${AUTH_SECONDS} s, medians)`,
     ['DATABASE_POOL_SIZE', 'req/s (lowest–highest)', 'p50 ms', 'p99 ms', 'req/s / the default, per round', 'errors'],
-    sizes.map((size) => [
-      size === DEFAULT_DATABASE_POOL_SIZE ? `${size} (default, baseline)` : size,
-      spread(of(size).map((r) => r.perSecond), 0),
-      median(of(size).map((r) => r.p50)),
-      median(of(size).map((r) => r.p99)),
-      spread(rounds.map((round) => round.get(size)!.perSecond / round.get(DEFAULT_DATABASE_POOL_SIZE)!.perSecond)),
-      of(size).reduce((sum, r) => sum + r.errors, 0),
-    ]),
+    rows,
   );
 }
 
@@ -530,6 +539,8 @@ async function forcedLogout(sql: Sql, databaseUrl: string, adminCookie: string) 
 // ---- Run ----------------------------------------------------------------------------------------
 
 async function main() {
+  // As the server's own process does (server/src/main.ts): the baselines in this process run with it too.
+  tuneGarbageCollector();
   // Other work on the machine shows in every figure: the header says how busy it was.
   const loadBefore = loadavg()[0]!;
   const dataDir = await mkdtemp(path.join(tmpdir(), 'roster-bench-'));

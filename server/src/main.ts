@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './config.ts';
 import { isArrayTypeFetchFailure } from './database.ts';
+import { tuneGarbageCollector } from './garbage-collector.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase } from './runtime.ts';
 import { startServer } from './server.ts';
@@ -10,6 +11,7 @@ import { issueSetupToken } from './services/setup.ts';
 const webRoot = fileURLToPath(new URL('../../web/build/', import.meta.url));
 
 async function main() {
+  tuneGarbageCollector();
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
   process.on('unhandledRejection', (reason) => {

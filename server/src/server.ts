@@ -9,7 +9,6 @@ import { twoFactorPolicy } from './auth/two-factor-policy.ts';
 import { allowedOrigins, type Config } from './config.ts';
 import { DatabaseWatch } from './database-watch.ts';
 import { ConnectionDrain } from './drain.ts';
-import { tuneGarbageCollector } from './garbage-collector.ts';
 import type { Deps } from './http/context.ts';
 import { startHousekeeping } from './live/housekeeping.ts';
 import { LiveHub } from './live/hub.ts';
@@ -45,7 +44,6 @@ export async function startServer(options: {
   clock?: () => Date;
 }): Promise<RunningServer> {
   const { config, sql, log } = options;
-  tuneGarbageCollector();
   const httpServer: HttpServer = createServer();
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
