@@ -426,27 +426,28 @@ async function poolSize(databaseUrl: string, adminCookie: string) {
   // PostgreSQL processes take turns on the cores (docs/operations.md, DATABASE_POOL_SIZE).
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
   const sizes = [DEFAULT_DATABASE_POOL_SIZE, 4, 2];
-  const nodes: { sql: Sql; server: RunningServer }[] = [];
+  const nodes: { size: number; sql: Sql; server: RunningServer }[] = [];
   for (const size of sizes) {
     const sql = connect(databaseUrl, { max: size });
-    nodes.push({ sql, server: await startServer({ config, sql, databaseUrl, log }) });
+    nodes.push({ size, sql, server: await startServer({ config, sql, databaseUrl, log }) });
   }
-  const load = (index: number) => (seconds: number) => httpLoad(`${nodes[index]!.server.url}/api/v1/auth/me`, { cookie: adminCookie }, 10, seconds);
-  const rounds = await inRounds({ default: load(0), four: load(1), two: load(2) });
+  const rounds = await inRounds(
+    Object.fromEntries(nodes.map(({ size, server }) => [size, (seconds: number) => httpLoad(`${server.url}/api/v1/auth/me`, { cookie: adminCookie }, 10, seconds)])),
+  );
   for (const node of nodes) {
     await node.server.close();
     await node.sql.end();
   }
-  const rows = (['default', 'four', 'two'] as const).map((name, index) => {
-    const of = (field: 'perSecond' | 'p50' | 'p99') => rounds.map((round) => round[name][field]);
-    const againstDefault = rounds.map((round) => round[name].perSecond / round.default.perSecond);
+  const rows = sizes.map((size) => {
+    const of = (field: 'perSecond' | 'p50' | 'p99' | 'errors') => rounds.map((round) => round[size]![field]);
+    const isDefault = size === DEFAULT_DATABASE_POOL_SIZE;
     return [
-      name === 'default' ? `${sizes[index]} (default, baseline)` : sizes[index]!,
+      isDefault ? `${size} (default, baseline)` : size,
       spread(of('perSecond'), 0),
       median(of('p50')),
       median(of('p99')),
-      name === 'default' ? '' : spread(againstDefault),
-      rounds.reduce((sum, round) => sum + round[name].errors, 0),
+      isDefault ? '' : spread(rounds.map((round) => round[size]!.perSecond / round[DEFAULT_DATABASE_POOL_SIZE]!.perSecond)),
+      of('errors').reduce((a, b) => a + b, 0),
     ];
   });
   table(

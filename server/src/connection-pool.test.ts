@@ -48,8 +48,9 @@ describe.each(queues)('the pool queue of %s', (_copy, Queue) => {
           } else if (operation.kind === 'shift') {
             expect(queue.shift()).toBe(model.shift());
           } else {
-            // Now and then a connection the queue does not hold.
-            const x = operation.pick % (model.length + 1) === model.length ? next + 1 : model[operation.pick % (model.length + 1)]!;
+            // Now and then a connection the queue does not hold (`next` is not pushed yet).
+            const pick = operation.pick % (model.length + 1);
+            const x = pick === model.length ? next : model[pick]!;
             const at = model.indexOf(x);
             if (at !== -1) model.splice(at, 1);
             expect(queue.remove(x)).toBe(at === -1 ? null : x);

@@ -43,5 +43,4 @@ test.each([
     expect(received).toContain(`\r\n\r\n${first}HTTP/1.1 200`);
     expect(received.endsWith(`\r\n\r\n${second}`)).toBe(true);
   }
-  server.close();
 });

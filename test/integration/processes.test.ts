@@ -47,7 +47,7 @@ describe('real processes', () => {
 describe('the database pool', () => {
   test('a server opens DATABASE_POOL_SIZE connections for its requests and no more, however many wait', async () => {
     const { url: databaseUrl, sql } = await createTestDatabase();
-    const [{ started: serverStart }] = (await sql`SELECT clock_timestamp() AS started`) as unknown as [{ started: Date }];
+    const serverStart = (await sql<{ now: Date }[]>`SELECT clock_timestamp() AS now`)[0]!.now;
     const server = spawnRoster('server/src/main.ts', [], { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', DATABASE_POOL_SIZE: '2' });
     started.push(server);
     const client = new ApiClient(serverAt((await server.waitFor(/running at (http:\S+)/))[1]!, databaseUrl));
@@ -55,10 +55,10 @@ describe('the database pool', () => {
     const answers = await Promise.all(Array.from({ length: 30 }, () => client.get('/readyz')));
     expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 30 }, () => 200));
     // Besides the pool, a connection of its own listens for notifications.
-    const [{ connections }] = (await sql`
+    const [pool] = await sql<{ connections: number }[]>`
       SELECT count(*)::int AS connections FROM pg_stat_activity
-      WHERE datname = current_database() AND application_name = 'roster' AND backend_start > ${serverStart} AND query NOT ILIKE 'listen %'`) as unknown as [{ connections: number }];
-    expect(connections).toBe(2);
+      WHERE datname = current_database() AND application_name = 'roster' AND backend_start > ${serverStart} AND query NOT ILIKE 'listen %'`;
+    expect(pool?.connections).toBe(2);
     await sql.end();
   });
 
