@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
-import { createTestUser } from '../helpers/clients.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
@@ -225,6 +225,76 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
       )
       .toBe(1);
     expect(await page.locator('tbody tr[data-user]').count()).toBeLessThan(40);
+    await context.close();
+  });
+
+  // A page of users can be read before a change and arrive after the change's event: the change
+  // must still show, or the table keeps the old row until a reload.
+  test('users changed while a page of users is on its way show the change when it arrives', async () => {
+    const kept = await createTestUser(server, { username: 'yara.kept', display_name: 'Yara Kept' });
+    const gone = await createTestUser(server, { username: 'yara.gone', display_name: 'Yara Gone' });
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await row(page, 'yara.gone').waitFor();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered!: () => void;
+    const read = new Promise<void>((resolve) => (answered = resolve));
+    await page.route(
+      (url) => url.pathname === '/api/v1/users' && url.searchParams.get('q') === 'yara',
+      async (route) => {
+        const response = await route.fetch(); // read by the server now, before the changes
+        answered();
+        await released;
+        await route.fulfill({ response });
+      },
+    );
+    await page.getByTestId('user-search').fill('yara');
+    await read;
+    expect((await admin.patch(`/api/v1/users/${kept.id}`, { version: kept.version, display_name: 'Yara Renamed' })).status).toBe(200);
+    expect((await admin.delete(`/api/v1/users/${gone.id}`)).status).toBe(204);
+    // Both events reach the rows on screen (the unfiltered list) before the page comes.
+    await expect.poll(() => row(page, 'yara.kept').textContent()).toMatch(/Yara Renamed/);
+    await expect.poll(() => row(page, 'yara.gone').count()).toBe(0);
+    release();
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('1 user');
+    expect(await page.locator('tbody tr[data-user]').count()).toBe(1);
+    expect(await row(page, 'yara.kept').textContent()).toMatch(/Yara Renamed/);
+    await context.close();
+  });
+
+  // The other order: the page is read after a change and its event arrives after the page. The
+  // page already counts it, so the event must not count it again.
+  test('a sign-in the page of users already counts is not counted again when its event arrives', async () => {
+    const user = await createTestUser(server, { username: 'xena', display_name: 'Xena Late', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    // The live channel's messages to the page wait while `holding`.
+    let holding = false;
+    const held: (() => void)[] = [];
+    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => upstream.send(message));
+      upstream.onMessage((message) => (holding ? held.push(() => ws.send(message)) : ws.send(message)));
+    });
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    await row(page, 'xena').waitFor();
+    expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*0\s*$/);
+    holding = true;
+    await new ApiClient(server).signIn(user.username, password);
+    await page.getByTestId('user-search').fill('xena');
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('1 user');
+    expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
+    holding = false;
+    for (const send of held.splice(0)) send();
+    // The held messages include the sign-in's event; a change after it shows that they were applied.
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const [current] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${user.id}`;
+    await admin.patch(`/api/v1/users/${user.id}`, { version: current!.version, display_name: 'Xena Counted' });
+    await expect.poll(() => row(page, 'xena').textContent()).toMatch(/Xena Counted/);
+    expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
     await context.close();
   });
 

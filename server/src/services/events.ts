@@ -130,7 +130,14 @@ export async function isResumable(sql: Sql, after: number): Promise<boolean> {
   return after >= Number(row!.through);
 }
 
-export async function latestEventSeq(sql: Sql): Promise<number> {
-  const [row] = await sql<{ seq: string }[]>`SELECT coalesce(max(id), 0) AS seq FROM events`;
+/**
+ * The newest event committed, as the caller's snapshot sees it. Events commit in sequence order
+ * (EVENT_ORDER_LOCK), so a snapshot holds every event up to this one and none after: what a read in
+ * the same snapshot shows reflects exactly the events up to here. Audit retention may have removed
+ * them all; it records how far it went.
+ */
+export async function latestEventSeq(sql: Sql | TransactionSql): Promise<number> {
+  const [row] = await sql<{ seq: string }[]>`
+    SELECT greatest((SELECT coalesce(max(id), 0) FROM events), (SELECT through FROM events_pruned)) AS seq`;
   return Number(row!.seq);
 }

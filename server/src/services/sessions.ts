@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { can, type Session, type SessionEndReason, type SessionEntry, type SessionListQuery } from '@roster/shared';
+import { can, type Session, type SessionEndReason, type SessionList, type SessionListQuery } from '@roster/shared';
 import type { Principal } from '../auth/principal.ts';
 import { sessionOver, type SessionPolicy, type SessionRow } from '../auth/sessions.ts';
 import { decodeCursor, encodeCursor, escapeLike } from '../data/cursor.ts';
@@ -9,7 +9,7 @@ import { transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
 import { endApplicationSessions } from '../oidc/logout.ts';
 import { revokeUserApiKeys } from './api-keys.ts';
-import { recordEvent } from './events.ts';
+import { latestEventSeq, recordEvent } from './events.ts';
 
 // "Sign out everyone" runs one at a time (data/locks.ts, step 1).
 const EVERY_SESSION_LOCK = 7_264_005;
@@ -81,9 +81,9 @@ export async function listSessions(
   query: SessionListQuery,
   onlineSessions: Set<string>,
   policy: SessionPolicy,
-): Promise<{ items: SessionEntry[]; next_cursor: string | null }> {
+): Promise<SessionList> {
   const all = can(principal.role, 'sessions.all');
-  if (!all && !principal.user) return { items: [], next_cursor: null };
+  if (!all && !principal.user) return { items: [], next_cursor: null, seq: await latestEventSeq(sql) };
   if (!all && query.user_id && query.user_id !== principal.user!.id) {
     throw new AppError('forbidden', 'You can see only your own sessions');
   }
@@ -95,10 +95,11 @@ export async function listSessions(
   // Which index serves the filters depends on their values (a network, or a browser that many or
   // few sessions have), so each list is planned with its own: the generic plan a prepared statement
   // settles on, made for any value, read all 100,000 sessions for a browser none had (BENCHMARKS.md).
-  // A read: its own transaction only so the setting stays local to it (`transaction()` is for writes).
-  const rows = await sql.begin(async (tx) => {
+  // A read: its own transaction so the setting stays local to it (`transaction()` is for writes),
+  // and so the page and the event it is current to (`seq`) share one snapshot.
+  const [rows, seq] = await sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
     await tx`SET LOCAL plan_cache_mode = force_custom_plan`;
-    return tx<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[]; seen_key: string })[]>`
+    const page = tx<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[]; seen_key: string })[]>`
       SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent, s.amr,
              u.username, u.display_name, s.last_seen_at::text AS seen_key,
              coalesce((SELECT json_agg(json_build_object('id', a.id, 'name', a.name) ORDER BY a.name) FROM applications a
@@ -115,6 +116,7 @@ export async function listSessions(
         ${after ? tx`AND (s.last_seen_at, s.id) < (${after[0]!}::timestamptz, ${after[1]!}::uuid)` : tx``}
       ORDER BY s.last_seen_at DESC, s.id DESC
       LIMIT ${query.limit + 1}`;
+    return Promise.all([page, latestEventSeq(tx)]);
   });
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
@@ -127,6 +129,7 @@ export async function listSessions(
       current: row.id === principal.session?.id,
     })),
     next_cursor: rows.length > query.limit && last ? encodeCursor([last.seen_key, last.id]) : null,
+    seq,
   };
 }
 

@@ -20,3 +20,10 @@ export const versionSchema = z
 export function isObjectPayload(payload: { value: unknown }): boolean {
   return typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
 }
+
+/**
+ * In a page of a live list: the newest live event the page reflects (its sequence number). The page
+ * and this were read in one snapshot, and events commit in sequence order, so a list kept current
+ * by the live feed applies to the page only the events after it: none is missed or applied twice.
+ */
+export const pageSeqSchema = z.number().int().nonnegative();

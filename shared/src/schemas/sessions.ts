@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageSeqSchema } from './common.ts';
 import { userRefSchema } from './fields.ts';
 
 export const sessionSchema = z.object({
@@ -44,7 +45,12 @@ export const sessionEntrySchema = sessionSchema.extend({
   current: z.boolean(),
 });
 export type SessionEntry = z.infer<typeof sessionEntrySchema>;
-export const sessionListSchema = z.object({ items: z.array(sessionEntrySchema), next_cursor: z.string().nullable() });
+export const sessionListSchema = z.object({
+  items: z.array(sessionEntrySchema),
+  next_cursor: z.string().nullable(),
+  /** The newest live event the page reflects. */
+  seq: pageSeqSchema,
+});
 export type SessionList = z.infer<typeof sessionListSchema>;
 
 export const revokeUserSessionsQuerySchema = z.strictObject({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { apiKeySchema } from './api-keys.ts';
-import { isObjectPayload, versionSchema } from './common.ts';
+import { isObjectPayload, pageSeqSchema, versionSchema } from './common.ts';
 import { displayNameSchema, emailSchema, passwordSchema, roleSchema, usernameSchema, userStatusSchema } from './fields.ts';
 import { sessionSchema } from './sessions.ts';
 import { meterUsageSchema, minuteBudgetSchema, tokenBudgetSchema } from './usage.ts';
@@ -71,6 +71,8 @@ export const userListSchema = z.object({
   /** How many users match the filters: exact up to 10,000, an estimate beyond (`total_is_estimate`). */
   total: z.number().int(),
   total_is_estimate: z.boolean(),
+  /** The newest live event the page and its count reflect. */
+  seq: pageSeqSchema,
 });
 export type UserList = z.infer<typeof userListSchema>;
 

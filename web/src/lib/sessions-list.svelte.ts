@@ -27,9 +27,6 @@ export class SessionsList extends KeysetList<SessionEntry, SessionList> {
   error = $state<ApiError | null>(null);
   readonly flashing = new Flashing();
   filters = $state<SessionFilters>({ q: '', online: '', ip: '', agent: '' });
-  // Events applied while a page was on its way: the server may have read the page before them, so
-  // they are applied to it again when it arrives (each is idempotent: a revoked session stays gone).
-  private meanwhile: LiveEvent[] = [];
 
   constructor(filters: SessionFilters) {
     super();
@@ -45,14 +42,9 @@ export class SessionsList extends KeysetList<SessionEntry, SessionList> {
     return api('GET /sessions', { query: query(this.filters, cursor) });
   }
 
-  protected received() {
+  protected arrived(page: SessionList, events: LiveEvent[]): SessionEntry[] {
     this.error = null;
-  }
-
-  protected arrived(items: SessionEntry[]): SessionEntry[] {
-    const current = this.meanwhile.reduce((rows, event) => applySessionEvent(rows, event, this.filters).items, items);
-    this.meanwhile = [];
-    return current;
+    return events.reduce((rows, event) => applySessionEvent(rows, event, this.filters).items, page.items);
   }
 
   protected failed(error: unknown) {
@@ -63,10 +55,9 @@ export class SessionsList extends KeysetList<SessionEntry, SessionList> {
 
   /** Applies one live event to the loaded rows. */
   apply(event: LiveEvent) {
+    if (!this.isNews(event)) return;
     const { items, flash } = applySessionEvent(this.items, event, this.filters);
     this.items = items;
-    if (this.loading) this.meanwhile.push(event);
-    else this.meanwhile = [];
     if (flash) this.flashing.add(flash);
   }
 }

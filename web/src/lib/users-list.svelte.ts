@@ -41,10 +41,13 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
     return usersPage(this.filters, PAGE_SIZE, cursor);
   }
 
-  protected received(page: UserList) {
-    this.total = page.total;
+  protected arrived(page: UserList, events: LiveEvent[]): UserListItem[] {
+    const view = { filters: this.filters, more: page.next_cursor !== null, selfId: undefined };
+    const rows = events.reduce((rows, event) => applyUserEvent(rows, event, view).rows, { items: page.items, total: page.total });
+    this.total = rows.total;
     this.totalIsEstimate = page.total_is_estimate;
     this.error = null;
+    return rows.items;
   }
 
   protected failed(error: unknown) {
@@ -66,10 +69,10 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
 
   /** Applies one live event to the loaded rows (`selfId`: who is looking; their own changes do not flash). */
   apply(event: LiveEvent, selfId: string | undefined) {
+    if (!this.isNews(event)) return;
     const { rows, flash } = applyUserEvent({ items: this.items, total: this.total }, event, { filters: this.filters, more: this.cursor !== null, selfId });
     this.items = rows.items;
     this.total = rows.total;
     if (flash) this.flashing.add(flash);
   }
-
 }

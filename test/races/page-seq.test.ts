@@ -1,0 +1,99 @@
+import { beforeAll, describe, expect, test } from 'vitest';
+import type { SessionList, UserList } from '@roster/shared';
+import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { useTestServer } from '../helpers/server.ts';
+
+// Guarantee: a page of a live list (users, sessions) reflects exactly the events up to its `seq`,
+// no fewer and no more, so the console applies to it the later events and drops the earlier ones
+// (web/src/lib/keyset-list.svelte.ts). Pages are read while other clients write, many times over,
+// and each is checked against the event log afterwards.
+
+const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '100000', LOGIN_MAX_FAILURES_PER_IP: '100000' } });
+let admin: ApiClient;
+beforeAll(async () => {
+  ({ client: admin } = await signedInClient(server, { role: 'admin' }));
+});
+
+const PAGES = 60;
+
+/** What the events up to `seq` leave: the targets created and not deleted since. */
+async function expectedAt(created: string, deleted: string, label: string) {
+  const events = await server.sql<{ id: string; action: string; target_id: string }[]>`
+    SELECT id, action, target_id FROM events
+    WHERE action IN (${created}, ${deleted}) AND target_label LIKE ${`${label}%`} ORDER BY id`;
+  return (seq: number) => {
+    const alive = new Set<string>();
+    for (const event of events) {
+      if (Number(event.id) > seq) break;
+      if (event.action === created) alive.add(event.target_id);
+      else alive.delete(event.target_id);
+    }
+    return [...alive].sort();
+  };
+}
+
+/** Runs `write` and reads `PAGES` pages with `read` at the same time, a few at once. */
+async function whileWriting<T>(write: () => Promise<void>, read: () => Promise<T>): Promise<T[]> {
+  const pages: T[] = [];
+  let writing = true;
+  const readers = Array.from({ length: 3 }, async () => {
+    while (writing || pages.length < PAGES) pages.push(await read());
+  });
+  await write();
+  writing = false;
+  await Promise.all(readers);
+  return pages;
+}
+
+describe('a page of a live list and the event it is current to', () => {
+  test(`users: ${PAGES}+ pages read while users are created and deleted hold exactly the users their seq says`, { timeout: 120_000 }, async () => {
+    const label = 'seq-user-';
+    const pages = await whileWriting(
+      async () => {
+        await Promise.all(
+          Array.from({ length: 4 }, async (_, writer) => {
+            for (let n = 0; n < 10; n++) {
+              const username = `${label}${writer}-${n}`;
+              const created = await admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
+              expect(created.status).toBe(201);
+              if (n % 2 === 1 && 'user' in created.body) expect((await admin.delete(`/api/v1/users/${created.body.user.id}`)).status).toBe(204);
+            }
+          }),
+        );
+      },
+      async () => (await admin.get<UserList>(`/api/v1/users?q=${label}&limit=200`)).body,
+    );
+    const expected = await expectedAt('user.created', 'user.deleted', label);
+    const wrong = pages.filter((page) => {
+      const want = expected(page.seq);
+      return JSON.stringify(page.items.map((u) => u.id).sort()) !== JSON.stringify(want) || page.total !== want.length;
+    });
+    expect(wrong.map((page) => ({ seq: page.seq, rows: page.items.length, total: page.total, want: expected(page.seq).length }))).toEqual([]);
+    // The reads did overlap the writes: pages at different points of the log.
+    expect(new Set(pages.map((page) => page.seq)).size).toBeGreaterThan(5);
+  });
+
+  test(`sessions: ${PAGES}+ pages read while people sign in and are signed out hold exactly the sessions their seq says`, { timeout: 120_000 }, async () => {
+    const label = 'seq-session-';
+    const people = await Promise.all(Array.from({ length: 4 }, (_, n) => createTestUser(server, { username: `${label}${n}` })));
+    const pages = await whileWriting(
+      async () => {
+        await Promise.all(
+          people.map(async (person) => {
+            for (let n = 0; n < 10; n++) {
+              const client = new ApiClient(server);
+              await client.signIn(person.username, person.password);
+              const [session] = await server.sql<{ id: string }[]>`SELECT id FROM sessions WHERE user_id = ${person.id} ORDER BY created_at DESC LIMIT 1`;
+              if (n % 2 === 1) expect((await admin.delete(`/api/v1/sessions/${session!.id}`)).status).toBe(204);
+            }
+          }),
+        );
+      },
+      async () => (await admin.get<SessionList>(`/api/v1/sessions?q=${label}&limit=100`)).body,
+    );
+    const expected = await expectedAt('session.created', 'session.revoked', label);
+    const wrong = pages.filter((page) => JSON.stringify(page.items.map((s) => s.id).sort()) !== JSON.stringify(expected(page.seq)));
+    expect(wrong.map((page) => ({ seq: page.seq, rows: page.items.length, want: expected(page.seq).length }))).toEqual([]);
+    expect(new Set(pages.map((page) => page.seq)).size).toBeGreaterThan(5);
+  });
+});
