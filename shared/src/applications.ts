@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageSeqSchema } from './schemas/common.ts';
 import { roleSchema, userRefSchema } from './schemas.ts';
 
 // Applications that sign people in through Roster: OpenID Connect clients, and hosts behind a
@@ -90,7 +91,12 @@ export type UpdateApplicationRequest = z.infer<typeof updateApplicationSchema>;
 /** The client secret is shown here only: at creation and when it is replaced. */
 export const applicationWithSecretSchema = z.object({ application: applicationSchema, client_secret: z.string() });
 export const applicationResponseSchema = z.object({ application: applicationSchema });
-export const applicationListSchema = z.object({ items: z.array(applicationSchema) });
+export const applicationListSchema = z.object({
+  items: z.array(applicationSchema),
+  /** The newest live event the list reflects. */
+  seq: pageSeqSchema,
+});
+export type ApplicationList = z.infer<typeof applicationListSchema>;
 
 /** The applications a user has signed in to (has a grant for). */
 export const userApplicationsSchema = z.object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageSeqSchema } from './schemas/common.ts';
 import { displayNameSchema, emailSchema, passwordSchema, roleSchema, userSchema, usernameSchema } from './schemas.ts';
 import { IMPORT_CHUNK_MAX, importCellsSchema, importRowSchema } from './imports.ts';
 
@@ -38,7 +39,12 @@ export const invitationSchema = z.object({
 export type Invitation = z.infer<typeof invitationSchema>;
 
 export const invitationResponseSchema = z.object({ invitation: invitationSchema });
-export const invitationListSchema = z.object({ items: z.array(invitationSchema) });
+export const invitationListSchema = z.object({
+  items: z.array(invitationSchema),
+  /** The newest live event the list reflects. */
+  seq: pageSeqSchema,
+});
+export type InvitationList = z.infer<typeof invitationListSchema>;
 
 /** A link's token, as the page it opens sends it (the token travels in the link's #fragment). */
 export const linkTokenSchema = z.strictObject({

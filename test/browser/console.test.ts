@@ -298,6 +298,39 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await context.close();
   });
 
+  // The same race on a list loaded whole: the projects page.
+  test('projects changed while the projects page is on its way show the change when it arrives', async () => {
+    const admin = new ApiClient(server);
+    const ada = await admin.signIn('ada', password);
+    const create = async (name: string) => (await admin.api('POST /projects', { body: { name, owner_id: ada.id } })).body as { project: { id: string; version: number } };
+    const { project: kept } = await create('Kept project');
+    const { project: gone } = await create('Gone project');
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered!: () => void;
+    const read = new Promise<void>((resolve) => (answered = resolve));
+    await page.route(
+      (url) => url.pathname === '/api/v1/projects',
+      async (route) => {
+        const response = await route.fetch(); // read by the server now, before the changes
+        answered();
+        await released;
+        await route.fulfill({ response });
+      },
+    );
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await read;
+    expect((await admin.patch(`/api/v1/projects/${kept.id}`, { version: kept.version, name: 'Renamed project' })).status).toBe(200);
+    expect((await admin.delete(`/api/v1/projects/${gone.id}`)).status).toBe(204);
+    await page.waitForTimeout(1000); // both events reach the page meanwhile
+    release();
+    await page.locator('tr[data-project="Renamed project"]').waitFor();
+    expect(await page.locator('tr[data-project="Gone project"]').count()).toBe(0);
+    expect(await page.locator('tr[data-project="Kept project"]').count()).toBe(0);
+    await context.close();
+  });
+
   test('narrow screens: the users page at 390 px', async () => {
     const { page } = await signInPage(browser, server, 'brian', password, { width: 390 });
     await page.waitForURL(/\/users/);

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { SessionList, UserList } from '@roster/shared';
+import type { ProjectList, SessionList, UserList } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { useTestServer } from '../helpers/server.ts';
 
-// Guarantee: a page of a live list (users, sessions) reflects exactly the events up to its `seq`,
+// Guarantee: a page of a live list (users, sessions, projects) reflects exactly the events up to its `seq`,
 // no fewer and no more, so the console applies to it the later events and drops the earlier ones
 // (web/src/lib/keyset-list.svelte.ts). Pages are read while other clients write, many times over,
 // and each is checked against the event log afterwards.
@@ -93,6 +93,30 @@ describe('a page of a live list and the event it is current to', () => {
     );
     const expected = await expectedAt('session.created', 'session.revoked', label);
     const wrong = pages.filter((page) => JSON.stringify(page.items.map((s) => s.id).sort()) !== JSON.stringify(expected(page.seq)));
+    expect(wrong.map((page) => ({ seq: page.seq, rows: page.items.length, want: expected(page.seq).length }))).toEqual([]);
+    expect(new Set(pages.map((page) => page.seq)).size).toBeGreaterThan(5);
+  });
+
+  // Read by their owner, a plain user: under row-level security, as a restricted database role.
+  test(`projects: ${PAGES}+ pages a plain user reads while projects are created and deleted hold exactly the projects their seq says`, { timeout: 120_000 }, async () => {
+    const label = 'seq-project-';
+    const { client: owner, user } = await signedInClient(server);
+    const pages = await whileWriting(
+      async () => {
+        await Promise.all(
+          Array.from({ length: 4 }, async (_, writer) => {
+            for (let n = 0; n < 10; n++) {
+              const created = await admin.api('POST /projects', { body: { name: `${label}${writer}-${n}`, owner_id: user.id } });
+              expect(created.status).toBe(201);
+              if (n % 2 === 1 && 'project' in created.body) expect((await admin.delete(`/api/v1/projects/${created.body.project.id}`)).status).toBe(204);
+            }
+          }),
+        );
+      },
+      async () => (await owner.get<ProjectList>('/api/v1/projects')).body,
+    );
+    const expected = await expectedAt('project.created', 'project.deleted', label);
+    const wrong = pages.filter((page) => JSON.stringify(page.items.map((p) => p.id).sort()) !== JSON.stringify(expected(page.seq)));
     expect(wrong.map((page) => ({ seq: page.seq, rows: page.items.length, want: expected(page.seq).length }))).toEqual([]);
     expect(new Set(pages.map((page) => page.seq)).size).toBeGreaterThan(5);
   });

@@ -273,7 +273,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       await sendPasswordReset(sql, actorOf(c, deps), uuidParam(c), mail);
       return c.body(null, 204);
     },
-    'GET /invitations': async (c) => c.json({ items: await listInvitations(sql) }),
+    'GET /invitations': async (c) => c.json(await listInvitations(sql)),
     'POST /invitations': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /invitations'].body);
       return c.json({ invitation: await inviteUser(sql, actorOf(c, deps), request, mail) }, 201);
@@ -337,7 +337,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'GET /projects': async (c) => {
       const query = parseQuery(c, apiRoutes['GET /projects'].query);
-      return c.json({ items: await listProjects(sql, viewerOf(c), { userId: query.user_id }) });
+      return c.json(await listProjects(sql, viewerOf(c), { userId: query.user_id }));
     },
     'POST /projects': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /projects'].body);
@@ -364,7 +364,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
       return c.json({ project: await setMembership(sql, actorOf(c, deps), id, userId, false) });
     },
     'GET /stats/overview': async (c) => c.json(await overview(sql, deps.clock(), config.USAGE_PRICES)),
-    'GET /applications': async (c) => c.json({ items: await listApplications(sql) }),
+    'GET /applications': async (c) => c.json(await listApplications(sql)),
     'POST /applications': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /applications'].body);
       return c.json(await createApplication(sql, actorOf(c, deps), request), 201);

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql, type TransactionSql } from 'postgres';
-import { can, type Application, type CreateApplicationRequest, type Role, type UpdateApplicationRequest, type UserRef } from '@roster/shared';
+import { can, type Application, type ApplicationList, type CreateApplicationRequest, type Role, type UpdateApplicationRequest, type UserRef } from '@roster/shared';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError, versionConflict } from '../errors.ts';
 import type { ApplicationRow } from '../oidc/clients.ts';
 import { endClientAccess } from '../oidc/logout.ts';
-import { recordEvent } from './events.ts';
+import { readWithSeq, recordEvent } from './events.ts';
 
 // Registering applications that sign people in through Roster, and who may use them.
 
@@ -59,9 +59,9 @@ async function readApplication(sql: Sql | TransactionSql, id: string): Promise<A
   return toApplicationDto(app, users);
 }
 
-export async function listApplications(sql: Sql): Promise<Application[]> {
-  const rows = await sql<ApplicationWithUsers[]>`${applicationsWithUsers(sql)} ORDER BY a.name, a.id`;
-  return rows.map(({ users, ...app }) => toApplicationDto(app, users));
+export async function listApplications(sql: Sql): Promise<ApplicationList> {
+  const { result: rows, seq } = await readWithSeq(sql, (tx) => tx<ApplicationWithUsers[]>`${applicationsWithUsers(tx)} ORDER BY a.name, a.id`);
+  return { items: rows.map(({ users, ...app }) => toApplicationDto(app, users)), seq };
 }
 
 async function setUsers(tx: TransactionSql, applicationId: string, userIds: string[]) {

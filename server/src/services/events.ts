@@ -141,3 +141,14 @@ export async function latestEventSeq(sql: Sql | TransactionSql): Promise<number>
     SELECT greatest((SELECT coalesce(max(id), 0) FROM events), (SELECT through FROM events_pruned)) AS seq`;
   return Number(row!.seq);
 }
+
+/**
+ * Runs `read` in one read-only snapshot with the newest event it reflects: the answer of a list the
+ * console keeps current with the live feed, which applies to it only the events after `seq`.
+ */
+export async function readWithSeq<T>(sql: Sql, read: (tx: TransactionSql) => Promise<T>): Promise<{ result: T; seq: number }> {
+  return (await sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
+    const seq = await latestEventSeq(tx);
+    return { result: await read(tx), seq };
+  })) as { result: T; seq: number };
+}

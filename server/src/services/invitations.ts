@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { INVITATION_DAYS, type Invitation, type InviteUserRequest, type LinkPreview } from '@roster/shared';
+import { INVITATION_DAYS, type Invitation, type InvitationList, type InviteUserRequest, type LinkPreview } from '@roster/shared';
 import { checkPasswordPolicy } from '../auth/password-policy.ts';
 import { hashPassword } from '../auth/passwords.ts';
 import type { SessionPolicy } from '../auth/sessions.ts';
@@ -10,7 +10,7 @@ import { AppError } from '../errors.ts';
 import { linkTo, newLinkToken, type MailDeps } from '../mail/links.ts';
 import { invitationMail } from '../mail/templates.ts';
 import { openSession, type BrowserCookies, type ClientInfo, type SignedIn } from './auth.ts';
-import { recordEvent } from './events.ts';
+import { readWithSeq, recordEvent } from './events.ts';
 import { insertUser } from './users/changes.ts';
 
 // Invitations (issue 16): the invitation holds the profile, and the account is created only when
@@ -100,9 +100,9 @@ export async function inviteUser(sql: Sql, actor: Actor, request: InviteUserRequ
 }
 
 /** Pending invitations, newest first; expired ones too (they can be resent). */
-export async function listInvitations(sql: Sql): Promise<Invitation[]> {
-  const rows = await sql<InvitationRow[]>`SELECT * FROM invitations ORDER BY created_at DESC, id`;
-  return rows.map(toInvitationDto);
+export async function listInvitations(sql: Sql): Promise<InvitationList> {
+  const { result: rows, seq } = await readWithSeq(sql, (tx) => tx<InvitationRow[]>`SELECT * FROM invitations ORDER BY created_at DESC, id`);
+  return { items: rows.map(toInvitationDto), seq };
 }
 
 /** A new link, valid for another INVITATION_DAYS; the previous link stops working in the same commit. */

@@ -1,9 +1,9 @@
 import type { Sql, TransactionSql } from 'postgres';
-import type { Project, Role } from '@roster/shared';
+import type { Project, ProjectList, Role } from '@roster/shared';
 import { lockForWrite, type Actor } from '../data/locks.ts';
 import { transaction } from '../data/transaction.ts';
 import { AppError, versionConflict } from '../errors.ts';
-import { recordEvent } from './events.ts';
+import { readWithSeq, recordEvent } from './events.ts';
 
 /** Who a row-secured query runs for. */
 export interface Viewer {
@@ -81,13 +81,16 @@ function selectProjects(tx: TransactionSql, where: ReturnType<TransactionSql['un
     ORDER BY p.name, p.id`;
 }
 
-export function listProjects(sql: Sql, viewer: Viewer, filter: { userId?: string }): Promise<Project[]> {
-  return withRowSecurity(sql, viewer, async (tx) => {
+/** The projects the viewer may see, with the newest live event the list reflects (`readWithSeq`). */
+export async function listProjects(sql: Sql, viewer: Viewer, filter: { userId?: string }): Promise<ProjectList> {
+  const { result: rows, seq } = await readWithSeq(sql, async (tx) => {
+    await enterRowSecurity(tx, viewer);
     const where = filter.userId
       ? tx`AND (p.owner_id = ${filter.userId} OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ${filter.userId}))`
       : tx``;
-    return (await selectProjects(tx, where)).map(toProjectDto);
+    return selectProjects(tx, where);
   });
+  return { items: rows.map(toProjectDto), seq };
 }
 
 async function readProject(tx: TransactionSql, id: string): Promise<Project> {

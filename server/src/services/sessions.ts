@@ -9,7 +9,7 @@ import { transaction } from '../data/transaction.ts';
 import { AppError } from '../errors.ts';
 import { endApplicationSessions } from '../oidc/logout.ts';
 import { revokeUserApiKeys } from './api-keys.ts';
-import { latestEventSeq, recordEvent } from './events.ts';
+import { latestEventSeq, readWithSeq, recordEvent } from './events.ts';
 
 // "Sign out everyone" runs one at a time (data/locks.ts, step 1).
 const EVERY_SESSION_LOCK = 7_264_005;
@@ -95,11 +95,10 @@ export async function listSessions(
   // Which index serves the filters depends on their values (a network, or a browser that many or
   // few sessions have), so each list is planned with its own: the generic plan a prepared statement
   // settles on, made for any value, read all 100,000 sessions for a browser none had (BENCHMARKS.md).
-  // A read: its own transaction so the setting stays local to it (`transaction()` is for writes),
-  // and so the page and the event it is current to (`seq`) share one snapshot.
-  const [rows, seq] = await sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
+  // In a transaction of its own so the setting stays local to it, with the event it is current to.
+  const { result: rows, seq } = await readWithSeq(sql, async (tx) => {
     await tx`SET LOCAL plan_cache_mode = force_custom_plan`;
-    const page = tx<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[]; seen_key: string })[]>`
+    return tx<(SessionRow & { username: string; display_name: string; applications: { id: string; name: string }[]; seen_key: string })[]>`
       SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.authenticated_at, s.ip, s.user_agent, s.amr,
              u.username, u.display_name, s.last_seen_at::text AS seen_key,
              coalesce((SELECT json_agg(json_build_object('id', a.id, 'name', a.name) ORDER BY a.name) FROM applications a
@@ -116,7 +115,6 @@ export async function listSessions(
         ${after ? tx`AND (s.last_seen_at, s.id) < (${after[0]!}::timestamptz, ${after[1]!}::uuid)` : tx``}
       ORDER BY s.last_seen_at DESC, s.id DESC
       LIMIT ${query.limit + 1}`;
-    return Promise.all([page, latestEventSeq(tx)]);
   });
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);

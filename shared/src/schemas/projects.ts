@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { versionSchema } from './common.ts';
+import { pageSeqSchema, versionSchema } from './common.ts';
 import { userRefSchema } from './fields.ts';
 
 export const projectSchema = z.object({
@@ -15,7 +15,12 @@ export const projectSchema = z.object({
 });
 export type Project = z.infer<typeof projectSchema>;
 export const projectResponseSchema = z.object({ project: projectSchema });
-export const projectListSchema = z.object({ items: z.array(projectSchema) });
+export const projectListSchema = z.object({
+  items: z.array(projectSchema),
+  /** The newest live event the list reflects. */
+  seq: pageSeqSchema,
+});
+export type ProjectList = z.infer<typeof projectListSchema>;
 
 const projectName = z.string().trim().min(1, 'Name is required').max(100, 'Name must be at most 100 characters');
 /** Item counts and sizes: `bigint` columns, bounded by what JavaScript counts exactly. */

@@ -1,5 +1,6 @@
 import { untrack } from 'svelte';
 import type { LiveEvent } from '@roster/shared';
+import { EventPosition } from './event-position';
 
 /** A page of a list read with keyset cursors, as every list route answers. */
 export interface KeysetPage<T> {
@@ -12,22 +13,15 @@ export interface KeysetPage<T> {
 /**
  * A list loaded a page at a time with keyset cursors and kept current by live events (the users
  * table, the sessions list). A reload starts over and makes the answers of older loads void, so a
- * slow page of an old search never replaces a newer one.
- *
- * Pages and events race: a page can be read before an event and arrive after it, or be read after
- * an event that arrives after it. Each page says which event it is current to (`seq`), so the list
- * applies to it the events that came after that one while it was on its way, and drops an event
- * that its rows already reflect. Counted changes (a session more) are then counted exactly once.
+ * slow page of an old search never replaces a newer one; pages and events are ordered by
+ * `EventPosition`.
  */
 export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<T>> {
   items = $state<T[]>([]);
   loading = $state(false);
   protected cursor: string | null = null;
   private generation = 0;
-  /** The newest live event the rows reflect. */
-  private seq = 0;
-  /** Live events applied while a page was on its way, in order. */
-  private meanwhile: LiveEvent[] = [];
+  protected readonly position = new EventPosition();
 
   get hasMore() {
     return this.cursor !== null;
@@ -40,40 +34,22 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
   /** The first page could not be loaded. */
   protected abstract failed(error: unknown): void;
 
-  /**
-   * Whether the rows do not reflect `event` yet; if so, it counts as applied from here on (the
-   * caller applies it), also for a page still on its way.
-   */
-  protected isNews(event: LiveEvent): boolean {
-    if (event.seq <= this.seq) return false;
-    this.seq = event.seq;
-    if (this.loading) this.meanwhile.push(event);
-    else this.meanwhile = [];
-    return true;
-  }
-
-  /** The events applied while `page` was on its way that it does not reflect. */
-  private newerThan(page: P): LiveEvent[] {
-    const events = this.meanwhile.filter((event) => event.seq > page.seq);
-    this.meanwhile = [];
-    return events;
-  }
-
   /** Loads the first page again (after the filters changed). */
   protected async loadFirst() {
     this.cursor = null;
     const generation = ++this.generation;
     this.loading = true;
+    this.position.loading();
     try {
       // Reloads start from effects: what the request reads (the filters) must not become their dependency.
       const page = await untrack(() => this.fetchPage(null));
       if (generation !== this.generation) return; // a newer load already started
-      this.items = this.arrived(page, this.newerThan(page));
-      this.seq = Math.max(this.seq, page.seq);
+      this.items = this.arrived(page, this.position.arrived(page.seq, { replacesRows: true }));
       this.cursor = page.next_cursor;
     } catch (e) {
       if (generation === this.generation) this.failed(e);
     } finally {
+      this.position.settled();
       if (generation === this.generation) this.loading = false;
     }
   }
@@ -87,14 +63,17 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
     if (this.loading || !this.cursor) return;
     const generation = this.generation;
     this.loading = true;
+    this.position.loading();
     try {
       const cursor = this.cursor;
       const page = await untrack(() => this.fetchPage(cursor));
       if (generation !== this.generation) return;
       const known = new Set(this.items.map((item) => item.id));
-      this.items = [...this.items, ...this.arrived(page, this.newerThan(page)).filter((item) => !known.has(item.id))];
+      const rows = this.arrived(page, this.position.arrived(page.seq, { replacesRows: false }));
+      this.items = [...this.items, ...rows.filter((item) => !known.has(item.id))];
       this.cursor = page.next_cursor;
     } finally {
+      this.position.settled();
       if (generation === this.generation) this.loading = false;
     }
   }

@@ -4,7 +4,7 @@ import type { ApiKeyRow } from '../../auth/api-keys.ts';
 import type { SessionRow } from '../../auth/sessions.ts';
 import { toUserDto, userMatches, type UserRow } from '../../data/users.ts';
 import { AppError } from '../../errors.ts';
-import { latestEventSeq, type EventRow } from '../events.ts';
+import { readWithSeq, type EventRow } from '../events.ts';
 import { monthOf } from '../usage.ts';
 import { decodeCursor, encodeCursor } from '../../data/cursor.ts';
 
@@ -27,17 +27,17 @@ interface ListExtras {
 }
 
 /** Filtered, searched, sorted users with keyset paging: `(sort key, id)` after the cursor's. */
-export function listUsers(sql: Sql, query: UserListQuery, now: Date): Promise<UserList> {
+export async function listUsers(sql: Sql, query: UserListQuery, now: Date): Promise<UserList> {
   // Plan the search for its actual values: its selectivity ranges from one row to the whole table,
   // and a generic plan for `LIKE $1` walks the sort index instead of using the trigram index (30 ms
   // instead of 1 ms at 100,000 users, see BENCHMARKS.md). Only here: every other statement keeps
   // its cached plan (the session check runs twice as fast with one).
-  // One snapshot for the page, its count and the event it is current to (`seq`): the console
-  // applies only the live events after it, so none is missed or counted twice.
-  return sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
+  // The page and its count in one snapshot with the event they are current to (`seq`).
+  const { result, seq } = await readWithSeq(sql, async (tx) => {
     await tx`SET LOCAL plan_cache_mode = force_custom_plan`;
     return pageOfUsers(tx, query, now);
-  }) as Promise<UserList>;
+  });
+  return { ...result, seq };
 }
 
 /** The sort of the users table: its key expression and that key's type. */
@@ -62,7 +62,7 @@ export function userFilters(sql: TransactionSql, query: Pick<UserListQuery, 'q' 
     ${query.status ? sql`AND status = ${query.status}` : sql``}`;
 }
 
-async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date): Promise<UserList> {
+async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date): Promise<Omit<UserList, 'seq'>> {
   const month = monthOf(now);
   const { descending, sortKey, order } = userSort(sql, query.sort);
   const filters = userFilters(sql, query);
@@ -75,7 +75,7 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
       : sql`AND (${sortKey.expr}, id) > (${key}::text::${sortKey.type}, ${id}::text::uuid)`;
   }
 
-  const [rows, count, seq] = await Promise.all([
+  const [rows, count] = await Promise.all([
     sql<(UserRow & ListExtras)[]>`
       SELECT *, (${sortKey.expr})::text AS sort_key,
              (SELECT count(*)::int FROM sessions s WHERE s.user_id = users.id AND s.expires_at > now()) AS session_count,
@@ -97,7 +97,6 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
       throw error;
     }),
     countMatching(sql, filters),
-    latestEventSeq(sql),
   ]);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
@@ -116,7 +115,6 @@ async function pageOfUsers(sql: TransactionSql, query: UserListQuery, now: Date)
     next_cursor: rows.length > query.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
     total: count.total,
     total_is_estimate: count.estimated,
-    seq,
   };
 }
 

@@ -1,0 +1,63 @@
+import { describe, expect, test } from 'vitest';
+import type { LiveEvent } from '@roster/shared';
+import { EventPosition } from './event-position';
+
+const event = (seq: number) => ({ seq }) as LiveEvent;
+
+describe('EventPosition: pages and live events in order', () => {
+  test('an event the rows already reflect is dropped, a newer one applies once', () => {
+    const position = new EventPosition();
+    position.loading();
+    expect(position.arrived(10, { replacesRows: true })).toEqual([]);
+    position.settled();
+    expect(position.isNews(event(9))).toBe(false);
+    expect(position.isNews(event(10))).toBe(false);
+    expect(position.isNews(event(11))).toBe(true);
+    expect(position.isNews(event(11))).toBe(false);
+  });
+
+  test('events that came while a page was on its way apply to it when they are newer than it', () => {
+    const position = new EventPosition();
+    position.loading();
+    for (const seq of [4, 5, 6]) expect(position.isNews(event(seq))).toBe(true);
+    // Read after event 5: only 6 is news to it.
+    expect(position.arrived(5, { replacesRows: true }).map((e) => e.seq)).toEqual([6]);
+    position.settled();
+    expect(position.isNews(event(6))).toBe(false);
+    expect(position.isNews(event(7))).toBe(true);
+  });
+
+  test('a page read ahead of the events on their way makes them old news when it replaces the rows', () => {
+    const position = new EventPosition();
+    position.loading();
+    expect(position.arrived(8, { replacesRows: true })).toEqual([]);
+    position.settled();
+    for (const seq of [7, 8]) expect(position.isNews(event(seq))).toBe(false);
+  });
+
+  test('a further page leaves the loaded rows where they were', () => {
+    const position = new EventPosition();
+    position.loading();
+    position.arrived(3, { replacesRows: true });
+    position.settled();
+    position.loading();
+    expect(position.arrived(8, { replacesRows: false })).toEqual([]);
+    position.settled();
+    // The rows loaded first still need events 4 to 8.
+    expect(position.isNews(event(4))).toBe(true);
+  });
+
+  test('events are kept while any page is on its way, and forgotten once none is', () => {
+    const position = new EventPosition();
+    position.loading();
+    position.loading(); // a reload superseding the first load
+    expect(position.isNews(event(1))).toBe(true);
+    position.settled(); // the superseded load
+    expect(position.isNews(event(2))).toBe(true);
+    expect(position.arrived(0, { replacesRows: true }).map((e) => e.seq)).toEqual([1, 2]);
+    position.settled();
+    position.loading();
+    expect(position.arrived(0, { replacesRows: true })).toEqual([]);
+    position.settled();
+  });
+});
