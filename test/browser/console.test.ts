@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
@@ -36,6 +36,26 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
   });
 
   const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
+
+  /** Routes the page's live channel through the test, which can hold the server's messages back. */
+  async function holdableLiveMessages(context: BrowserContext, page: Page) {
+    let holding = false;
+    const held: (() => void)[] = [];
+    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => upstream.send(message));
+      upstream.onMessage((message) => (holding ? held.push(() => ws.send(message)) : ws.send(message)));
+    });
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    return {
+      hold: () => (holding = true),
+      release: () => {
+        holding = false;
+        for (const send of held.splice(0)) send();
+      },
+    };
+  }
 
   test('A creates a user; B\'s table row and stats update without a reload', async () => {
     await expect.poll(() => pageB.getByTestId('stat-total').textContent()).toMatch(/^\d+$/);
@@ -269,25 +289,15 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
   test('a sign-in the page of users already counts is not counted again when its event arrives', async () => {
     const user = await createTestUser(server, { username: 'xena', display_name: 'Xena Late', password });
     const { page, context } = await signInPage(browser, server, 'brian', password);
-    // The live channel's messages to the page wait while `holding`.
-    let holding = false;
-    const held: (() => void)[] = [];
-    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
-      const upstream = ws.connectToServer();
-      ws.onMessage((message) => upstream.send(message));
-      upstream.onMessage((message) => (holding ? held.push(() => ws.send(message)) : ws.send(message)));
-    });
-    await page.reload();
-    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const messages = await holdableLiveMessages(context, page);
     await row(page, 'xena').waitFor();
     expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*0\s*$/);
-    holding = true;
+    messages.hold();
     await new ApiClient(server).signIn(user.username, password);
     await page.getByTestId('user-search').fill('xena');
     await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('1 user');
     expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
-    holding = false;
-    for (const send of held.splice(0)) send();
+    messages.release();
     // The held messages include the sign-in's event; a change after it shows that they were applied.
     const admin = new ApiClient(server);
     await admin.signIn('ada', password);
@@ -328,6 +338,81 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await page.locator('tr[data-project="Renamed project"]').waitFor();
     expect(await page.locator('tr[data-project="Gone project"]').count()).toBe(0);
     expect(await page.locator('tr[data-project="Kept project"]').count()).toBe(0);
+    await context.close();
+  });
+
+  // A further page and the live feed (after the 400 users of the virtualised table above): the
+  // rows loaded before and the count stay right whichever the server read first.
+  const scrollUntil = (page: Page, username: string) =>
+    expect
+      .poll(
+        async () => {
+          await page.locator('.table-wrap').evaluate((el, to) => el.scrollTo(0, to), await page.locator('.table-wrap').evaluate((el) => el.scrollHeight));
+          for (let step = 0; step < 40 && (await row(page, username).count()) === 0; step++) await page.locator('.table-wrap').evaluate((el) => el.scrollBy(0, -400));
+          return row(page, username).count();
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe(1);
+
+  test('a further page read before changes to the rows above it keeps them and the count right', async () => {
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    // bulk1, bulk10–19 and bulk100–199: two pages, the second the last.
+    await page.getByTestId('user-search').fill('bulk1');
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('111 users');
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered!: () => void;
+    const read = new Promise<void>((resolve) => (answered = resolve));
+    await page.route(
+      (url) => url.pathname === '/api/v1/users' && url.searchParams.has('cursor'),
+      async (route) => {
+        const response = await route.fetch(); // read by the server now, before the changes
+        answered();
+        await released;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await read;
+    const [first] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = 'bulk1'`;
+    const [tenth] = await server.sql<{ id: string }[]>`SELECT id FROM users WHERE username = 'bulk10'`;
+    expect((await admin.patch(`/api/v1/users/${first!.id}`, { version: first!.version, display_name: 'Bulk Renamed' })).status).toBe(200);
+    expect((await admin.delete(`/api/v1/users/${tenth!.id}`)).status).toBe(204);
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('110 users');
+    release();
+    await scrollUntil(page, 'bulk199'); // the further page is in
+    expect(await page.getByTestId('user-count').textContent()).toBe('110 users');
+    await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, 0));
+    await expect.poll(() => row(page, 'bulk1').textContent()).toMatch(/Bulk Renamed/);
+    expect(await row(page, 'bulk10').count()).toBe(0);
+    await context.close();
+  });
+
+  test('a further page read after a sign-in whose event is still on its way counts it once', async () => {
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const [late] = await server.sql<{ id: string }[]>`SELECT id FROM users WHERE username = 'bulk150'`;
+    expect((await admin.put(`/api/v1/users/${late!.id}/password`, { password })).status).toBe(200);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const messages = await holdableLiveMessages(context, page);
+    await row(page, 'bulk1').waitFor();
+    messages.hold();
+    await new ApiClient(server).signIn('bulk150', password);
+    const answered = page.waitForResponse((response) => response.url().includes('/api/v1/users?') && response.url().includes('cursor='));
+    await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await answered; // read after the sign-in: it counts the new session
+    await page.waitForTimeout(500); // what the page does with it, it has done
+    messages.release();
+    // A change after the sign-in: once it shows, the sign-in's event was applied too.
+    const [current] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${late!.id}`;
+    expect((await admin.patch(`/api/v1/users/${late!.id}`, { version: current!.version, display_name: 'Bulk Late' })).status).toBe(200);
+    await scrollUntil(page, 'bulk150');
+    await expect.poll(() => row(page, 'bulk150').textContent()).toMatch(/Bulk Late/);
+    expect(await row(page, 'bulk150').locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
     await context.close();
   });
 

@@ -133,8 +133,8 @@ export async function isResumable(sql: Sql, after: number): Promise<boolean> {
 /**
  * The newest event committed, as the caller's snapshot sees it. Events commit in sequence order
  * (EVENT_ORDER_LOCK), so a snapshot holds every event up to this one and none after: what a read in
- * the same snapshot shows reflects exactly the events up to here. Audit retention may have removed
- * them all; it records how far it went.
+ * the same snapshot shows reflects exactly the events up to here. (Retention keeps the newest
+ * events and records how far it removed, so this holds even for a table emptied by hand.)
  */
 export async function latestEventSeq(sql: Sql | TransactionSql): Promise<number> {
   const [row] = await sql<{ seq: string }[]>`

@@ -24,6 +24,6 @@ export function isObjectPayload(payload: { value: unknown }): boolean {
 /**
  * In a page of a live list: the newest live event the page reflects (its sequence number). The page
  * and this were read in one snapshot, and events commit in sequence order, so a list kept current
- * by the live feed applies to the page only the events after it: none is missed or applied twice.
+ * by the live feed applies to the page only the events after it.
  */
 export const pageSeqSchema = z.number().int().nonnegative();

@@ -16,13 +16,37 @@ export class EventPosition {
   private loads = 0;
   /** Events applied while pages were on their way, in order. */
   private meanwhile: LiveEvent[] = [];
+  /** Pages waiting for the rows to reach the event they were read at (`reached`). */
+  private waiting: { seq: number; resolve: () => void }[] = [];
 
-  /** Whether the rows do not reflect `event` yet; if so, they do from here on (the caller applies it). */
-  isNews(event: LiveEvent): boolean {
+  /** Takes `event` for the rows unless they reflect it already: true when the caller is to apply it. */
+  take(event: LiveEvent): boolean {
     if (event.seq <= this.seq) return false;
     this.seq = event.seq;
     if (this.loads > 0) this.meanwhile.push(event);
+    this.wake((waiter) => waiter.seq <= this.seq);
     return true;
+  }
+
+  /**
+   * Resolves once the rows reflect event `seq`: a further page read ahead of them waits for the
+   * events still on their way, so that they reach the rows loaded before and not the page, which
+   * has them. Staff, who load such pages, receive every event; `giveUpMs` bounds the wait should
+   * one never come (an audit row the feed cannot send), and a reload ends it.
+   */
+  reached(seq: number, giveUpMs: number): Promise<void> {
+    if (seq <= this.seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { seq, resolve };
+      this.waiting.push(waiter);
+      setTimeout(() => this.wake((other) => other === waiter), giveUpMs);
+    });
+  }
+
+  private wake(ready: (waiter: { seq: number }) => boolean) {
+    const woken = this.waiting.filter(ready);
+    this.waiting = this.waiting.filter((waiter) => !ready(waiter));
+    for (const waiter of woken) waiter.resolve();
   }
 
   /** A page is asked for. */
@@ -42,7 +66,10 @@ export class EventPosition {
    */
   arrived(seq: number, { replacesRows }: { replacesRows: boolean }): LiveEvent[] {
     const events = this.meanwhile.filter((event) => event.seq > seq);
-    if (replacesRows) this.seq = Math.max(this.seq, seq);
+    if (replacesRows) {
+      this.seq = Math.max(this.seq, seq);
+      this.wake(() => true); // the pages still waiting belong to the rows just replaced
+    }
     return events;
   }
 }

@@ -10,6 +10,9 @@ export interface KeysetPage<T> {
   seq: number;
 }
 
+// How long a further page waits for the events it was read after (they are usually milliseconds away).
+const CATCH_UP_MS = 3000;
+
 /**
  * A list loaded a page at a time with keyset cursors and kept current by live events (the users
  * table, the sessions list). A reload starts over and makes the answers of older loads void, so a
@@ -55,9 +58,8 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
   }
 
   /**
-   * Adds the next page to the loaded ones (rows that moved up meanwhile are not shown twice). The
-   * loaded rows stay current to their events: a page read ahead of them (its events still on their
-   * way) counts those events in its own rows once more when they come.
+   * Adds the next page to the loaded ones (rows that moved up meanwhile are not shown twice), once
+   * the rows loaded before reflect what the page does.
    */
   async loadMore() {
     if (this.loading || !this.cursor) return;
@@ -67,6 +69,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
     try {
       const cursor = this.cursor;
       const page = await untrack(() => this.fetchPage(cursor));
+      await this.position.reached(page.seq, CATCH_UP_MS);
       if (generation !== this.generation) return;
       const known = new Set(this.items.map((item) => item.id));
       const rows = this.arrived(page, this.position.arrived(page.seq, { replacesRows: false }));

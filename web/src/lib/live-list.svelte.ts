@@ -50,7 +50,7 @@ export class LiveList<T> {
   }
 
   private apply(event: LiveEvent) {
-    if (!this.position.isNews(event)) return;
+    if (!this.position.take(event)) return;
     const { items, flash } = this.change(this.items, event);
     this.items = items;
     if (flash) this.flashing.add(flash);

@@ -55,7 +55,7 @@ export class SessionsList extends KeysetList<SessionEntry, SessionList> {
 
   /** Applies one live event to the loaded rows. */
   apply(event: LiveEvent) {
-    if (!this.position.isNews(event)) return;
+    if (!this.position.take(event)) return;
     const { items, flash } = applySessionEvent(this.items, event, this.filters);
     this.items = items;
     if (flash) this.flashing.add(flash);

@@ -114,11 +114,26 @@ describe('applyUserEvent: the users table kept current by the live feed', () => 
     expect(updated).toMatchObject({ session_count: 2, token_budget: 100_000, usage: { tokens: { used: 150_000, state: 'blocked' } } });
   });
 
-  test('a deletion removes the row and the count; an unknown one changes nothing', () => {
+  test('a deletion removes the row and the count; one beyond the loaded pages only the count, if it matched', () => {
     const ada = row({ username: 'ada' });
     const rows = { items: [ada], total: 7 };
-    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: ada.id }), view()).rows).toEqual({ items: [], total: 6 });
-    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: testId() }), view()).rows).toBe(rows);
+    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: ada.id, data: { user: ada } }), view()).rows).toEqual({ items: [], total: 6 });
+    const beyond = user({ username: 'zed', role: 'admin' });
+    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: beyond.id, data: { user: beyond } }), view({ more: true })).rows).toEqual({ items: [ada], total: 6 });
+    const admins = view({ filters: { q: '', role: 'user', status: '', sort: 'username' }, more: true });
+    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: beyond.id, data: { user: beyond } }), admins).rows).toBe(rows);
+  });
+
+  test('an update beyond the loaded pages changes the count only when it starts or stops matching', () => {
+    const inactive = view({ filters: { q: '', role: '', status: 'inactive', sort: 'username' }, more: true });
+    const rows = { items: [row({ username: 'ada', status: 'inactive' })], total: 40 };
+    const zed = user({ username: 'zed', status: 'inactive', version: 2 });
+    const deactivated = liveEvent('user.updated', { data: { user: zed, changes: { status: { from: 'active', to: 'inactive' } } } });
+    expect(applyUserEvent(rows, deactivated, inactive).rows.total).toBe(41);
+    const renamed = liveEvent('user.updated', { data: { user: { ...zed, display_name: 'Zed', version: 3 }, changes: { display_name: { from: 'zed', to: 'Zed' } } } });
+    expect(applyUserEvent(rows, renamed, inactive).rows).toBe(rows);
+    const reactivated = liveEvent('user.updated', { data: { user: { ...zed, status: 'active', version: 4 }, changes: { status: { from: 'inactive', to: 'active' } } } });
+    expect(applyUserEvent(rows, reactivated, inactive).rows.total).toBe(39);
   });
 
   test('counters follow sessions, API keys, usage and project totals, never below zero', () => {

@@ -68,22 +68,36 @@ function update(rows: UserRows, userId: string | null, change: (row: UserListIte
   return userId ? { ...rows, items: rows.items.map((u) => (u.id === userId ? change(u) : u)) } : rows;
 }
 
-function remove(rows: UserRows, id: string): UserRows {
-  if (!rows.items.some((u) => u.id === id)) return rows;
-  return { items: rows.items.filter((u) => u.id !== id), total: Math.max(0, rows.total - 1) };
+/** A deleted user: their row goes, and the count if they matched (loaded or not). */
+function remove(rows: UserRows, user: User, filters: UserFilters): UserRows {
+  const shown = rows.items.some((u) => u.id === user.id);
+  if (!shown && !matches(user, filters)) return rows;
+  return { items: shown ? rows.items.filter((u) => u.id !== user.id) : rows.items, total: Math.max(0, rows.total - 1) };
 }
 
-/** A user as created or changed: placed by the sort, dropped when the filters no longer match. */
-function upsert(rows: UserRows, user: User, view: UserRowsView): UserRows {
+/**
+ * The user as they were before a change: the changed fields' old values (`changes`), so whether
+ * they matched is known also when their row is not loaded. Null for a new user.
+ */
+type Before = Record<string, { from: unknown }> | null;
+
+/**
+ * A user as created or changed: placed by the sort, dropped when the filters no longer match. The
+ * count follows whether they match now and whether they did before, loaded or not.
+ */
+function upsert(rows: UserRows, user: User, before: Before, view: UserRowsView): UserRows {
   const existing = rows.items.find((u) => u.id === user.id);
   if (existing && existing.version >= user.version) return rows;
-  if (!matches(user, view.filters)) return existing ? remove(rows, user.id) : rows;
-  const row: UserListItem = existing ? { ...existing, ...user, usage: withBudgets(existing.usage, user) } : newRow(user);
+  const matchedBefore = existing !== undefined || (before !== null && matches({ ...user, ...Object.fromEntries(Object.entries(before).map(([field, { from }]) => [field, from])) }, view.filters));
+  const matchesNow = matches(user, view.filters);
+  if (!existing && !matchedBefore && !matchesNow) return rows;
+  const total = rows.total + Number(matchesNow) - Number(matchedBefore);
   const items = rows.items.filter((u) => u.id !== user.id);
-  const total = existing ? rows.total : rows.total + 1;
+  if (!matchesNow) return { items, total };
+  const row: UserListItem = existing ? { ...existing, ...user, usage: withBudgets(existing.usage, user) } : newRow(user);
   const position = insertionIndex(items, row, view);
-  // Beyond the loaded pages: it will arrive with paging. Only the count changes now.
-  if (position === null) return { items, total };
+  // Beyond the loaded pages: it will arrive with paging. Only the count may change now.
+  if (position === null) return existing || total !== rows.total ? { items, total } : rows;
   items.splice(position, 0, row);
   return { items, total };
 }
@@ -95,12 +109,14 @@ function upsert(rows: UserRows, user: User, view: UserRowsView): UserRows {
 export function applyUserEvent(rows: UserRows, event: LiveEvent, view: UserRowsView): { rows: UserRows; flash?: string } {
   switch (event.action) {
     case 'user.deleted':
-      return { rows: event.target_id ? remove(rows, event.target_id) : rows };
+      return { rows: remove(rows, event.data.user, view.filters) };
     case 'user.created':
     case 'user.updated':
     case 'user.password_reset': {
       const { user } = event.data;
-      const next = upsert(rows, user, view);
+      // A password reset changes none of what the filters look at.
+      const before = event.action === 'user.created' ? null : event.action === 'user.updated' ? event.data.changes : {};
+      const next = upsert(rows, user, before, view);
       const placed = next !== rows && next.items.some((u) => u.id === user.id);
       return { rows: next, flash: placed && event.actor.id !== view.selfId ? user.id : undefined };
     }

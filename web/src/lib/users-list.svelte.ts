@@ -69,7 +69,7 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
 
   /** Applies one live event to the loaded rows (`selfId`: who is looking; their own changes do not flash). */
   apply(event: LiveEvent, selfId: string | undefined) {
-    if (!this.position.isNews(event)) return;
+    if (!this.position.take(event)) return;
     const { rows, flash } = applyUserEvent({ items: this.items, total: this.total }, event, { filters: this.filters, more: this.cursor !== null, selfId });
     this.items = rows.items;
     this.total = rows.total;
