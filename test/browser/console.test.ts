@@ -416,6 +416,33 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await context.close();
   });
 
+  // The audit log: an entry written while the log's first page is on its way joins it when it arrives.
+  test('an entry written while the audit log is on its way shows when the log arrives', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered!: () => void;
+    const read = new Promise<void>((resolve) => (answered = resolve));
+    await page.route(
+      (url) => url.pathname === '/api/v1/events',
+      async (route) => {
+        const response = await route.fetch(); // read by the server now, before the entry
+        answered();
+        await released;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await read;
+    await createTestUser(server, { username: 'written-meanwhile' });
+    await page.waitForTimeout(1000); // its event reaches the page meanwhile
+    release();
+    await page.locator('li[data-action]').first().waitFor();
+    await expect.poll(() => page.locator('li[data-action="user.created"]').first().textContent()).toMatch(/written-meanwhile/);
+    await context.close();
+  });
+
   test('narrow screens: the users page at 390 px', async () => {
     const { page } = await signInPage(browser, server, 'brian', password, { width: 390 });
     await page.waitForURL(/\/users/);
