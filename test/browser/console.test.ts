@@ -3,7 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { screenshots, shootBoth, signInPage } from '../helpers/console.ts';
+import { holdAnswer, screenshots, shootBoth, signInPage } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 describe.skipIf(!chromiumPath)('the console, with several admins at once', () => {
@@ -257,19 +257,7 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await admin.signIn('ada', password);
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await row(page, 'yara.gone').waitFor();
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let answered!: () => void;
-    const read = new Promise<void>((resolve) => (answered = resolve));
-    await page.route(
-      (url) => url.pathname === '/api/v1/users' && url.searchParams.get('q') === 'yara',
-      async (route) => {
-        const response = await route.fetch(); // read by the server now, before the changes
-        answered();
-        await released;
-        await route.fulfill({ response });
-      },
-    );
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/users' && url.searchParams.get('q') === 'yara'); // read by the server now, before the changes
     await page.getByTestId('user-search').fill('yara');
     await read;
     expect((await admin.patch(`/api/v1/users/${kept.id}`, { version: kept.version, display_name: 'Yara Renamed' })).status).toBe(200);
@@ -316,19 +304,7 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     const { project: kept } = await create('Kept project');
     const { project: gone } = await create('Gone project');
     const { page, context } = await signInPage(browser, server, 'brian', password);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let answered!: () => void;
-    const read = new Promise<void>((resolve) => (answered = resolve));
-    await page.route(
-      (url) => url.pathname === '/api/v1/projects',
-      async (route) => {
-        const response = await route.fetch(); // read by the server now, before the changes
-        answered();
-        await released;
-        await route.fulfill({ response });
-      },
-    );
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/projects'); // read by the server now, before the changes
     await page.getByRole('link', { name: 'Projects' }).click();
     await read;
     expect((await admin.patch(`/api/v1/projects/${kept.id}`, { version: kept.version, name: 'Renamed project' })).status).toBe(200);
@@ -362,20 +338,7 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     // bulk1, bulk10–19 and bulk100–199: two pages, the second the last.
     await page.getByTestId('user-search').fill('bulk1');
     await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('111 users');
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let answered!: () => void;
-    const read = new Promise<void>((resolve) => (answered = resolve));
-    await page.route(
-      (url) => url.pathname === '/api/v1/users' && url.searchParams.has('cursor'),
-      async (route) => {
-        const response = await route.fetch(); // read by the server now, before the changes
-        answered();
-        await released;
-        await route.fulfill({ response });
-      },
-      { times: 1 },
-    );
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/users' && url.searchParams.has('cursor')); // read by the server now, before the changes
     await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, el.scrollHeight));
     await read;
     const [first] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = 'bulk1'`;
@@ -419,20 +382,7 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
   // The audit log: an entry written while the log's first page is on its way joins it when it arrives.
   test('an entry written while the audit log is on its way shows when the log arrives', async () => {
     const { page, context } = await signInPage(browser, server, 'brian', password);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let answered!: () => void;
-    const read = new Promise<void>((resolve) => (answered = resolve));
-    await page.route(
-      (url) => url.pathname === '/api/v1/events',
-      async (route) => {
-        const response = await route.fetch(); // read by the server now, before the entry
-        answered();
-        await released;
-        await route.fulfill({ response });
-      },
-      { times: 1 },
-    );
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/events'); // read by the server now, before the entry
     await page.getByRole('link', { name: 'Audit log' }).click();
     await read;
     await createTestUser(server, { username: 'written-meanwhile' });
@@ -440,6 +390,23 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     release();
     await page.locator('li[data-action]').first().waitFor();
     await expect.poll(() => page.locator('li[data-action="user.created"]').first().textContent()).toMatch(/written-meanwhile/);
+    await context.close();
+  });
+
+  // The user panel: a change saved while the panel's record is on its way is what the form shows.
+  test('a user changed while their panel is loading opens with the change', async () => {
+    const target = await createTestUser(server, { username: 'wendy', display_name: 'Wendy Before' });
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await row(page, 'wendy').waitFor();
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === `/api/v1/users/${target.id}`); // read by the server now, before the change
+    await row(page, 'wendy').locator('button.name').click();
+    await read;
+    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version, display_name: 'Wendy After' })).status).toBe(200);
+    await expect.poll(() => row(page, 'wendy').textContent()).toMatch(/Wendy After/); // the event reached the page
+    release();
+    await expect.poll(() => page.getByRole('dialog').getByLabel('Display name').inputValue()).toBe('Wendy After');
     await context.close();
   });
 

@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
+import { holdAnswer, screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // Issue 14, "Sessions at scale": the Sessions page over thousands of sessions keeps only the rows
@@ -103,17 +103,8 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     const [session] = await server.sql`SELECT id FROM sessions WHERE user_id = ${latecomer.id}`;
     const latecomerRows = page.locator('tr[data-session]').filter({ hasText: '@latecomer' });
     await expect.poll(() => latecomerRows.count()).toBe(1);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let answered!: () => void;
-    const read = new Promise<void>((resolve) => (answered = resolve));
     const held = (url: URL) => url.pathname === '/api/v1/sessions' && url.searchParams.get('q') === 'latecomer';
-    await page.route(held, async (route) => {
-      const response = await route.fetch(); // read by the server now, with the session in it
-      answered();
-      await released;
-      await route.fulfill({ response });
-    });
+    const { read, release } = await holdAnswer(page, held); // read by the server at once, with the session in it
     await page.getByTestId('session-search').fill('latecomer');
     await read;
     // The rows loaded before stay in view while the page is on its way; the revocation's event
@@ -123,7 +114,6 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     await expect.poll(() => latecomerRows.count()).toBe(0);
     release();
     await page.getByText('No sessions match these filters.').waitFor();
-    await page.unroute(held);
     await page.getByTestId('session-search').fill('');
     await expect.poll(() => page.getByTestId('session-count').textContent()).toBe('100+ sessions');
   });

@@ -103,3 +103,26 @@ export async function axeViolations(page: Page): Promise<string[]> {
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.targets.join(', ')}`);
 }
+
+/**
+ * Holds back the answer to the page's next request that `matches`: the server reads it at once
+ * (`read` resolves then), the page gets it on `release()`. Makes a page answer and the live events
+ * race in the order a test wants.
+ */
+export async function holdAnswer(page: Page, matches: (url: URL) => boolean) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let answered!: () => void;
+  const read = new Promise<void>((resolve) => (answered = resolve));
+  await page.route(
+    matches,
+    async (route) => {
+      const response = await route.fetch();
+      answered();
+      await released;
+      await route.fulfill({ response });
+    },
+    { times: 1 },
+  );
+  return { read, release };
+}

@@ -25,6 +25,8 @@ export class UserDraft {
   /** The version the edits are based on; saves send it. */
   baseVersion = $state(0);
   conflict = $state<Conflict | null>(null);
+  /** A record from the live feed that came while the panel's own was on its way: it may be newer. */
+  private early: User | null = null;
   readonly dirty = $derived(Boolean(this.user && this.form && editable.some((f) => this.form![f] !== this.user![f])));
 
   /** Starts over from `latest`: no edits, no conflict. */
@@ -36,9 +38,21 @@ export class UserDraft {
     this.conflict = null;
   }
 
+  /** The panel's own record arrived: it starts from it, or from a newer one the live feed brought meanwhile. */
+  loaded(record: User) {
+    const early = this.early?.id === record.id && this.early.version > record.version ? this.early : null;
+    this.early = null;
+    this.take(early ?? record);
+  }
+
   /** A record from the live feed, saved by `by`: taken when newer, unless that would overwrite someone else's edits. */
   receive(latest: User, by: { label: string | null; isSelf: boolean }) {
-    if (!this.user || latest.version <= this.user.version) return;
+    if (this.user?.id !== latest.id) {
+      // Not loaded yet (or still another user's): kept for `loaded`.
+      if (this.early?.id !== latest.id || latest.version > this.early.version) this.early = latest;
+      return;
+    }
+    if (latest.version <= this.user.version) return;
     if (!this.dirty || by.isSelf) return this.take(latest);
     this.conflictWith(latest, by.label ?? 'someone');
   }
