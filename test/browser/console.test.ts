@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
-import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
 import { holdAnswer, screenshots, shootBoth, signInPage } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
@@ -355,28 +355,50 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await context.close();
   });
 
-  test('a further page read after a sign-in whose event is still on its way counts it once', async () => {
+  /**
+   * `username` (beyond the first page) signs in while the live messages to a fresh users page are
+   * held; the page then loads its further page, read after the sign-in. `finish` releases the
+   * messages when the test says, renames the user, and checks the new session counts once.
+   */
+  async function signInBeforeFurtherPage(username: string) {
     const admin = new ApiClient(server);
     await admin.signIn('ada', password);
-    const [late] = await server.sql<{ id: string }[]>`SELECT id FROM users WHERE username = 'bulk150'`;
+    const [late] = await server.sql<{ id: string }[]>`SELECT id FROM users WHERE username = ${username}`;
     expect((await admin.put(`/api/v1/users/${late!.id}/password`, { password })).status).toBe(200);
     const { page, context } = await signInPage(browser, server, 'brian', password);
     const messages = await holdableLiveMessages(context, page);
     await row(page, 'bulk1').waitFor();
     messages.hold();
-    await new ApiClient(server).signIn('bulk150', password);
+    await new ApiClient(server).signIn(username, password);
     const answered = page.waitForResponse((response) => response.url().includes('/api/v1/users?') && response.url().includes('cursor='));
     await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, el.scrollHeight));
     await answered; // read after the sign-in: it counts the new session
-    await page.waitForTimeout(500); // what the page does with it, it has done
-    messages.release();
-    // A change after the sign-in: once it shows, the sign-in's event was applied too.
-    const [current] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${late!.id}`;
-    expect((await admin.patch(`/api/v1/users/${late!.id}`, { version: current!.version, display_name: 'Bulk Late' })).status).toBe(200);
-    await scrollUntil(page, 'bulk150');
-    await expect.poll(() => row(page, 'bulk150').textContent()).toMatch(/Bulk Late/);
-    expect(await row(page, 'bulk150').locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
-    await context.close();
+    return {
+      page,
+      async finish() {
+        messages.release();
+        // A change after the sign-in: once it shows, the sign-in's event was applied too.
+        const [current] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${late!.id}`;
+        expect((await admin.patch(`/api/v1/users/${late!.id}`, { version: current!.version, display_name: 'Renamed Later' })).status).toBe(200);
+        await scrollUntil(page, username);
+        await expect.poll(() => row(page, username).textContent()).toMatch(/Renamed Later/);
+        expect(await row(page, username).locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
+        await context.close();
+      },
+    };
+  }
+
+  test('a further page read after a sign-in whose event is still on its way counts it once', async () => {
+    const { page, finish } = await signInBeforeFurtherPage('bulk150');
+    await page.waitForTimeout(500); // what the page does with its answer, it has done
+    await finish();
+  });
+
+  test('a further page whose events do not come in time makes the list start over, and counts the sign-in once', async () => {
+    const { page, finish } = await signInBeforeFurtherPage('bulk160');
+    // The events stay held past the list's wait: it loads its first page again.
+    await page.waitForResponse((response) => response.url().includes('/api/v1/users?') && !response.url().includes('cursor='), { timeout: 10_000 });
+    await finish();
   });
 
   // The audit log: an entry written while the log's first page is on its way joins it when it arrives.
@@ -407,6 +429,25 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await expect.poll(() => row(page, 'wendy').textContent()).toMatch(/Wendy After/); // the event reached the page
     release();
     await expect.poll(() => page.getByRole('dialog').getByLabel('Display name').inputValue()).toBe('Wendy After');
+    await context.close();
+  });
+
+  // A console whose first live connection is refused loads its pages anyway; what changes before
+  // the connection comes is replayed to it, from where those pages were read.
+  test('changes made before a late first live connection reach the lists loaded without it', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto('about:blank'); // its connection closes
+    const session = (await context.cookies()).find((cookie) => cookie.name === 'roster_session')!;
+    // The session's twenty connections are taken: the console's is refused (too_many_connections).
+    const taken = await Promise.all(Array.from({ length: 20 }, () => connectSocket(server, { cookie: `roster_session=${session.value}` })));
+    await page.goto(`${server.url}/users`);
+    await row(page, 'grace').waitFor(); // the list loaded, with no live connection
+    await page.getByTestId('connection').filter({ hasText: 'Reconnecting…' }).waitFor();
+    await createTestUser(server, { username: 'before-live', display_name: 'Before Live' });
+    taken.pop()!.close();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 });
+    await row(page, 'before-live').waitFor();
+    for (const socket of taken) socket.close();
     await context.close();
   });
 

@@ -63,7 +63,7 @@ describe('EventPosition: pages and live events in order', () => {
 
   test('a further page read ahead of the rows waits until they reach its events, a reload, or the limit', async () => {
     const position = new EventPosition();
-    const settledAt = (promise: Promise<void>) => {
+    const settledAt = (promise: Promise<boolean>) => {
       let done = false;
       void promise.then(() => (done = true));
       return () => done;
@@ -80,7 +80,7 @@ describe('EventPosition: pages and live events in order', () => {
     position.take(event(5));
     await Promise.resolve();
     expect(page()).toBe(true);
-    await position.reached(5, 60_000); // already there
+    expect(await position.reached(5, 60_000)).toBe(true); // already there
 
     const superseded = settledAt(position.reached(9, 60_000));
     position.loading();
@@ -88,6 +88,6 @@ describe('EventPosition: pages and live events in order', () => {
     await Promise.resolve();
     expect(superseded()).toBe(true);
 
-    await position.reached(20, 50); // no event 20 comes: it gives up
+    expect(await position.reached(20, 50)).toBe(false); // no event 20 comes: it gives up
   });
 });

@@ -1,5 +1,11 @@
 import type { LiveEvent } from '@roster/shared';
 
+interface Waiter {
+  seq: number;
+  resolve: (reached: boolean) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 /**
  * Where rows loaded over HTTP stand in the live feed, so that pages and events do not race.
  *
@@ -17,7 +23,7 @@ export class EventPosition {
   /** Events applied while pages were on their way, in order. */
   private meanwhile: LiveEvent[] = [];
   /** Pages waiting for the rows to reach the event they were read at (`reached`). */
-  private waiting: { seq: number; resolve: () => void }[] = [];
+  private waiting: Waiter[] = [];
 
   /** Takes `event` for the rows unless they reflect it already: true when the caller is to apply it. */
   take(event: LiveEvent): boolean {
@@ -29,24 +35,26 @@ export class EventPosition {
   }
 
   /**
-   * Resolves once the rows reflect event `seq`: a further page read ahead of them waits for the
-   * events still on their way, so that they reach the rows loaded before and not the page, which
-   * has them. Staff, who load such pages, receive every event; `giveUpMs` bounds the wait should
-   * one never come (an audit row the feed cannot send), and a reload ends it.
+   * Whether the rows came to reflect event `seq` within `giveUpMs`: a further page read ahead of
+   * them waits for the events still on their way, so that they reach the rows loaded before and
+   * not the page, which has them. Staff, who load such pages, receive every event, but the live
+   * channel may be away meanwhile. A reload ends the wait (true: nothing is left to catch up).
    */
-  reached(seq: number, giveUpMs: number): Promise<void> {
-    if (seq <= this.seq) return Promise.resolve();
+  reached(seq: number, giveUpMs: number): Promise<boolean> {
+    if (seq <= this.seq) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const waiter = { seq, resolve };
+      const waiter: Waiter = { seq, resolve, timer: setTimeout(() => this.wake((other) => other === waiter, false), giveUpMs) };
       this.waiting.push(waiter);
-      setTimeout(() => this.wake((other) => other === waiter), giveUpMs);
     });
   }
 
-  private wake(ready: (waiter: { seq: number }) => boolean) {
+  private wake(ready: (waiter: Waiter) => boolean, reached = true) {
     const woken = this.waiting.filter(ready);
     this.waiting = this.waiting.filter((waiter) => !ready(waiter));
-    for (const waiter of woken) waiter.resolve();
+    for (const waiter of woken) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(reached);
+    }
   }
 
   /** A page is asked for. */

@@ -1,6 +1,7 @@
 import { untrack } from 'svelte';
 import type { LiveEvent } from '@roster/shared';
 import { EventPosition } from './event-position';
+import { live } from './live.svelte';
 
 /** A page of a list read with keyset cursors, as every list route answers. */
 export interface KeysetPage<T> {
@@ -10,7 +11,8 @@ export interface KeysetPage<T> {
   seq: number;
 }
 
-// How long a further page waits for the events it was read after (they are usually milliseconds away).
+// How long a further page waits for the events it was read after (they are usually milliseconds
+// away); past it the list starts over from its first page, which is current.
 const CATCH_UP_MS = 3000;
 
 /**
@@ -47,6 +49,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       // Reloads start from effects: what the request reads (the filters) must not become their dependency.
       const page = await untrack(() => this.fetchPage(null));
       if (generation !== this.generation) return; // a newer load already started
+      live.loadedAt(page.seq);
       this.items = this.arrived(page, this.position.arrived(page.seq, { replacesRows: true }));
       this.cursor = page.next_cursor;
     } catch (e) {
@@ -69,8 +72,10 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
     try {
       const cursor = this.cursor;
       const page = await untrack(() => this.fetchPage(cursor));
-      await this.position.reached(page.seq, CATCH_UP_MS);
       if (generation !== this.generation) return;
+      const caughtUp = await this.position.reached(page.seq, CATCH_UP_MS);
+      if (generation !== this.generation) return;
+      if (!caughtUp) return void this.loadFirst();
       const known = new Set(this.items.map((item) => item.id));
       const rows = this.arrived(page, this.position.arrived(page.seq, { replacesRows: false }));
       this.items = [...this.items, ...rows.filter((item) => !known.has(item.id))];

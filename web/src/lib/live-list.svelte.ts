@@ -40,6 +40,7 @@ export class LiveList<T> {
       const page = await this.fetch();
       if (generation !== this.generation) return;
       if (page) {
+        live.loadedAt(page.seq);
         const events = this.position.arrived(page.seq, { replacesRows: true });
         this.items = events.reduce((items, event) => this.change(items, event).items, page.items);
       }

@@ -30,6 +30,12 @@ class LiveChannel {
   connected = $state<Record<string, string[]>>({});
   /** Highest sequence applied. */
   seq = 0;
+  /**
+   * Before the channel was ever live: the oldest event a list loaded meanwhile is current to. The
+   * first connection resumes from there, so what happened after those lists were read is replayed
+   * (the first connection can fail and the pages load anyway: too many tabs, the database away).
+   */
+  private loadedFrom: number | null = null;
   private socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
   private handlers = new Set<EventHandler>();
   private resyncHandlers = new Set<() => void>();
@@ -49,7 +55,10 @@ class LiveChannel {
         path: '/socket.io',
         transports: ['websocket'],
         forceNew: true,
-        auth: (send) => send(this.seq > 0 ? { after: this.seq } : {}),
+        auth: (send) => {
+          const after = this.seq > 0 ? this.seq : this.loadedFrom;
+          send(after ? { after } : {});
+        },
       });
       this.socket = socket;
       let first = true;
@@ -99,6 +108,11 @@ class LiveChannel {
       socket.io.on('reconnect_attempt', () => (this.status = navigator.onLine ? 'reconnecting' : 'offline'));
     });
     return this.ready;
+  }
+
+  /** A list was read at event `seq` (its page's `seq`). */
+  loadedAt(seq: number) {
+    if (this.seq === 0) this.loadedFrom = Math.min(this.loadedFrom ?? seq, seq);
   }
 
   /** Runs `handler` for every new event until the returned function is called. */
