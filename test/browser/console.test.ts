@@ -451,6 +451,26 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     await context.close();
   });
 
+  // Loads run again on live events can land out of order: the newest answer is the one shown.
+  test("a user's sessions in their panel: an older answer landing last does not replace a newer one", async () => {
+    const target = await createTestUser(server, { username: 'olive', display_name: 'Olive Order', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await row(page, 'olive').waitFor();
+    const sessionsOfOlive = (url: URL) => url.pathname === '/api/v1/sessions' && url.searchParams.get('user_id') === target.id;
+    const { read, release } = await holdAnswer(page, sessionsOfOlive);
+    await row(page, 'olive').locator('button.name').click();
+    await read; // the panel's first load, read before she signs in
+    await new ApiClient(server).signIn('olive', password); // its event loads her sessions again
+    const heading = page.getByRole('dialog').getByRole('heading', { name: /^Sessions/ });
+    await expect.poll(() => heading.textContent()).toBe('Sessions (1)');
+    const landed = page.waitForResponse((response) => sessionsOfOlive(new URL(response.url())));
+    release();
+    await landed;
+    await page.waitForTimeout(500); // what the panel does with the older answer, it has done
+    expect(await heading.textContent()).toBe('Sessions (1)');
+    await context.close();
+  });
+
   test('narrow screens: the users page at 390 px', async () => {
     const { page } = await signInPage(browser, server, 'brian', password, { width: 390 });
     await page.waitForURL(/\/users/);
