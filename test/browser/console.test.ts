@@ -2,8 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
-import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
-import { holdAnswer, screenshots, shootBoth, signInPage } from '../helpers/console.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { holdAnswer, screenshots, shootBoth, signInPage, takeLiveConnections } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 describe.skipIf(!chromiumPath)('the console, with several admins at once', () => {
@@ -436,10 +436,7 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
   // the connection comes is replayed to it, from where those pages were read.
   test('changes made before a late first live connection reach the lists loaded without it', async () => {
     const { page, context } = await signInPage(browser, server, 'brian', password);
-    await page.goto('about:blank'); // its connection closes
-    const session = (await context.cookies()).find((cookie) => cookie.name === 'roster_session')!;
-    // The session's twenty connections are taken: the console's is refused (too_many_connections).
-    const taken = await Promise.all(Array.from({ length: 20 }, () => connectSocket(server, { cookie: `roster_session=${session.value}` })));
+    const taken = await takeLiveConnections(server, context, page);
     await page.goto(`${server.url}/users`);
     await row(page, 'grace').waitFor(); // the list loaded, with no live connection
     await page.getByTestId('connection').filter({ hasText: 'Reconnecting…' }).waitFor();
@@ -457,15 +454,13 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await row(page, 'olive').waitFor();
     const sessionsOfOlive = (url: URL) => url.pathname === '/api/v1/sessions' && url.searchParams.get('user_id') === target.id;
-    const { read, release } = await holdAnswer(page, sessionsOfOlive);
+    const { read, deliver } = await holdAnswer(page, sessionsOfOlive);
     await row(page, 'olive').locator('button.name').click();
     await read; // the panel's first load, read before she signs in
     await new ApiClient(server).signIn('olive', password); // its event loads her sessions again
     const heading = page.getByRole('dialog').getByRole('heading', { name: /^Sessions/ });
     await expect.poll(() => heading.textContent()).toBe('Sessions (1)');
-    const landed = page.waitForResponse((response) => sessionsOfOlive(new URL(response.url())));
-    release();
-    await landed;
+    await deliver();
     await page.waitForTimeout(500); // what the panel does with the older answer, it has done
     expect(await heading.textContent()).toBe('Sessions (1)');
     await context.close();

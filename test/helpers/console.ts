@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { connectSocket } from './clients.ts';
 import type { TestServer } from './server.ts';
 
 export const screenshots = 'test-results/screenshots';
@@ -106,8 +107,8 @@ export async function axeViolations(page: Page): Promise<string[]> {
 
 /**
  * Holds back the answer to the page's next request that `matches`: the server reads it at once
- * (`read` resolves then), the page gets it on `release()`. Makes a page answer and the live events
- * race in the order a test wants.
+ * (`read` resolves then), the page gets it on `release()` (`deliver()` also waits until it has).
+ * Makes a page answer and the live events race in the order a test wants.
  */
 export async function holdAnswer(page: Page, matches: (url: URL) => boolean) {
   let release!: () => void;
@@ -124,5 +125,28 @@ export async function holdAnswer(page: Page, matches: (url: URL) => boolean) {
     },
     { times: 1 },
   );
-  return { read, release };
+  const deliver = async () => {
+    const landed = page.waitForResponse((response) => matches(new URL(response.url())));
+    release();
+    await landed;
+  };
+  return { read, release, deliver };
+}
+
+/**
+ * Leaves `page` and takes all twenty live connections of its session, so that the console's next
+ * connection is refused (`too_many_connections`). The page's own connection closes on the server a
+ * moment after it leaves: until it has, taking twenty is tried again.
+ */
+export async function takeLiveConnections(server: TestServer, context: BrowserContext, page: Page) {
+  await page.goto('about:blank');
+  const session = (await context.cookies()).find((cookie) => cookie.name === 'roster_session')!;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const tries = await Promise.allSettled(Array.from({ length: 20 }, () => connectSocket(server, { cookie: `roster_session=${session.value}` })));
+    const taken = tries.flatMap((t) => (t.status === 'fulfilled' ? [t.value] : []));
+    if (taken.length === 20) return taken;
+    for (const socket of taken) socket.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("the page's own live connection never closed");
 }

@@ -126,6 +126,8 @@ async function projectEvent(
   project: Project,
   owners: string[],
   changes?: string[],
+  /** Users it concerns besides the owners and members after it: a member just removed. */
+  formerMembers: string[] = [],
 ) {
   recordEvent(tx, actor, {
     action,
@@ -133,7 +135,7 @@ async function projectEvent(
     targetId: project.id,
     targetLabel: project.name,
     // `audience`: the plain users who may see this event (owners and members, before and after).
-    data: { project, owners: await ownerTotals(tx, owners), audience: [...new Set([...owners, ...project.members.map((m) => m.id)])], changes },
+    data: { project, owners: await ownerTotals(tx, owners), audience: [...new Set([...owners, ...project.members.map((m) => m.id), ...formerMembers])], changes },
     version: project.version,
   });
 }
@@ -204,7 +206,7 @@ export function setMembership(sql: Sql, actor: Actor, id: string, userId: string
     else await tx`DELETE FROM project_members WHERE project_id = ${id} AND user_id = ${userId}`;
     await tx`UPDATE projects SET version = version + 1, updated_at = now() WHERE id = ${id}`;
     const project = await readProject(tx, id);
-    await projectEvent(tx, actor, 'project.updated', project, [project.owner.id], ['members']);
+    await projectEvent(tx, actor, 'project.updated', project, [project.owner.id], ['members'], member ? [] : [userId]);
     return project;
   });
 }

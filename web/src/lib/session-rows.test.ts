@@ -85,6 +85,17 @@ describe('applySessionEvent: the sessions list kept current by the live feed', (
     expect(items[0]!.applications.map((a) => a.name)).toEqual(['Wiki']);
   });
 
+  test("a renamed person's sessions show the new name", () => {
+    const ada = entry();
+    const other = entry();
+    const renamed = liveEvent('user.updated', { data: { user: { id: ada.user_id, username: 'ada', display_name: 'Ada King' } as never, changes: {} } });
+    const { items } = applySessionEvent([ada, other], renamed, everything);
+    expect(items.map((s) => s.user.display_name)).toEqual(['Ada King', 'Ada Lovelace']);
+    const stranger = liveEvent('user.updated', { data: { user: { id: testId(), username: 'x', display_name: 'X' } as never, changes: {} } });
+    const same = [ada];
+    expect(applySessionEvent(same, stranger, everything).items).toBe(same);
+  });
+
   test('events about something else leave the list as it is', () => {
     const items = [entry()];
     expect(applySessionEvent(items, liveEvent('user.password_reset', {}), everything).items).toBe(items);

@@ -30,6 +30,13 @@ export function applySessionEvent(items: SessionEntry[], event: LiveEvent, filte
       return { items: items.filter((s) => s.id === event.data.kept_session_id) };
     case 'user.deleted':
       return { items: items.filter((s) => s.user_id !== event.target_id) };
+    case 'user.updated': {
+      // A new name is shown on their sessions; the search went by the old one, so only the server
+      // can tell whether they still match it (the next load shows it).
+      const { id, username, display_name } = event.data.user;
+      if (!items.some((s) => s.user_id === id)) return { items };
+      return { items: items.map((s) => (s.user_id === id ? { ...s, user: { id, username, display_name } } : s)) };
+    }
     case 'session.created': {
       if (!event.target_id || items.some((s) => s.id === event.target_id)) return { items };
       const { user_id, display_name, ip, user_agent, expires_at, amr } = event.data;

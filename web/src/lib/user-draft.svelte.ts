@@ -38,6 +38,14 @@ export class UserDraft {
     this.conflict = null;
   }
 
+  /** The panel opens (again): it holds nothing until its record arrives, so nothing older than that is taken. */
+  reset() {
+    this.user = null;
+    this.form = null;
+    this.conflict = null;
+    this.early = null;
+  }
+
   /** The panel's own record arrived: it starts from it, or from a newer one the live feed brought meanwhile. */
   loaded(record: User) {
     const early = this.early?.id === record.id && this.early.version > record.version ? this.early : null;

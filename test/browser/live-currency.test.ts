@@ -1,0 +1,160 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { holdAnswer, signInPage, takeLiveConnections } from '../helpers/console.ts';
+import { useTestServer } from '../helpers/server.ts';
+
+// "Every admin's lists, counts and panels are current without a reload", tried as an outsider
+// would: each test first checks what the live page shows, then what a reload shows.
+describe.skipIf(!chromiumPath)('lists and panels stay current without a reload', () => {
+  const server = useTestServer({ web: true });
+  let browser: Browser;
+  const password = 'correct horse battery';
+  let admin: ApiClient;
+
+  beforeAll(async () => {
+    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
+    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
+    browser = await launchBrowser();
+    admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
+
+  /** Whether an expectation came true (the test goes on to check what a reload shows). */
+  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
+
+  async function version(username: string) {
+    const [u] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = ${username}`;
+    return u!;
+  }
+
+  test('sessions page: a user renamed shows the new name on their sessions', async () => {
+    await createTestUser(server, { username: 'sam', display_name: 'Sam Before', password });
+    await new ApiClient(server).signIn('sam', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/sessions`);
+    const sams = page.locator('tr[data-session]', { hasText: '@sam' });
+    await sams.first().waitFor();
+    expect(await sams.first().textContent()).toMatch(/Sam Before/);
+    const sam = await version('sam');
+    await page.waitForTimeout(1000); // the page's second load on entry (the debounced filters) is done
+    expect((await admin.patch(`/api/v1/users/${sam.id}`, { version: sam.version, display_name: 'Sam After' })).status).toBe(200);
+    const live = await settles(() => expect.poll(() => sams.first().textContent(), { timeout: 5000 }).toMatch(/Sam After/));
+    await page.reload();
+    await expect.poll(() => sams.first().textContent()).toMatch(/Sam After/); // what a reload shows
+    expect(live, 'the live list shows the new name').toBe(true);
+    await context.close();
+  });
+
+
+  test("projects page of a plain user: removed from a project, it leaves their list", async () => {
+    const pat = await createTestUser(server, { username: 'pat', display_name: 'Pat Plain', password });
+    const ada = await version('ada');
+    const create = async (name: string) =>
+      ((await admin.api('POST /projects', { body: { name, owner_id: ada.id, member_ids: [pat.id] } as never })).body as { project: { id: string; version: number } }).project;
+    const renamed = await create('Pat renamed');
+    const left = await create('Pat left');
+    const { page, context } = await signInPage(browser, server, 'pat', password);
+    await page.goto(`${server.url}/projects`);
+    await page.locator('tr[data-project="Pat left"]').waitFor();
+    // Control: a rename reaches her list live.
+    expect((await admin.patch(`/api/v1/projects/${renamed.id}`, { version: renamed.version, name: 'Pat renamed 2' })).status).toBe(200);
+    await page.locator('tr[data-project="Pat renamed 2"]').waitFor();
+    expect((await admin.delete(`/api/v1/projects/${left.id}/members/${pat.id}`)).status).toBe(200);
+    // A reload no longer lists it (row-level security); the live list should not either.
+    const live = await settles(() => expect.poll(() => page.locator('tr[data-project="Pat left"]').count(), { timeout: 5000 }).toBe(0));
+    await page.reload();
+    await page.locator('tr[data-project="Pat renamed 2"]').waitFor();
+    expect(await page.locator('tr[data-project="Pat left"]').count()).toBe(0); // a reload no longer lists it
+    expect(live, 'the live list drops it').toBe(true);
+    await context.close();
+  });
+
+
+  test('after a resync (too much missed while away) an open user panel shows the change', async () => {
+    const rita = await createTestUser(server, { username: 'rita', display_name: 'Rita Before' });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    let blocked = false;
+    const open = new Set<{ close: () => Promise<void> }>();
+    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+      if (blocked) return void ws.close();
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => upstream.send(message));
+      upstream.onMessage((message) => ws.send(message));
+      open.add(ws);
+    });
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    await row(page, 'rita').waitFor();
+    await row(page, 'rita').locator('button.name').click();
+    const name = page.getByRole('dialog').getByLabel('Display name');
+    await expect.poll(() => name.inputValue()).toBe('Rita Before');
+    blocked = true;
+    for (const ws of open) await ws.close();
+    await page.getByTestId('connection').filter({ hasNotText: 'Live' }).waitFor();
+    const r = await version('rita');
+    expect((await admin.patch(`/api/v1/users/${rita.id}`, { version: r.version, display_name: 'Rita After' })).status).toBe(200);
+    // More than the replay's 1000 events pass while away (e.g. a large import): the console is told to resync.
+    await server.sql`
+      INSERT INTO events (actor_label, action, target_type, target_label, data)
+      SELECT 'cli', 'auth.login_failed', 'user', 'nobody' || n, '{}'::jsonb FROM generate_series(1, 1001) n`;
+    blocked = false;
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => row(page, 'rita').textContent(), { timeout: 5000 }).toMatch(/Rita After/); // the list reloaded
+    const live = await settles(() => expect.poll(() => name.inputValue(), { timeout: 5000 }).toBe('Rita After'));
+    expect(live, 'the open panel shows the change').toBe(true);
+    await context.close();
+  });
+
+  // A panel opened again for the same user: the record from the first opening must not count as
+  // loaded, or a live record arriving during the reload is replaced by the reload's older answer.
+  test('a panel reopened for the same user: a change saved while its record is on its way is what it shows', async () => {
+    const target = await createTestUser(server, { username: 'vera', display_name: 'Vera One' });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await row(page, 'vera').waitFor();
+    await row(page, 'vera').locator('button.name').click();
+    const name = page.getByRole('dialog').getByLabel('Display name');
+    await expect.poll(() => name.inputValue()).toBe('Vera One');
+    await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version, display_name: 'Vera Two' })).status).toBe(200);
+    await expect.poll(() => row(page, 'vera').textContent()).toMatch(/Vera Two/);
+    const { read, deliver } = await holdAnswer(page, (url) => url.pathname === `/api/v1/users/${target.id}`);
+    await row(page, 'vera').locator('button.name').click();
+    await read; // read by the server now, at Vera Two
+    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version + 1, display_name: 'Vera Three' })).status).toBe(200);
+    await expect.poll(() => row(page, 'vera').textContent()).toMatch(/Vera Three/); // the event reached the page
+    await deliver();
+    await page.waitForTimeout(500); // what the panel does with the older answer, it has done
+    expect(await name.inputValue()).toBe('Vera Three');
+    await context.close();
+  });
+
+  test('account page loaded before a late first live connection: a sign-in meanwhile shows', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const taken = await takeLiveConnections(server, context, page);
+    try {
+      await page.goto(`${server.url}/account`);
+      const items = page.locator('section[aria-labelledby="sessions-title"] li');
+      await items.first().waitFor();
+      const before = await items.count();
+      await page.getByTestId('connection').filter({ hasText: 'Reconnecting…' }).waitFor();
+      await new ApiClient(server).signIn('brian', password); // a new session of hers, before the connection
+      taken.pop()!.close();
+      await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 });
+      const live = await settles(() => expect.poll(() => items.count(), { timeout: 5000 }).toBe(before + 1));
+      await page.reload();
+      await expect.poll(() => items.count()).toBe(before + 1); // what a reload shows
+      expect(live, 'the live account page shows the new session').toBe(true);
+    } finally {
+      for (const socket of taken) socket.close();
+      await context.close();
+    }
+  });
+});
