@@ -26,6 +26,26 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
 
   const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
 
+  /** Scrolls the users table from top to bottom, loading every page, and returns every username it showed. */
+  async function everyRow(page: Page): Promise<Set<string>> {
+    const seen = new Set<string>();
+    const wrap = page.locator('.table-wrap');
+    await wrap.evaluate((el) => el.scrollTo(0, 0));
+    let still = 0;
+    for (let step = 0; step < 400 && still < 8; step++) {
+      const names = await page.locator('tbody tr[data-user]').evaluateAll((els) => els.map((e) => e.getAttribute('data-user')!));
+      const before = seen.size;
+      for (const name of names) seen.add(name);
+      const atBottom = await wrap.evaluate((el) => {
+        el.scrollBy(0, 250);
+        return el.scrollTop + el.clientHeight >= el.scrollHeight - 2;
+      });
+      await page.waitForTimeout(60);
+      still = atBottom && seen.size === before ? still + 1 : 0;
+    }
+    return seen;
+  }
+
   /** Whether an expectation came true (the test goes on to check what a reload shows). */
   const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
 
@@ -33,6 +53,32 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     const [u] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = ${username}`;
     return u!;
   }
+
+  test('role filter: the last loaded row leaves the filter and comes back; it is still in the list', async () => {
+    await server.sql`
+      INSERT INTO users (username, display_name, email, password_hash, role, created_at)
+      SELECT 'mod' || n, 'Mod ' || n, 'mod' || n || '@example.com', 'x', 'moderator', now() - n * interval '1 minute'
+      FROM generate_series(1, 150) n`;
+    const firstPage = (await admin.get('/api/v1/users?role=moderator&limit=100')).body as { items: { username: string }[] };
+    const last = firstPage.items.at(-1)!.username; // the last row of the console's first page (100 rows)
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/users?role=moderator`);
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('150 users');
+    const target = await version(last);
+    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version, role: 'user' })).status).toBe(200);
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('149 users');
+    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version + 1, role: 'moderator' })).status).toBe(200);
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('150 users');
+    const shown = await everyRow(page);
+    await page.reload();
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('150 users');
+    const reloaded = await everyRow(page);
+    expect(reloaded.size).toBe(150); // a reload shows all 150, `last` among them
+    expect(reloaded.has(last)).toBe(true);
+    expect([...reloaded].filter((name) => !shown.has(name)), 'rows the live table lost').toEqual([]);
+    await context.close();
+  });
+
 
   test('sessions page: a user renamed shows the new name on their sessions', async () => {
     await createTestUser(server, { username: 'sam', display_name: 'Sam Before', password });

@@ -25,6 +25,8 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
   items = $state<T[]>([]);
   loading = $state(false);
   protected cursor: string | null = null;
+  /** The last row of the last page loaded, as it was loaded: where the next page starts (null when none remains). */
+  protected loadedUpTo: T | null = null;
   private generation = 0;
   protected readonly position = new EventPosition();
 
@@ -52,6 +54,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       live.loadedAt(page.seq);
       this.items = this.arrived(page, this.position.arrived(page.seq, { replacesRows: true }));
       this.cursor = page.next_cursor;
+      this.loadedUpTo = page.next_cursor ? (page.items.at(-1) ?? null) : null;
     } catch (e) {
       if (generation === this.generation) this.failed(e);
     } finally {
@@ -80,6 +83,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       const rows = this.arrived(page, this.position.arrived(page.seq, { replacesRows: false }));
       this.items = [...this.items, ...rows.filter((item) => !known.has(item.id))];
       this.cursor = page.next_cursor;
+      this.loadedUpTo = page.next_cursor ? (page.items.at(-1) ?? null) : null;
     } finally {
       this.position.settled();
       if (generation === this.generation) this.loading = false;

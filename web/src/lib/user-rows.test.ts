@@ -41,7 +41,7 @@ function row(fields: Partial<UserListItem> = {}): UserListItem {
 
 const view = (fields: Partial<UserRowsView> = {}): UserRowsView => ({
   filters: { q: '', role: '', status: '', sort: 'username' },
-  more: false,
+  loadedUpTo: null,
   selfId: 'me',
   ...fields,
 });
@@ -74,11 +74,24 @@ describe('applyUserEvent: the users table kept current by the live feed', () => 
   });
 
   test('a user that sorts beyond the loaded pages is only counted: it arrives with paging', () => {
-    const rows = { items: [row({ username: 'alice' })], total: 50 };
-    const { rows: next, flash } = applyUserEvent(rows, liveEvent('user.created', { data: { user: user({ username: 'zed' }) } }), view({ more: true }));
+    const alice = row({ username: 'alice' });
+    const rows = { items: [alice], total: 50 };
+    const { rows: next, flash } = applyUserEvent(rows, liveEvent('user.created', { data: { user: user({ username: 'zed' }) } }), view({ loadedUpTo: alice }));
     expect(usernames(next)).toEqual(['alice']);
     expect(next.total).toBe(51);
     expect(flash).toBeUndefined();
+  });
+
+  test('a row that sorts before where the next page starts is placed, even after the rows loaded last left', () => {
+    const [ada, bob, cal] = [row({ username: 'ada' }), row({ username: 'bob' }), row({ username: 'cal' })];
+    // Pages loaded up to cal; cal has since left the list (changed out of the filters).
+    const rows = { items: [ada, bob], total: 60 };
+    const back = liveEvent('user.updated', { data: { user: { ...cal, version: 3 }, changes: {} } });
+    expect(usernames(applyUserEvent(rows, back, view({ loadedUpTo: cal })).rows)).toEqual(['ada', 'bob', 'cal']);
+    const between = liveEvent('user.created', { data: { user: user({ username: 'bz' }) } });
+    expect(usernames(applyUserEvent(rows, between, view({ loadedUpTo: cal })).rows)).toEqual(['ada', 'bob', 'bz']);
+    const beyond = liveEvent('user.created', { data: { user: user({ username: 'dan' }) } });
+    expect(usernames(applyUserEvent(rows, beyond, view({ loadedUpTo: cal })).rows)).toEqual(['ada', 'bob']);
   });
 
   test('a user the filters do not match is left out; one that stops matching goes', () => {
@@ -119,14 +132,15 @@ describe('applyUserEvent: the users table kept current by the live feed', () => 
     const rows = { items: [ada], total: 7 };
     expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: ada.id, data: { user: ada } }), view()).rows).toEqual({ items: [], total: 6 });
     const beyond = user({ username: 'zed', role: 'admin' });
-    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: beyond.id, data: { user: beyond } }), view({ more: true })).rows).toEqual({ items: [ada], total: 6 });
-    const admins = view({ filters: { q: '', role: 'user', status: '', sort: 'username' }, more: true });
+    expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: beyond.id, data: { user: beyond } }), view({ loadedUpTo: ada })).rows).toEqual({ items: [ada], total: 6 });
+    const admins = view({ filters: { q: '', role: 'user', status: '', sort: 'username' }, loadedUpTo: ada });
     expect(applyUserEvent(rows, liveEvent('user.deleted', { target_id: beyond.id, data: { user: beyond } }), admins).rows).toBe(rows);
   });
 
   test('an update beyond the loaded pages changes the count only when it starts or stops matching', () => {
-    const inactive = view({ filters: { q: '', role: '', status: 'inactive', sort: 'username' }, more: true });
-    const rows = { items: [row({ username: 'ada', status: 'inactive' })], total: 40 };
+    const ada = row({ username: 'ada', status: 'inactive' });
+    const inactive = view({ filters: { q: '', role: '', status: 'inactive', sort: 'username' }, loadedUpTo: ada });
+    const rows = { items: [ada], total: 40 };
     const zed = user({ username: 'zed', status: 'inactive', version: 2 });
     const deactivated = liveEvent('user.updated', { data: { user: zed, changes: { status: { from: 'active', to: 'inactive' } } } });
     expect(applyUserEvent(rows, deactivated, inactive).rows.total).toBe(41);

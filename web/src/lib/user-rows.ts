@@ -16,7 +16,12 @@ export interface UserRows {
 /** What the rows were loaded for: the filters and sort, and whether pages beyond them remain. */
 export interface UserRowsView {
   filters: UserFilters;
-  more: boolean;
+  /**
+   * The last row of the loaded pages as it was loaded, where the next page starts; null when no
+   * page remains. A row that sorts after it arrives with paging; one before it belongs here now,
+   * even when the rows loaded last have since left (changed out of the filters, deleted).
+   */
+  loadedUpTo: UserListItem | null;
   /** Who is looking: their own changes do not flash. */
   selfId: string | undefined;
 }
@@ -60,7 +65,8 @@ function insertionIndex(items: UserListItem[], row: UserListItem, view: UserRows
   };
   const index = items.findIndex(before);
   if (index >= 0) return index;
-  return view.more ? null : items.length;
+  const boundary = view.loadedUpTo;
+  return !boundary || before(boundary) || boundary.id === row.id ? items.length : null;
 }
 
 /** Changes the row of `userId`, if it is loaded. */

@@ -42,7 +42,7 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
   }
 
   protected arrived(page: UserList, events: LiveEvent[]): UserListItem[] {
-    const view = { filters: this.filters, more: page.next_cursor !== null, selfId: undefined };
+    const view = { filters: this.filters, loadedUpTo: page.next_cursor ? (page.items.at(-1) ?? null) : null, selfId: undefined };
     const rows = events.reduce((rows, event) => applyUserEvent(rows, event, view).rows, { items: page.items, total: page.total });
     this.total = rows.total;
     this.totalIsEstimate = page.total_is_estimate;
@@ -70,7 +70,7 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
   /** Applies one live event to the loaded rows (`selfId`: who is looking; their own changes do not flash). */
   apply(event: LiveEvent, selfId: string | undefined) {
     if (!this.position.take(event)) return;
-    const { rows, flash } = applyUserEvent({ items: this.items, total: this.total }, event, { filters: this.filters, more: this.cursor !== null, selfId });
+    const { rows, flash } = applyUserEvent({ items: this.items, total: this.total }, event, { filters: this.filters, loadedUpTo: this.loadedUpTo, selfId });
     this.items = rows.items;
     this.total = rows.total;
     if (flash) this.flashing.add(flash);
