@@ -103,6 +103,8 @@ export const auditEventSchema = z.discriminatedUnion('action', [
     z.object({
       user_id: z.uuid(),
       display_name: z.string(),
+      /** So a list searched by email can tell whether the new session matches (absent in older entries). */
+      email: z.string().optional(),
       ip: z.string().nullable(),
       user_agent: z.string().nullable(),
       last_login_at: timestamp.nullable(),

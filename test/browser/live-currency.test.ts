@@ -99,6 +99,21 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   });
 
 
+  test('sessions page searched by email: a new sign-in that matches shows', async () => {
+    await createTestUser(server, { username: 'quinn', display_name: 'Quinn Q', email: 'quinn@acme-corp.test', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/sessions?q=acme-corp`);
+    await page.waitForTimeout(1000); // the page's loads on entry are done
+    expect(await page.locator('tr[data-session]').count()).toBe(0);
+    await new ApiClient(server).signIn('quinn', password);
+    const live = await settles(() => expect.poll(() => page.locator('tr[data-session]', { hasText: '@quinn' }).count(), { timeout: 5000 }).toBe(1));
+    await page.reload();
+    await expect.poll(() => page.locator('tr[data-session]', { hasText: '@quinn' }).count()).toBe(1); // the server matches the email
+    expect(live, 'the new session shows live').toBe(true);
+    await context.close();
+  });
+
+
   test("projects page of a plain user: removed from a project, it leaves their list", async () => {
     const pat = await createTestUser(server, { username: 'pat', display_name: 'Pat Plain', password });
     const ada = await version('ada');

@@ -189,6 +189,7 @@ export async function openSession(
     data: {
       user_id: user.id,
       display_name: updated!.display_name,
+      email: updated!.email,
       ip: client.ip,
       user_agent: client.userAgent,
       last_login_at: updated!.last_login_at?.toISOString() ?? null,

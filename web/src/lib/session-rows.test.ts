@@ -29,7 +29,7 @@ const began = (fields: { id?: string; username?: string; user_agent?: string | n
   liveEvent('session.created', {
     target_id: fields.id ?? testId(),
     target_label: fields.username ?? 'grace',
-    data: { user_id: testId(), display_name: 'Grace Hopper', ip: '198.51.100.7', user_agent: 'user_agent' in fields ? (fields.user_agent ?? null) : 'Chrome', expires_at: '2026-12-27T12:00:00Z' },
+    data: { user_id: testId(), display_name: 'Grace Hopper', email: 'admiral@navy.example', ip: '198.51.100.7', user_agent: 'user_agent' in fields ? (fields.user_agent ?? null) : 'Chrome', expires_at: '2026-12-27T12:00:00Z' },
   });
 
 describe('applySessionEvent: the sessions list kept current by the live feed', () => {
@@ -49,10 +49,11 @@ describe('applySessionEvent: the sessions list kept current by the live feed', (
     expect(applySessionEvent(items, liveEvent('session.created', { target_id: null }), everything).items).toBe(items);
   });
 
-  test('filters: by person and agent here; "online" and addresses are left to the next reload', () => {
+  test('filters: by person (name or email) and agent here; "online" and addresses are left to the next reload', () => {
     const fits = (filters: Partial<SessionFilters>, event = began()) => applySessionEvent([], event, { ...everything, ...filters }).items.length === 1;
     expect(fits({ q: 'GRACE H' })).toBe(true);
     expect(fits({ q: 'turing' })).toBe(false);
+    expect(fits({ q: 'navy.example' })).toBe(true);
     expect(fits({ agent: 'chrome' })).toBe(true);
     expect(fits({ agent: 'safari' })).toBe(false);
     expect(fits({ agent: 'chrome' }, began({ user_agent: null }))).toBe(false);

@@ -9,9 +9,9 @@ export interface SessionFilters {
 }
 
 /** Whether a session that just began belongs in the list as filtered (the server decides for loaded pages). */
-function matches(entry: SessionEntry, filters: SessionFilters): boolean {
+function matches(entry: SessionEntry, email: string, filters: SessionFilters): boolean {
   const q = filters.q.trim().toLowerCase();
-  if (q && !`${entry.user.username} ${entry.user.display_name}`.toLowerCase().includes(q)) return false;
+  if (q && !`${entry.user.username} ${entry.user.display_name} ${email}`.toLowerCase().includes(q)) return false;
   if (filters.online === 'true') return false; // a new session has no live connection yet
   if (filters.agent && !(entry.user_agent ?? '').toLowerCase().includes(filters.agent.toLowerCase())) return false;
   // An address filter may be a network: only the server can tell; the next reload shows it.
@@ -39,7 +39,7 @@ export function applySessionEvent(items: SessionEntry[], event: LiveEvent, filte
     }
     case 'session.created': {
       if (!event.target_id || items.some((s) => s.id === event.target_id)) return { items };
-      const { user_id, display_name, ip, user_agent, expires_at, amr } = event.data;
+      const { user_id, display_name, email, ip, user_agent, expires_at, amr } = event.data;
       const entry: SessionEntry = {
         id: event.target_id,
         user_id,
@@ -55,7 +55,7 @@ export function applySessionEvent(items: SessionEntry[], event: LiveEvent, filte
         online: false,
         current: false,
       };
-      if (!matches(entry, filters)) return { items };
+      if (!matches(entry, email ?? '', filters)) return { items };
       // The most recently used session: first in the list.
       return { items: [entry, ...items], flash: entry.id };
     }
