@@ -148,7 +148,9 @@ export async function latestEventSeq(sql: Sql | TransactionSql): Promise<number>
  */
 export async function readWithSeq<T>(sql: Sql, read: (tx: TransactionSql) => Promise<T>): Promise<{ result: T; seq: number }> {
   return (await sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
-    const seq = await latestEventSeq(tx);
-    return { result: await read(tx), seq };
+    // Sent together, in this order: one round trip, and `seq` is read before `read` may switch to
+    // a restricted role (projects.ts) that cannot read `events_pruned`.
+    const [seq, result] = await Promise.all([latestEventSeq(tx), read(tx)]);
+    return { result, seq };
   })) as { result: T; seq: number };
 }

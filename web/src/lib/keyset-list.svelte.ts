@@ -15,6 +15,11 @@ export interface KeysetPage<T> {
 // away); past it the list starts over from its first page, which is current.
 const CATCH_UP_MS = 3000;
 
+/** Where the page after `page` starts: its last row as loaded, or null when no page follows. */
+export function nextPageStart<T>(page: KeysetPage<T>): T | null {
+  return page.next_cursor ? (page.items.at(-1) ?? null) : null;
+}
+
 /**
  * A list loaded a page at a time with keyset cursors and kept current by live events (the users
  * table, the sessions list). A reload starts over and makes the answers of older loads void, so a
@@ -54,7 +59,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       live.loadedAt(page.seq);
       this.items = this.arrived(page, this.position.arrived(page.seq, { replacesRows: true }));
       this.cursor = page.next_cursor;
-      this.loadedUpTo = page.next_cursor ? (page.items.at(-1) ?? null) : null;
+      this.loadedUpTo = nextPageStart(page);
     } catch (e) {
       if (generation === this.generation) this.failed(e);
     } finally {
@@ -83,7 +88,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       const rows = this.arrived(page, this.position.arrived(page.seq, { replacesRows: false }));
       this.items = [...this.items, ...rows.filter((item) => !known.has(item.id))];
       this.cursor = page.next_cursor;
-      this.loadedUpTo = page.next_cursor ? (page.items.at(-1) ?? null) : null;
+      this.loadedUpTo = nextPageStart(page);
     } finally {
       this.position.settled();
       if (generation === this.generation) this.loading = false;

@@ -87,6 +87,11 @@ function remove(rows: UserRows, user: User, filters: UserFilters): UserRows {
  */
 type Before = Record<string, { from: unknown }> | null;
 
+/** The user as they were before a change, from the changed fields' old values. */
+function formerly(user: User, before: NonNullable<Before>): User {
+  return { ...user, ...Object.fromEntries(Object.entries(before).map(([field, { from }]) => [field, from])) };
+}
+
 /**
  * A user as created or changed: placed by the sort, dropped when the filters no longer match. The
  * count follows whether they match now and whether they did before, loaded or not.
@@ -94,7 +99,7 @@ type Before = Record<string, { from: unknown }> | null;
 function upsert(rows: UserRows, user: User, before: Before, view: UserRowsView): UserRows {
   const existing = rows.items.find((u) => u.id === user.id);
   if (existing && existing.version >= user.version) return rows;
-  const matchedBefore = existing !== undefined || (before !== null && matches({ ...user, ...Object.fromEntries(Object.entries(before).map(([field, { from }]) => [field, from])) }, view.filters));
+  const matchedBefore = existing !== undefined || (before !== null && matches(formerly(user, before), view.filters));
   const matchesNow = matches(user, view.filters);
   if (!existing && !matchedBefore && !matchesNow) return rows;
   const total = rows.total + Number(matchesNow) - Number(matchedBefore);

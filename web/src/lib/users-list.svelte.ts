@@ -1,7 +1,7 @@
 import type { LiveEvent, UserListItem, UserList } from '@roster/shared';
 import { api } from './api';
 import { Flashing } from './flashing.svelte';
-import { KeysetList } from './keyset-list.svelte';
+import { KeysetList, nextPageStart } from './keyset-list.svelte';
 import { applyUserEvent, type UserFilters } from './user-rows';
 
 export type { UserFilters } from './user-rows';
@@ -42,7 +42,7 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
   }
 
   protected arrived(page: UserList, events: LiveEvent[]): UserListItem[] {
-    const view = { filters: this.filters, loadedUpTo: page.next_cursor ? (page.items.at(-1) ?? null) : null, selfId: undefined };
+    const view = { filters: this.filters, loadedUpTo: nextPageStart(page), selfId: undefined };
     const rows = events.reduce((rows, event) => applyUserEvent(rows, event, view).rows, { items: page.items, total: page.total });
     this.total = rows.total;
     this.totalIsEstimate = page.total_is_estimate;
