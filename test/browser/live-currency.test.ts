@@ -218,4 +218,41 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
       await context.close();
     }
   });
+  test('stats cards: an older push arriving after a newer one does not put the counts back', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    // Pushes from two nodes, or two from one node whose reads overlap, can arrive in either order:
+    // this holds the next push and lets the one after it overtake.
+    let holdNext = false;
+    const held: (() => void)[] = [];
+    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => upstream.send(message));
+      upstream.onMessage((message) => {
+        if (holdNext && typeof message === 'string' && message.startsWith('42["stats"')) {
+          holdNext = false;
+          held.push(() => ws.send(message));
+        } else ws.send(message);
+      });
+    });
+    await page.goto(`${server.url}/users`);
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const total = page.getByTestId('stat-total');
+    await expect.poll(() => total.textContent()).toMatch(/^\d+$/);
+    await page.waitForTimeout(600); // the push for this page's own connection has come
+    const before = Number(await total.textContent());
+    const create = (username: string) =>
+      admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
+    holdNext = true;
+    expect((await create('stats-first')).status).toBe(201);
+    await expect.poll(() => held.length).toBe(1);
+    expect((await create('stats-second')).status).toBe(201);
+    await expect.poll(() => total.textContent()).toBe(String(before + 2));
+    held.pop()!();
+    await page.waitForTimeout(500); // what the page does with the older push, it has done
+    const live = await total.textContent();
+    await page.reload();
+    await expect.poll(() => total.textContent()).toBe(String(before + 2)); // what a reload shows
+    expect(live, 'the live cards keep the newer counts').toBe(String(before + 2));
+    await context.close();
+  });
 });

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { ProjectList, SessionList, UserList } from '@roster/shared';
-import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import type { ProjectList, SessionList, UserList, UserStats } from '@roster/shared';
+import { ApiClient, createTestUser, LiveClient, signedInClient } from '../helpers/clients.ts';
 import { useTestServer } from '../helpers/server.ts';
 
-// Guarantee: a page of a live list (users, sessions, projects) reflects exactly the events up to its `seq`,
+// Guarantee: a page of a live list (users, sessions, projects) and the stats cards' counts reflect exactly the events up to its `seq`,
 // no fewer and no more, so the console applies to it the later events and drops the earlier ones
 // (web/src/lib/keyset-list.svelte.ts). Pages are read while other clients write, many times over,
 // and each is checked against the event log afterwards.
@@ -119,5 +119,39 @@ describe('a page of a live list and the event it is current to', () => {
     const wrong = pages.filter((page) => JSON.stringify(page.items.map((p) => p.id).sort()) !== JSON.stringify(expected(page.seq)));
     expect(wrong.map((page) => ({ seq: page.seq, rows: page.items.length, want: expected(page.seq).length }))).toEqual([]);
     expect(new Set(pages.map((page) => page.seq)).size).toBeGreaterThan(5);
+  });
+  // The stats cards: read by a page and pushed to staff, both carrying the event they reflect.
+  test(`stats: ${PAGES}+ reads and every push while users are created and deleted count exactly the users their seq says`, { timeout: 120_000 }, async () => {
+    const label = 'seq-stats-';
+    const start = (await admin.get<UserStats>('/api/v1/users/stats')).body;
+    const watcher = await LiveClient.connect(server, admin.cookie);
+    const reads = await whileWriting(
+      async () => {
+        await Promise.all(
+          Array.from({ length: 4 }, async (_, writer) => {
+            for (let n = 0; n < 10; n++) {
+              const username = `${label}${writer}-${n}`;
+              const created = await admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
+              expect(created.status).toBe(201);
+              if (n % 2 === 1 && 'user' in created.body) expect((await admin.delete(`/api/v1/users/${created.body.user.id}`)).status).toBe(204);
+            }
+          }),
+        );
+      },
+      async () => (await admin.get<UserStats>('/api/v1/users/stats')).body,
+    );
+    const events = await server.sql<{ id: string; action: string }[]>`
+      SELECT id, action FROM events WHERE action IN ('user.created', 'user.deleted') AND id > ${start.seq} ORDER BY id`;
+    const last = Number(events.at(-1)!.id);
+    await watcher.until(() => watcher.stats.some((stats) => stats.seq >= last), 'the push after the last change');
+    watcher.socket.close();
+    const totalAt = (seq: number) =>
+      start.total + events.filter((event) => Number(event.id) <= seq).reduce((sum, event) => sum + (event.action === 'user.created' ? 1 : -1), 0);
+    const wrong = [...reads, ...watcher.stats].filter((stats) => stats.total !== totalAt(stats.seq));
+    expect(wrong.map((stats) => ({ seq: stats.seq, total: stats.total, want: totalAt(stats.seq) }))).toEqual([]);
+    expect(new Set(reads.map((stats) => stats.seq)).size).toBeGreaterThan(5);
+    // One node sends one push at a time, so its pushes never go back.
+    const pushed = watcher.stats.map((stats) => stats.seq);
+    expect(pushed).toEqual([...pushed].sort((a, b) => a - b));
   });
 });

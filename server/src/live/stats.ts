@@ -15,6 +15,12 @@ const BROADCAST_INTERVAL_MS = 250;
 export class StatsBroadcaster {
   private timer: NodeJS.Timeout | null = null;
   private clusterWide = false;
+  // One broadcast at a time: a read that overlapped a slower one could be sent before it. Changes
+  // during a broadcast are sent by the next, scheduled when it ends. (Pushes from different nodes
+  // can still cross; they carry `seq`, and the console keeps the newest.)
+  private sending = false;
+  private changedWhileSending = false;
+  private stopped = false;
 
   constructor(
     private readonly io: LiveServer,
@@ -24,25 +30,36 @@ export class StatsBroadcaster {
   ) {}
 
   stop() {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
   }
 
   schedule(clusterWide = false) {
+    if (this.stopped) return;
     this.clusterWide ||= clusterWide;
-    this.timer ??= setTimeout(() => {
-      this.timer = null;
-      const everywhere = this.clusterWide;
-      this.clusterWide = false;
-      void this.broadcast(everywhere);
-    }, BROADCAST_INTERVAL_MS);
+    if (this.sending) {
+      this.changedWhileSending = true;
+      return;
+    }
+    this.timer ??= setTimeout(() => void this.broadcast(), BROADCAST_INTERVAL_MS);
   }
 
-  private async broadcast(clusterWide: boolean) {
+  private async broadcast() {
+    this.timer = null;
+    this.sending = true;
+    const everywhere = this.clusterWide;
+    this.clusterWide = false;
     try {
       const stats = await userStats(this.sql, this.connections.onlineUserCount());
-      (clusterWide ? this.io : this.io.local).to(STAFF_ROOMS).emit('stats', stats);
+      (everywhere ? this.io : this.io.local).to(STAFF_ROOMS).emit('stats', stats);
     } catch (error) {
       this.log.warn({ err: error }, 'stats broadcast failed');
+    } finally {
+      this.sending = false;
+      if (this.changedWhileSending) {
+        this.changedWhileSending = false;
+        this.schedule();
+      }
     }
   }
 }

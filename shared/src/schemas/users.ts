@@ -87,6 +87,11 @@ export const userStatsSchema = z.object({
   online: z.number().int(),
   /** Unexpired sessions. */
   sessions: z.number().int(),
+  /**
+   * The newest live event the counts reflect: pushes can arrive out of order (from two nodes, or a
+   * page's own read against a push), and the console keeps the counts with the highest.
+   */
+  seq: pageSeqSchema,
 });
 export type UserStats = z.infer<typeof userStatsSchema>;
 

@@ -74,7 +74,7 @@ class LiveChannel {
         this.seq = event.seq;
         for (const handler of this.handlers) handler(event);
       });
-      socket.on('stats', (stats) => (this.stats = stats));
+      socket.on('stats', (stats) => this.offerStats(stats));
       socket.on('presence', (presence) => (this.presence = presence));
       socket.on('connections', (changes) => this.applyConnections(changes));
       socket.on('resync', ({ seq }) => {
@@ -108,6 +108,14 @@ class LiveChannel {
       socket.io.on('reconnect_attempt', () => (this.status = navigator.onLine ? 'reconnecting' : 'offline'));
     });
     return this.ready;
+  }
+
+  /**
+   * Stats read by a page or pushed by a node: kept when at least as new as those shown. Pushes from
+   * two nodes can cross on their way; at the same `seq` (only who is online changed) the later wins.
+   */
+  offerStats(stats: UserStats) {
+    if (!this.stats || stats.seq >= this.stats.seq) this.stats = stats;
   }
 
   /** A list was read at event `seq` (its page's `seq`). */

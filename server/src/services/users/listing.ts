@@ -134,17 +134,21 @@ async function countMatching(sql: TransactionSql, filters: ReturnType<Transactio
   return { total: Math.max(EXACT_COUNT_UP_TO + 1, Math.round(plan!['QUERY PLAN'][0].Plan['Plan Rows'])), estimated: true };
 }
 
+/** The stats cards' counts, with the newest event they reflect (read in the same snapshot). */
 export async function userStats(sql: Sql, online: number): Promise<UserStats> {
-  const [row] = await sql<Omit<UserStats, 'online'>[]>`
-    SELECT count(*)::int AS total,
-           count(*) FILTER (WHERE status = 'active')::int AS active,
-           count(*) FILTER (WHERE status = 'inactive')::int AS inactive,
-           count(*) FILTER (WHERE role = 'admin')::int AS admins,
-           count(*) FILTER (WHERE role = 'moderator')::int AS moderators,
-           count(*) FILTER (WHERE role = 'user')::int AS users,
-           (SELECT count(*)::int FROM sessions WHERE expires_at > now()) AS sessions
-    FROM users`;
-  return { ...row!, online };
+  const { result, seq } = await readWithSeq(sql, async (tx) => {
+    const [row] = await tx<Omit<UserStats, 'online' | 'seq'>[]>`
+      SELECT count(*)::int AS total,
+             count(*) FILTER (WHERE status = 'active')::int AS active,
+             count(*) FILTER (WHERE status = 'inactive')::int AS inactive,
+             count(*) FILTER (WHERE role = 'admin')::int AS admins,
+             count(*) FILTER (WHERE role = 'moderator')::int AS moderators,
+             count(*) FILTER (WHERE role = 'user')::int AS users,
+             (SELECT count(*)::int FROM sessions WHERE expires_at > now()) AS sessions
+      FROM users`;
+    return row!;
+  });
+  return { ...result, online, seq };
 }
 
 export async function listAllUsers(sql: Sql): Promise<User[]> {
