@@ -188,4 +188,36 @@ describe.skipIf(!chromiumPath)('console dead ends and messages', () => {
     expect(await log.locator('li[data-action]').evaluateAll((entries) => entries.every((e) => /^\s*ada\b/.test(e.textContent ?? '')))).toBe(true);
     await shootBoth(admin, 'audit-filtered');
   });
+  // A search whose answer fails must not leave the rows of the search before under the new filters,
+  // looking like its result; the failure says so and offers to try again.
+  test('a users search or sessions filter that fails shows the failure, not the rows before; Try again loads it', async () => {
+    const { page, context } = await signInPage(browser, server, 'ada', password);
+    const unavailable = { status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unavailable', message: 'The database is unavailable; try again shortly' } }) };
+    const rows = page.locator('tbody tr[data-user]');
+    await page.goto(`${server.url}/users`);
+    await page.locator('tr[data-user="carol"]').waitFor();
+    await page.route(/\/api\/v1\/users\?/, (route) => route.fulfill(unavailable));
+    await page.getByTestId('user-search').fill('mona');
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/database is unavailable/);
+    expect(await rows.count()).toBe(0);
+    expect(await page.getByTestId('user-count').count()).toBe(0);
+    await shootBoth(page, 'users-search-failed');
+    await page.unroute(/\/api\/v1\/users\?/);
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await expect.poll(() => rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-user')))).toEqual(['mona']);
+    expect(await page.getByRole('alert').count()).toBe(0);
+
+    await page.goto(`${server.url}/sessions`);
+    const sessions = page.locator('tbody tr[data-session]');
+    await expect.poll(() => sessions.count()).toBeGreaterThan(0);
+    await page.route(/\/api\/v1\/sessions\?/, (route) => route.fulfill(unavailable));
+    await page.getByTestId('session-search').fill('ada');
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/database is unavailable/);
+    await shootBoth(page, 'sessions-filter-failed');
+    await page.unroute(/\/api\/v1\/sessions\?/);
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await expect.poll(() => sessions.count()).toBeGreaterThan(0);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await context.close();
+  });
 });

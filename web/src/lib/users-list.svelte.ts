@@ -51,6 +51,9 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
   }
 
   protected failed(error: unknown) {
+    // The rows of the filters before would pass for the answer to these.
+    this.items = [];
+    this.total = 0;
     this.error = error instanceof Error ? error.message : String(error);
   }
 
