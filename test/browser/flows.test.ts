@@ -177,4 +177,26 @@ describe.skipIf(!chromiumPath)('console flows: dialogs that start fresh, confirm
   test('nothing was logged or thrown along the way', () => {
     expect(problems).toEqual([]);
   });
+  test('opening a list page asks for its first page once, and a filter once more', async () => {
+    const { page: fresh, context } = await signInPage(browser, server, 'ada', password);
+    const asked: string[] = [];
+    fresh.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/api/v1/users' || url.pathname === '/api/v1/sessions') asked.push(url.pathname + url.search);
+    });
+    for (const path of ['/users', '/sessions']) {
+      asked.length = 0;
+      await fresh.goto(`${server.url}${path}`);
+      await fresh.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+      await fresh.waitForTimeout(1000); // past the typed filters' pause
+      expect(asked, path).toHaveLength(1);
+    }
+    asked.length = 0;
+    await fresh.getByTestId('session-search').fill('grace');
+    await expect.poll(() => asked.length).toBe(1);
+    await fresh.waitForTimeout(1000);
+    expect(asked).toHaveLength(1);
+    expect(new URL(asked[0]!, server.url).searchParams.get('q')).toBe('grace');
+    await context.close();
+  });
 });
