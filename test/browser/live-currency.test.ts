@@ -1,8 +1,8 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { holdAnswer, signInPage, takeLiveConnections } from '../helpers/console.ts';
+import { holdAnswer, signInPage, takeLiveConnections, watchProblems } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // "Every admin's lists, counts and panels are current without a reload", tried as an outsider
@@ -138,9 +138,12 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   });
 
 
-  test('after a resync (too much missed while away) an open user panel shows the change', async () => {
-    const rita = await createTestUser(server, { username: 'rita', display_name: 'Rita Before' });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+  /**
+   * Routes the page's live connection through the test: `away` cuts it and keeps it cut, `back`
+   * lets it connect again after more than the replay's 1000 events passed (e.g. a large import),
+   * so the console is told to resync.
+   */
+  async function resyncable(context: BrowserContext, page: Page) {
     let blocked = false;
     const open = new Set<{ close: () => Promise<void> }>();
     await context.routeWebSocket(/\/socket\.io\//, (ws) => {
@@ -152,24 +155,56 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     });
     await page.reload();
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    return {
+      away: async () => {
+        blocked = true;
+        for (const ws of open) await ws.close();
+        await page.getByTestId('connection').filter({ hasNotText: 'Live' }).waitFor();
+      },
+      back: async () => {
+        await server.sql`
+          INSERT INTO events (actor_label, action, target_type, target_label, data)
+          SELECT 'cli', 'auth.login_failed', 'user', 'nobody' || n, '{}'::jsonb FROM generate_series(1, 1001) n`;
+        blocked = false;
+        await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 });
+      },
+    };
+  }
+
+  test('after a resync (too much missed while away) an open user panel shows the change', async () => {
+    const rita = await createTestUser(server, { username: 'rita', display_name: 'Rita Before' });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const connection = await resyncable(context, page);
     await row(page, 'rita').waitFor();
     await row(page, 'rita').locator('button.name').click();
     const name = page.getByRole('dialog').getByLabel('Display name');
     await expect.poll(() => name.inputValue()).toBe('Rita Before');
-    blocked = true;
-    for (const ws of open) await ws.close();
-    await page.getByTestId('connection').filter({ hasNotText: 'Live' }).waitFor();
+    await connection.away();
     const r = await version('rita');
     expect((await admin.patch(`/api/v1/users/${rita.id}`, { version: r.version, display_name: 'Rita After' })).status).toBe(200);
-    // More than the replay's 1000 events pass while away (e.g. a large import): the console is told to resync.
-    await server.sql`
-      INSERT INTO events (actor_label, action, target_type, target_label, data)
-      SELECT 'cli', 'auth.login_failed', 'user', 'nobody' || n, '{}'::jsonb FROM generate_series(1, 1001) n`;
-    blocked = false;
-    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 });
+    await connection.back();
     await expect.poll(() => row(page, 'rita').textContent(), { timeout: 5000 }).toMatch(/Rita After/); // the list reloaded
     const live = await settles(() => expect.poll(() => name.inputValue(), { timeout: 5000 }).toBe('Rita After'));
     expect(live, 'the open panel shows the change').toBe(true);
+    await context.close();
+  });
+
+  test('after a resync an open panel of a user deleted meanwhile closes, as the live deletion closes it', async () => {
+    const rhea = await createTestUser(server, { username: 'rhea', display_name: 'Rhea Gone' });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const problems = watchProblems(page, [/404/]);
+    const connection = await resyncable(context, page);
+    await row(page, 'rhea').locator('button.name').click();
+    const panel = page.getByRole('dialog');
+    await expect.poll(() => panel.getByLabel('Display name').inputValue()).toBe('Rhea Gone');
+    await connection.away();
+    expect((await admin.delete(`/api/v1/users/${rhea.id}`)).status).toBe(204);
+    await connection.back();
+    await row(page, 'rhea').waitFor({ state: 'detached', timeout: 5000 }); // the list reloaded
+    await panel.waitFor({ state: 'detached', timeout: 5000 });
+    await page.waitForTimeout(500); // any notice about it has shown
+    expect(await page.locator('[data-sonner-toast]').allTextContents()).toEqual([]);
+    expect(problems).toEqual([]);
     await context.close();
   });
 
