@@ -80,6 +80,47 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   });
 
 
+  // A user who was not loaded and now belongs among the loaded rows: their row comes with what the
+  // list shows of them (sessions, projects), not with counts of a new user.
+  test('role filter: a user promoted into it shows with their sessions and projects', async () => {
+    const prue = await createTestUser(server, { username: 'prue', display_name: 'Prue Promoted', password });
+    await new ApiClient(server).signIn('prue', password);
+    expect((await admin.api('POST /projects', { body: { name: 'Prue notes', owner_id: prue.id } })).status).toBe(201);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/users?role=moderator`);
+    await page.getByTestId('user-count').waitFor();
+    const before = await version('prue');
+    expect((await admin.patch(`/api/v1/users/${prue.id}`, { version: before.version, role: 'moderator' })).status).toBe(200);
+    const counts = async () => [await row(page, 'prue').locator('.sessions').textContent(), await row(page, 'prue').locator('.col-projects').textContent()].map((text) => text!.trim().split(/\s/)[0]);
+    const live = await settles(() => expect.poll(counts, { timeout: 5000 }).toEqual(['1', '1']));
+    await page.reload();
+    await expect.poll(counts).toEqual(['1', '1']); // what a reload shows
+    expect(live, 'the live row shows their session and project').toBe(true);
+    await context.close();
+  });
+
+  test('sorted by last sign-in: a sign-in moves the user to the top, loaded or not', async () => {
+    await server.sql`
+      INSERT INTO users (username, display_name, email, password_hash, last_login_at)
+      SELECT 'seen' || n, 'Seen ' || n, 'seen' || n || '@example.com', 'x', now() - n * interval '1 minute'
+      FROM generate_series(1, 150) n`;
+    const leo = await createTestUser(server, { username: 'leo', display_name: 'Leo Loaded', password });
+    await server.sql`UPDATE users SET last_login_at = now() - interval '5 minutes 30 seconds' WHERE id = ${leo.id}`; // sixth, in view
+    await createTestUser(server, { username: 'lena', display_name: 'Lena Beyond', password }); // never signed in: last
+    const { page, context } = await signInPage(browser, server, 'ada', password);
+    await page.goto(`${server.url}/users?sort=-last_login_at`);
+    await row(page, 'leo').waitFor();
+    expect(await row(page, 'lena').count()).toBe(0);
+    await new ApiClient(server).signIn('leo', password);
+    await new ApiClient(server).signIn('lena', password);
+    const top = () => page.locator('tbody tr[data-user]').evaluateAll((rows) => rows.slice(0, 2).map((r) => r.getAttribute('data-user')));
+    const live = await settles(() => expect.poll(top, { timeout: 5000 }).toEqual(['lena', 'leo']));
+    await page.reload();
+    await expect.poll(top).toEqual(['lena', 'leo']); // what a reload shows
+    expect(live, 'the live table moves them to the top').toBe(true);
+    await context.close();
+  });
+
   test('sessions page: a user renamed shows the new name on their sessions', async () => {
     await createTestUser(server, { username: 'sam', display_name: 'Sam Before', password });
     await new ApiClient(server).signIn('sam', password);
@@ -112,7 +153,6 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     expect(live, 'the new session shows live').toBe(true);
     await context.close();
   });
-
 
   test("projects page of a plain user: removed from a project, it leaves their list", async () => {
     const pat = await createTestUser(server, { username: 'pat', display_name: 'Pat Plain', password });

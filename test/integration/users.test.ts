@@ -1,6 +1,7 @@
 // Over 300 lines for a reason: the users API route by route (create, list, update, guards, delete, reset), sharing one admin and the snapshot that proves "nothing half-written".
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { User } from '@roster/shared';
+import { randomUUID } from 'node:crypto';
+import type { User, UserListItem } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
 
@@ -179,6 +180,16 @@ describe('read, list, search, sort, page', () => {
     expect(mods.body.items.map((u: User) => u.username)).toEqual(['bob_100']);
   });
 
+  test('id picks one user\'s row as the list shows it, if it matches the other filters', async () => {
+    const [carol] = (await admin.get('/api/v1/users?q=carol')).body.items as UserListItem[];
+    const one = await admin.get(`/api/v1/users?id=${carol!.id}&status=inactive`);
+    expect(one.status).toBe(200);
+    expect(one.body.items).toEqual([carol]);
+    expect(one.body.seq).toBeGreaterThan(0);
+    expect((await admin.get(`/api/v1/users?id=${carol!.id}&status=active`)).body.items).toEqual([]);
+    expect((await admin.get(`/api/v1/users?id=${randomUUID()}`)).body.items).toEqual([]);
+  });
+
   test('keyset paging walks every sort order in both directions without gaps or repeats', async () => {
     const { n } = (await server.sql`SELECT count(*)::int AS n FROM users`)[0]!;
     for (const sort of ['username', '-username', 'email', '-email', 'created_at', '-created_at', 'last_login_at', '-last_login_at']) {
@@ -212,6 +223,7 @@ describe('read, list, search, sort, page', () => {
       ['cursor=WyJub3QgYSBkYXRlIiwieCJd', 'cursor'],
       ['unknown=1', 'unknown'],
       [`q=${'x'.repeat(101)}`, 'q'],
+      ['id=42', 'id'],
     ]) {
       const response = await admin.get(`/api/v1/users?${query}`);
       expect(response.status, query).toBe(400);

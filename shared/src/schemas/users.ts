@@ -45,6 +45,8 @@ export const userListQuerySchema = z.strictObject({
   q: z.string().trim().max(100, 'Search text must be at most 100 characters').optional(),
   role: roleSchema.optional(),
   status: userStatusSchema.optional(),
+  /** One user's row, if it matches the other filters: a row that moved into a loaded list from beyond it. */
+  id: z.uuid().optional(),
   /** A field name, `-` in front for descending. Newest first by default. */
   sort: z.enum(userSorts).default('-created_at'),
   cursor: z.string().max(500).optional(),

@@ -74,24 +74,39 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
    */
   async loadMore() {
     if (this.loading || !this.cursor) return;
+    const cursor = this.cursor;
+    await this.readBeside(
+      () => this.fetchPage(cursor),
+      (page, events) => {
+        const known = new Set(this.items.map((item) => item.id));
+        const rows = this.arrived(page, events);
+        this.items = [...this.items, ...rows.filter((item) => !known.has(item.id))];
+        this.cursor = page.next_cursor;
+        this.loadedUpTo = nextPageStart(page);
+      },
+      { showsLoading: true },
+    );
+  }
+
+  /**
+   * Reads a page beside the loaded rows (the next one, or rows that moved among them from beyond)
+   * and hands it to `use` with the events to apply to it, once the rows loaded before reflect what
+   * it does: a page read ahead of them waits for its events; past CATCH_UP_MS the list starts over.
+   */
+  protected async readBeside(fetch: () => Promise<P>, use: (page: P, events: LiveEvent[]) => void, { showsLoading }: { showsLoading: boolean }) {
     const generation = this.generation;
-    this.loading = true;
+    if (showsLoading) this.loading = true;
     this.position.loading();
     try {
-      const cursor = this.cursor;
-      const page = await untrack(() => this.fetchPage(cursor));
+      const page = await untrack(fetch);
       if (generation !== this.generation) return;
       const caughtUp = await this.position.reached(page.seq, CATCH_UP_MS);
       if (generation !== this.generation) return;
       if (!caughtUp) return void this.loadFirst();
-      const known = new Set(this.items.map((item) => item.id));
-      const rows = this.arrived(page, this.position.arrived(page.seq, { replacesRows: false }));
-      this.items = [...this.items, ...rows.filter((item) => !known.has(item.id))];
-      this.cursor = page.next_cursor;
-      this.loadedUpTo = nextPageStart(page);
+      use(page, this.position.arrived(page.seq, { replacesRows: false }));
     } finally {
       this.position.settled();
-      if (generation === this.generation) this.loading = false;
+      if (showsLoading && generation === this.generation) this.loading = false;
     }
   }
 }

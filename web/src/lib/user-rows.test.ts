@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { meterUsage, type LiveEvent, type User, type UserListItem } from '@roster/shared';
 import { liveEvent, testId } from './testing/events';
-import { applyUserEvent, type UserRows, type UserRowsView } from './user-rows';
+import { applyUserEvent, placeRow, type UserRows, type UserRowsView } from './user-rows';
 
 
 function user(fields: Partial<User> = {}): User {
@@ -86,12 +86,35 @@ describe('applyUserEvent: the users table kept current by the live feed', () => 
     const [ada, bob, cal] = [row({ username: 'ada' }), row({ username: 'bob' }), row({ username: 'cal' })];
     // Pages loaded up to cal; cal has since left the list (changed out of the filters).
     const rows = { items: [ada, bob], total: 60 };
-    const back = liveEvent('user.updated', { data: { user: { ...cal, version: 3 }, changes: {} } });
-    expect(usernames(applyUserEvent(rows, back, view({ loadedUpTo: cal })).rows)).toEqual(['ada', 'bob', 'cal']);
+    // A user who existed and was not loaded: the event lacks their counts, so their row is read.
+    const back = applyUserEvent(rows, liveEvent('user.updated', { data: { user: { ...cal, version: 3 }, changes: {} } }), view({ loadedUpTo: cal }));
+    expect(back.missing).toBe(cal.id);
+    expect(usernames(back.rows)).toEqual(['ada', 'bob']);
+    expect(usernames(placeRow(back.rows, { ...cal, session_count: 2 }, view({ loadedUpTo: cal })))).toEqual(['ada', 'bob', 'cal']);
     const between = liveEvent('user.created', { data: { user: user({ username: 'bz' }) } });
     expect(usernames(applyUserEvent(rows, between, view({ loadedUpTo: cal })).rows)).toEqual(['ada', 'bob', 'bz']);
     const beyond = liveEvent('user.created', { data: { user: user({ username: 'dan' }) } });
     expect(usernames(applyUserEvent(rows, beyond, view({ loadedUpTo: cal })).rows)).toEqual(['ada', 'bob']);
+  });
+
+  test('sorted by last sign-in, a sign-in moves a loaded row; a user not loaded who now sorts among the rows is missing', () => {
+    const latest = view({ filters: { q: '', role: '', status: '', sort: '-last_login_at' } });
+    const [ann, ben, cy] = ['03', '02', '01'].map((hour, n) => row({ username: ['ann', 'ben', 'cy'][n], last_login_at: `2026-11-20T${hour}:00:00Z` }));
+    const rows = { items: [ann!, ben!, cy!], total: 40 };
+    const signIn = (who: UserListItem | User, hour: string) =>
+      liveEvent('session.created', { data: { user_id: who.id, display_name: who.display_name, ip: null, user_agent: null, last_login_at: `2026-11-20T${hour}:00:00Z`, expires_at: '2026-12-20T00:00:00Z' } });
+    const moved = applyUserEvent(rows, signIn(cy!, '04'), view({ ...latest, loadedUpTo: cy! }));
+    expect(usernames(moved.rows)).toEqual(['cy', 'ann', 'ben']);
+    expect(moved.rows.items[0]!.session_count).toBe(1);
+    expect(moved.rows.total).toBe(40);
+    const dan = user({ username: 'dan' });
+    const arrived = applyUserEvent(rows, signIn(dan, '05'), view({ ...latest, loadedUpTo: cy! }));
+    expect(arrived).toEqual({ rows, missing: dan.id });
+    // Oldest first, a sign-in sorts last: beyond the loaded rows while pages remain.
+    const oldest = view({ filters: { q: '', role: '', status: '', sort: 'last_login_at' }, loadedUpTo: ann! });
+    const later = applyUserEvent({ items: [cy!, ben!, ann!], total: 40 }, signIn(ben!, '06'), oldest);
+    expect(usernames(later.rows)).toEqual(['cy', 'ann']);
+    expect(applyUserEvent({ items: [cy!, ben!, ann!], total: 40 }, signIn(dan, '06'), oldest).missing).toBeUndefined();
   });
 
   test('a user the filters do not match is left out; one that stops matching goes', () => {

@@ -33,7 +33,7 @@ function matches(user: User, filters: UserFilters): boolean {
   return !q || `${user.username} ${user.display_name} ${user.email}`.toLowerCase().includes(q);
 }
 
-function sortValue(user: User, field: string): string {
+function sortValue(user: Partial<User>, field: string): string {
   if (field === 'last_login_at') return user.last_login_at ?? '';
   return String(user[field as keyof User]).toLowerCase();
 }
@@ -55,7 +55,7 @@ function withBudgets(usage: UserListItem['usage'], user: User): UserListItem['us
 }
 
 /** Where `row` goes among the loaded rows in the view's sort; null when it sorts beyond them. */
-function insertionIndex(items: UserListItem[], row: UserListItem, view: UserRowsView): number | null {
+function insertionIndex(items: UserListItem[], row: Pick<User, 'id'> & Partial<User>, view: UserRowsView): number | null {
   const descending = view.filters.sort.startsWith('-');
   const field = view.filters.sort.replace('-', '');
   const key = sortValue(row, field);
@@ -93,31 +93,74 @@ function formerly(user: User, before: NonNullable<Before>): User {
 }
 
 /**
+ * What an event did to the rows, and a user not loaded who now belongs among them (`missing`):
+ * their row is to be read, as the event does not carry what the list shows of them (sessions,
+ * projects, usage).
+ */
+export interface AppliedEvent {
+  rows: UserRows;
+  missing?: string;
+  /** The row someone else just changed, for a brief highlight. */
+  flash?: string;
+}
+
+/**
  * A user as created or changed: placed by the sort, dropped when the filters no longer match. The
  * count follows whether they match now and whether they did before, loaded or not.
  */
-function upsert(rows: UserRows, user: User, before: Before, view: UserRowsView): UserRows {
+function upsert(rows: UserRows, user: User, before: Before, view: UserRowsView): AppliedEvent {
   const existing = rows.items.find((u) => u.id === user.id);
-  if (existing && existing.version >= user.version) return rows;
+  if (existing && existing.version >= user.version) return { rows };
   const matchedBefore = existing !== undefined || (before !== null && matches(formerly(user, before), view.filters));
   const matchesNow = matches(user, view.filters);
-  if (!existing && !matchedBefore && !matchesNow) return rows;
+  if (!existing && !matchedBefore && !matchesNow) return { rows };
   const total = rows.total + Number(matchesNow) - Number(matchedBefore);
   const items = rows.items.filter((u) => u.id !== user.id);
-  if (!matchesNow) return { items, total };
+  if (!matchesNow) return { rows: { items, total } };
   const row: UserListItem = existing ? { ...existing, ...user, usage: withBudgets(existing.usage, user) } : newRow(user);
   const position = insertionIndex(items, row, view);
   // Beyond the loaded pages: it will arrive with paging. Only the count may change now.
-  if (position === null) return existing || total !== rows.total ? { items, total } : rows;
+  if (position === null) return { rows: existing || total !== rows.total ? { items, total } : rows };
+  if (!existing && before !== null) return { rows: { items, total }, missing: user.id };
   items.splice(position, 0, row);
-  return { items, total };
+  return { rows: { items, total } };
+}
+
+function withSignIn(row: UserListItem, lastLoginAt: string | null): UserListItem {
+  return { ...row, session_count: row.session_count + 1, last_login_at: lastLoginAt ?? row.last_login_at };
+}
+
+/**
+ * A sign-in of a user in a table sorted by last sign-in: their row moves to where the time puts
+ * it, and a user not loaded who now sorts among the loaded rows is `missing` (the event does not
+ * say whether they match the filters; reading their row does).
+ */
+function signedIn(rows: UserRows, userId: string, lastLoginAt: string | null, view: UserRowsView): AppliedEvent {
+  const existing = rows.items.find((u) => u.id === userId);
+  if (!existing) return { rows, missing: lastLoginAt && insertionIndex(rows.items, { id: userId, last_login_at: lastLoginAt }, view) !== null ? userId : undefined };
+  const row = withSignIn(existing, lastLoginAt);
+  const items = rows.items.filter((u) => u.id !== userId);
+  const position = insertionIndex(items, row, view);
+  if (position !== null) items.splice(position, 0, row);
+  return { rows: { ...rows, items } };
+}
+
+/**
+ * A user's row read because they became `missing`: placed by the sort if they match and still
+ * belong among the loaded rows. The count already took them.
+ */
+export function placeRow(rows: UserRows, row: UserListItem, view: UserRowsView): UserRows {
+  if (rows.items.some((u) => u.id === row.id) || !matches(row, view.filters)) return rows;
+  const position = insertionIndex(rows.items, row, view);
+  if (position === null) return rows;
+  return { ...rows, items: [...rows.items.slice(0, position), row, ...rows.items.slice(position)] };
 }
 
 /**
  * What one live event does to the loaded rows (the rows are not changed; new ones are returned,
  * or the same when the event does not touch them), and the row that someone else just changed.
  */
-export function applyUserEvent(rows: UserRows, event: LiveEvent, view: UserRowsView): { rows: UserRows; flash?: string } {
+export function applyUserEvent(rows: UserRows, event: LiveEvent, view: UserRowsView): AppliedEvent {
   switch (event.action) {
     case 'user.deleted':
       return { rows: remove(rows, event.data.user, view.filters) };
@@ -128,8 +171,8 @@ export function applyUserEvent(rows: UserRows, event: LiveEvent, view: UserRowsV
       // A password reset changes none of what the filters look at.
       const before = event.action === 'user.created' ? null : event.action === 'user.updated' ? event.data.changes : {};
       const next = upsert(rows, user, before, view);
-      const placed = next !== rows && next.items.some((u) => u.id === user.id);
-      return { rows: next, flash: placed && event.actor.id !== view.selfId ? user.id : undefined };
+      const placed = next.rows !== rows && next.rows.items.some((u) => u.id === user.id);
+      return { ...next, flash: (placed || next.missing) && event.actor.id !== view.selfId ? user.id : undefined };
     }
     case 'project.created':
     case 'project.updated':
@@ -150,10 +193,11 @@ export function applyUserEvent(rows: UserRows, event: LiveEvent, view: UserRowsV
       const delta = event.action === 'api_key.created' ? 1 : -1;
       return { rows: update(rows, event.data.user_id, (u) => ({ ...u, api_key_count: Math.max(0, u.api_key_count + delta) })) };
     }
-    case 'session.created':
-      return {
-        rows: update(rows, event.data.user_id, (u) => ({ ...u, session_count: u.session_count + 1, last_login_at: event.data.last_login_at ?? u.last_login_at })),
-      };
+    case 'session.created': {
+      const { user_id, last_login_at } = event.data;
+      if (view.filters.sort.endsWith('last_login_at')) return signedIn(rows, user_id, last_login_at, view);
+      return { rows: update(rows, user_id, (u) => withSignIn(u, last_login_at)) };
+    }
     case 'session.revoked':
       return { rows: update(rows, event.data.user_id, (u) => ({ ...u, session_count: Math.max(0, u.session_count - 1) })) };
     default:

@@ -2,17 +2,18 @@ import type { LiveEvent, UserListItem, UserList } from '@roster/shared';
 import { api } from './api';
 import { Flashing } from './flashing.svelte';
 import { KeysetList, nextPageStart } from './keyset-list.svelte';
-import { applyUserEvent, type UserFilters } from './user-rows';
+import { attempt } from './notify';
+import { applyUserEvent, placeRow, type UserFilters } from './user-rows';
 
 export type { UserFilters } from './user-rows';
 
 const PAGE_SIZE = 100;
 
 /** One page of users matching `filters`, after `cursor`. */
-function usersPage(filters: UserFilters, limit: number, cursor: string | null): Promise<UserList> {
+function usersPage(filters: UserFilters, limit: number, cursor: string | null, id?: string): Promise<UserList> {
   const { q, role, status, sort } = filters;
   return api('GET /users', {
-    query: { q: q || undefined, role: role || undefined, status: status || undefined, sort: sort === '-created_at' ? undefined : sort, limit, cursor: cursor ?? undefined },
+    query: { q: q || undefined, role: role || undefined, status: status || undefined, sort: sort === '-created_at' ? undefined : sort, limit, cursor: cursor ?? undefined, id },
   });
 }
 
@@ -73,9 +74,39 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
   /** Applies one live event to the loaded rows (`selfId`: who is looking; their own changes do not flash). */
   apply(event: LiveEvent, selfId: string | undefined) {
     if (!this.position.take(event)) return;
-    const { rows, flash } = applyUserEvent({ items: this.items, total: this.total }, event, { filters: this.filters, loadedUpTo: this.loadedUpTo, selfId });
+    const { rows, flash, missing } = applyUserEvent({ items: this.items, total: this.total }, event, this.view(selfId));
     this.items = rows.items;
     this.total = rows.total;
     if (flash) this.flashing.add(flash);
+    if (missing && !this.bringing.has(missing)) void attempt(() => this.bringIn(missing, selfId));
+  }
+
+  private view(selfId: string | undefined) {
+    return { filters: this.filters, loadedUpTo: this.loadedUpTo, selfId };
+  }
+
+  /** Users whose row is on its way (`bringIn`). */
+  private readonly bringing = new Set<string>();
+
+  /**
+   * Reads the row of a user who moved among the loaded rows from beyond them (a user promoted into
+   * a role filter, a sign-in in a table sorted by last sign-in), with what the list shows of them.
+   */
+  private async bringIn(userId: string, selfId: string | undefined) {
+    this.bringing.add(userId);
+    try {
+      await this.readBeside(
+        () => usersPage(this.filters, 1, null, userId),
+        (page, events) => {
+          const view = { ...this.view(selfId), loadedUpTo: null };
+          const rows = events.reduce((rows, event) => applyUserEvent(rows, event, view).rows, { items: page.items, total: page.items.length });
+          const row = rows.items.find((u) => u.id === userId);
+          if (row) this.items = placeRow({ items: this.items, total: this.total }, row, this.view(selfId)).items;
+        },
+        { showsLoading: false },
+      );
+    } finally {
+      this.bringing.delete(userId);
+    }
   }
 }

@@ -55,8 +55,9 @@ export function userSort(sql: TransactionSql, sort: UserListQuery['sort']) {
 }
 
 /** The users table's filters, as `AND …` conditions. */
-export function userFilters(sql: TransactionSql, query: Pick<UserListQuery, 'q' | 'role' | 'status'>) {
+export function userFilters(sql: TransactionSql, query: Pick<UserListQuery, 'q' | 'role' | 'status' | 'id'>) {
   return sql`
+    ${query.id ? sql`AND id = ${query.id}` : sql``}
     ${query.q ? sql`AND ${userMatches(sql, query.q)}` : sql``}
     ${query.role ? sql`AND role = ${query.role}` : sql``}
     ${query.status ? sql`AND status = ${query.status}` : sql``}`;
