@@ -1,19 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { runMigrations } from '../../db/migrate.ts';
 import { connect, type Sql } from '../../server/src/database.ts';
 import { databaseUrl, TEMPLATE_DATABASE } from './global-setup.ts';
 
-/** A new database for one test file: a clone of the migrated template, or empty when asked. */
-export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<{ url: string; sql: Sql }> {
+/**
+ * A new database for one test file: a clone of the migrated template, or empty when asked.
+ * `icuLocale`: with that ICU collation as the database's default (as a `postgres` image initialised
+ * for a language has), migrated anew, since a clone keeps the template's collation.
+ */
+export async function createTestDatabase(options: { empty?: boolean; icuLocale?: string } = {}): Promise<{ url: string; sql: Sql }> {
   const name = `test_${randomBytes(6).toString('hex')}`;
   const serverUrl = inject('postgresUrl');
   const admin = connect(serverUrl, { max: 1 });
   try {
-    await admin.unsafe(options.empty ? `CREATE DATABASE ${name}` : `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
+    if (options.icuLocale) {
+      await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${options.icuLocale}' LOCALE 'C.UTF-8'`);
+    } else await admin.unsafe(options.empty ? `CREATE DATABASE ${name}` : `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
   } finally {
     await admin.end();
   }
   const url = databaseUrl(serverUrl, name);
+  if (options.icuLocale && !options.empty) {
+    const migrator = connect(url, { max: 1 });
+    await runMigrations(migrator);
+    await migrator.end();
+  }
   return { url, sql: connect(url) };
 }
 

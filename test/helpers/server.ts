@@ -25,6 +25,8 @@ export interface TestServerOptions {
   /** Environment variables on top of the test defaults (port 0, localhost, silent logs). */
   env?: Record<string, string>;
   databaseUrl?: string;
+  /** The fresh database's default collation, an ICU locale (`en-US`); else the template's (`C.UTF-8`). */
+  icuLocale?: string;
   /** Serve the built console (`web/build`), for browser tests. */
   web?: boolean;
   log?: Logger;
@@ -33,7 +35,7 @@ export interface TestServerOptions {
 
 /** The real server on a random port against a fresh database (or the one given). */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const databaseUrl = options.databaseUrl ?? (await createTestDatabase()).url;
+  const databaseUrl = options.databaseUrl ?? (await createTestDatabase({ icuLocale: options.icuLocale })).url;
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',

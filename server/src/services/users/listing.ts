@@ -46,8 +46,10 @@ export function userSort(sql: TransactionSql, sort: UserListQuery['sort']) {
   const field = descending ? sort.slice(1) : sort;
   // Sort keys travel through the cursor as text (and are bound as text), so timestamps keep their microseconds.
   const sortKey = {
-    username: { expr: sql`username`, type: sql`citext` },
-    email: { expr: sql`email`, type: sql`citext` },
+    // Code-point order, whatever the database's collation, as the console places live rows (and
+    // as indexed, db/migrations/015_text_sorts_by_code_point.sql).
+    username: { expr: sql`(username::text COLLATE "C")`, type: sql`text` },
+    email: { expr: sql`(lower(email::text) COLLATE "C")`, type: sql`text` },
     created_at: { expr: sql`created_at`, type: sql`timestamptz` },
     last_login_at: { expr: sql`coalesce(last_login_at, '-infinity')`, type: sql`timestamptz` },
   }[field]!;
