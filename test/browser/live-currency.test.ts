@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
-import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
 import { holdAnswer, signInPage, takeLiveConnections, watchProblems } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
@@ -329,5 +329,34 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     await expect.poll(() => total.textContent()).toBe(String(before + 2)); // what a reload shows
     expect(live, 'the live cards keep the newer counts').toBe(String(before + 2));
     await context.close();
+  });
+  test('stats cards: a page read of the stats answered after a newer push does not put "online" back', async () => {
+    await createTestUser(server, { username: 'carl', display_name: 'Carl Online', password });
+    const carlClient = new ApiClient(server);
+    await carlClient.signIn('carl', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const online = page.getByTestId('stat-online');
+    const serverOnline = async () => String(((await admin.get('/api/v1/users/stats')).body as { online: number }).online);
+    await expect.poll(async () => (await online.textContent()) === (await serverOnline())).toBe(true);
+    const before = Number(await online.textContent());
+    // The users page reads the stats when it opens: held while Carl's connection comes.
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.waitForURL(/\/projects/);
+    const { read, deliver } = await holdAnswer(page, (url) => url.pathname === '/api/v1/users/stats');
+    await page.getByRole('link', { name: 'Users' }).click();
+    await read; // read with Carl offline
+    const socket = await connectSocket(server, { cookie: carlClient.cookie });
+    try {
+      await expect.poll(() => online.textContent()).toBe(String(before + 1)); // the push reached the page
+      await deliver();
+      await page.waitForTimeout(500); // what the page does with the older read, it has done
+      const live = await online.textContent();
+      await page.reload();
+      await expect.poll(() => page.getByTestId('stat-online').textContent()).toBe(String(before + 1)); // what a reload shows
+      expect(live, 'the live card keeps the newer online count').toBe(String(before + 1));
+    } finally {
+      socket.close();
+      await context.close();
+    }
   });
 });

@@ -111,11 +111,13 @@ class LiveChannel {
   }
 
   /**
-   * Stats read by a page or pushed by a node: kept when at least as new as those shown. Pushes from
-   * two nodes can cross on their way; at the same `seq` (only who is online changed) the later wins.
+   * Stats pushed by a node, or read by a page (`read`): kept when at least as new as those shown.
+   * Pushes from two nodes can cross on their way; at the same `seq` only who is online differs, and
+   * the push that came later is the newer. A page's read at the same `seq` is not: it may have been
+   * read before a connection that a push already counted (and a later connection brings its push).
    */
-  offerStats(stats: UserStats) {
-    if (!this.stats || stats.seq >= this.stats.seq) this.stats = stats;
+  offerStats(stats: UserStats, { read = false } = {}) {
+    if (!this.stats || stats.seq > this.stats.seq || (stats.seq === this.stats.seq && !read)) this.stats = stats;
   }
 
   /** A list was read at event `seq` (its page's `seq`). */

@@ -14,33 +14,40 @@ export interface Conflict {
   latest: User;
 }
 
+/** The editable fields of a record, as the form holds them. */
+function fieldsOf(user: User): Editable {
+  const { username, display_name, email, role, status, can_share_publicly, token_budget, minute_budget } = user;
+  return { username, display_name, email, role, status, can_share_publicly, token_budget, minute_budget };
+}
+
 /**
- * A user open in the panel: the latest record, the edits over it and the version they are based on.
- * A newer record saved by someone else while there are edits overwrites nothing: it becomes a
- * conflict that names what they changed, and the admin reloads theirs or keeps their own.
+ * A user open in the panel: the latest record, the edits and the record they are based on. A newer
+ * record saved by someone else while there are edits overwrites nothing: it becomes a conflict that
+ * names what they changed, and the admin reloads theirs or keeps their own edits on top of it.
  */
 export class UserDraft {
+  /** The latest record. */
   user = $state<User | null>(null);
   form = $state<Editable | null>(null);
-  /** The version the edits are based on; saves send it. */
-  baseVersion = $state(0);
+  /** The record the edits are based on: what a field is compared with to tell whether it was edited; saves send its version. */
+  private base = $state<User | null>(null);
   conflict = $state<Conflict | null>(null);
   /** A record from the live feed that came while the panel's own was on its way: it may be newer. */
   private early: User | null = null;
-  readonly dirty = $derived(Boolean(this.user && this.form && editable.some((f) => this.form![f] !== this.user![f])));
+  readonly dirty = $derived(this.edited().length > 0);
 
   /** Starts over from `latest`: no edits, no conflict. */
   take(latest: User) {
-    const { username, display_name, email, role, status, can_share_publicly, token_budget, minute_budget } = latest;
     this.user = latest;
-    this.form = { username, display_name, email, role, status, can_share_publicly, token_budget, minute_budget };
-    this.baseVersion = latest.version;
+    this.base = latest;
+    this.form = fieldsOf(latest);
     this.conflict = null;
   }
 
   /** The panel opens (again): it holds nothing until its record arrives, so nothing older than that is taken. */
   reset() {
     this.user = null;
+    this.base = null;
     this.form = null;
     this.conflict = null;
     this.early = null;
@@ -70,16 +77,34 @@ export class UserDraft {
     this.user = latest;
   }
 
-  /** The admin has seen the other change and chooses their own values: the next save goes on top of it. */
+  /** The user signed in: their last sign-in changes, not their version. */
+  signedIn(at: string) {
+    if (this.user && (this.user.last_login_at ?? '') < at) this.user = { ...this.user, last_login_at: at };
+  }
+
+  /**
+   * The admin has seen the other change and keeps their edits on top of it: the fields they edited
+   * keep their values, the others take the newer record's, and the next save sends only theirs.
+   */
   keepMine() {
-    if (this.conflict) this.baseVersion = this.conflict.latest.version;
+    if (!this.conflict || !this.form) return;
+    const { latest } = this.conflict;
+    const mine = Object.fromEntries(this.edited().map((f) => [f, this.form![f]]));
+    this.base = latest;
+    this.form = { ...fieldsOf(latest), ...mine };
     this.conflict = null;
+  }
+
+  /** The fields edited since the record the edits are based on. */
+  private edited(): (keyof Editable)[] {
+    const { base, form } = this;
+    return base && form ? editable.filter((f) => form[f] !== base[f]) : [];
   }
 
   /** The edited fields with the version they are based on: what a save sends. */
   changes(): Record<string, unknown> {
-    const { user, form } = this;
-    if (!user || !form) return {};
-    return { version: this.baseVersion, ...Object.fromEntries(editable.filter((f) => form[f] !== user[f]).map((f) => [f, form[f]])) };
+    const { base, form } = this;
+    if (!base || !form) return {};
+    return { version: base.version, ...Object.fromEntries(this.edited().map((f) => [f, form[f]])) };
   }
 }

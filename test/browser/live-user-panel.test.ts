@@ -1,0 +1,121 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
+import { signInPage } from '../helpers/console.ts';
+import { useTestServer } from '../helpers/server.ts';
+
+// The user panel (the drawer a user opens in) while that user signs in, connects, and is changed
+// or deleted by another admin: each test first checks what the open panel shows, then what
+// opening it again after a reload shows.
+describe.skipIf(!chromiumPath)('an open user panel stays current without a reload', () => {
+  const server = useTestServer({ web: true });
+  let browser: Browser;
+  const password = 'correct horse battery';
+  let admin: ApiClient;
+
+  beforeAll(async () => {
+    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
+    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
+    browser = await launchBrowser();
+    admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
+  /** Whether an expectation came true (the test goes on to check what a reload shows). */
+  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
+
+  async function version(username: string) {
+    const [u] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = ${username}`;
+    return u!;
+  }
+
+  async function openPanel(page: Page, username: string) {
+    await row(page, username).waitFor();
+    await row(page, username).locator('button.name').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.locator('.drawer-header').waitFor();
+    return dialog;
+  }
+
+  test('user panel: a session that opens a live connection shows as online', async () => {
+    await createTestUser(server, { username: 'olga', display_name: 'Olga Online', password });
+    const olga = new ApiClient(server);
+    await olga.signIn('olga', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const panel = await openPanel(page, 'olga');
+    const dot = panel.locator('.online-dot');
+    await expect.poll(() => dot.getAttribute('aria-label')).toBe('Offline');
+    const socket = await connectSocket(server, { cookie: olga.cookie });
+    try {
+      // The users table tells it at once (its own dot); the panel's sessions list should too.
+      const live = await settles(() => expect.poll(() => dot.getAttribute('aria-label'), { timeout: 5000 }).toBe('Online now'));
+      await page.reload();
+      const reopened = await openPanel(page, 'olga');
+      await expect.poll(() => reopened.locator('.online-dot').getAttribute('aria-label')).toBe('Online now'); // what a reload shows
+      expect(live, 'the open panel shows the session online').toBe(true);
+    } finally {
+      socket.close();
+      await context.close();
+    }
+  });
+
+  test('user panel: the user signing in updates "Last sign-in"', async () => {
+    await createTestUser(server, { username: 'lena', display_name: 'Lena Late', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const panel = await openPanel(page, 'lena');
+    const lastSignIn = panel.locator('dt:has-text("Last sign-in") + dd');
+    await expect.poll(() => lastSignIn.textContent()).toMatch(/Never/);
+    await new ApiClient(server).signIn('lena', password);
+    await expect.poll(() => panel.locator('h3#sessions-title').textContent()).toMatch(/Sessions \(1\)/); // the sign-in reached the panel
+    const live = await settles(() => expect.poll(() => lastSignIn.textContent(), { timeout: 5000 }).not.toMatch(/Never/));
+    await page.reload();
+    const reopened = await openPanel(page, 'lena');
+    await expect.poll(() => reopened.locator('dt:has-text("Last sign-in") + dd').textContent()).not.toMatch(/Never/); // what a reload shows
+    expect(live, 'the open panel shows the sign-in').toBe(true);
+    await context.close();
+  });
+
+  test('user panel: "Keep my edits" after a conflict saves my edit, not the other admin\'s fields back', async () => {
+    const kim = await createTestUser(server, { username: 'kim', display_name: 'Kim One', email: 'kim@example.com', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const panel = await openPanel(page, 'kim');
+    const email = panel.getByLabel('Email');
+    await expect.poll(() => email.inputValue()).toBe('kim@example.com');
+    await email.fill('kim.two@example.com'); // Brian edits the email only
+    expect((await admin.patch(`/api/v1/users/${kim.id}`, { version: kim.version, display_name: 'Kim Ada' })).status).toBe(200);
+    await panel.getByTestId('conflict').waitFor(); // told that Ada changed the display name
+    expect(await panel.getByTestId('conflict').textContent()).toMatch(/display name/);
+    await panel.getByRole('button', { name: 'Keep my edits' }).click();
+    await panel.getByRole('button', { name: /^Save/ }).click();
+    await expect.poll(async () => (await server.sql`SELECT email FROM users WHERE id = ${kim.id}`)[0]!.email).toBe('kim.two@example.com');
+    const [saved] = await server.sql<{ display_name: string }[]>`SELECT display_name FROM users WHERE id = ${kim.id}`;
+    expect(saved!.display_name, "Ada's display name, a field Brian never edited, is kept").toBe('Kim Ada');
+    await context.close();
+  });
+
+  test('delete dialog open for a user another admin deletes: it does not stay open offering to delete them', async () => {
+    await createTestUser(server, { username: 'zed', display_name: 'Zed Gone' });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const panel = await openPanel(page, 'zed');
+    await panel.getByRole('button', { name: 'Delete user' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete Zed Gone?' });
+    await confirm.waitFor();
+    const zed = await version('zed');
+    expect((await admin.delete(`/api/v1/users/${zed.id}`)).status).toBe(204);
+    await row(page, 'zed').waitFor({ state: 'detached' }); // the deletion reached the page
+    const closed = await settles(() => confirm.waitFor({ state: 'detached', timeout: 3000 }));
+    let after = '';
+    if (!closed) {
+      await confirm.getByRole('button', { name: 'Delete zed' }).click();
+      await page.waitForTimeout(500);
+      after = (await confirm.textContent()) ?? '';
+    }
+    expect(closed, `the dialog for a deleted user stays open (after pressing Delete it says: ${after.slice(-120)})`).toBe(true);
+    await context.close();
+  });
+});
