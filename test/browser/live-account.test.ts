@@ -1,0 +1,96 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { signInPage } from '../helpers/console.ts';
+import { useTestServer } from '../helpers/server.ts';
+
+// The account page's profile while an admin changes the same user: each test first checks what
+// the open page shows or saves, then what a reload shows.
+describe.skipIf(!chromiumPath)('the account page stays current without a reload', () => {
+  const server = useTestServer({ web: true });
+  let browser: Browser;
+  const password = 'correct horse battery';
+  let admin: ApiClient;
+
+  beforeAll(async () => {
+    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
+    browser = await launchBrowser();
+    admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Whether an expectation came true (the test goes on to check what a reload shows). */
+  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
+
+  /** Records the live frames the page receives from its next connection on (attach before a page load). */
+  function watchFrames(page: Page): string[] {
+    const frames: string[] = [];
+    page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => void frames.push(String(payload))));
+    return frames;
+  }
+
+  test('account page: the profile form shows a display name another admin changed', async () => {
+    const pia = await createTestUser(server, { username: 'pia', display_name: 'Pia One', password });
+    const { page, context } = await signInPage(browser, server, 'pia', password);
+    await page.goto(`${server.url}/account`);
+    const name = page.getByLabel('Display name');
+    await expect.poll(() => name.inputValue()).toBe('Pia One');
+    expect((await admin.patch(`/api/v1/users/${pia.id}`, { version: pia.version, display_name: 'Pia Two' })).status).toBe(200);
+    const live = await settles(() => expect.poll(() => name.inputValue(), { timeout: 5000 }).toBe('Pia Two'));
+    await page.reload();
+    await expect.poll(() => page.getByLabel('Display name').inputValue()).toBe('Pia Two'); // what a reload shows
+    expect(live, 'the live form shows the new name').toBe(true);
+    await context.close();
+  });
+
+  test("account page: saving the profile does not silently put back an email an admin changed", async () => {
+    const quin = await createTestUser(server, { username: 'quin', display_name: 'Quin One', email: 'quin@example.com', password });
+    const { page, context } = await signInPage(browser, server, 'quin', password);
+    const frames = watchFrames(page);
+    await page.goto(`${server.url}/account`);
+    const name = page.getByLabel('Display name');
+    await expect.poll(() => name.inputValue()).toBe('Quin One');
+    expect((await admin.patch(`/api/v1/users/${quin.id}`, { version: quin.version, email: 'quin.new@example.com' })).status).toBe(200);
+    await expect.poll(() => frames.some((f) => f.includes('user.updated') && f.includes('quin.new@example.com'))).toBe(true); // the change reached the page
+    await page.waitForTimeout(200); // and its handlers ran
+    await name.fill('Quin Two'); // she changes only her display name
+    await page.getByRole('button', { name: 'Save profile' }).click();
+    await expect.poll(async () => (await server.sql`SELECT display_name FROM users WHERE id = ${quin.id}`)[0]!.display_name).toBe('Quin Two');
+    const [after] = await server.sql<{ email: string }[]>`SELECT email FROM users WHERE id = ${quin.id}`;
+    expect(after!.email, "the admin's new email is kept (or the save is refused as a conflict)").toBe('quin.new@example.com');
+    await context.close();
+  });
+  test('account page: a save that meets a change not yet arrived is refused, shows the change, and saves on top of it next', async () => {
+    const rae = await createTestUser(server, { username: 'rae', display_name: 'Rae One', email: 'rae@example.com', password });
+    const { page, context } = await signInPage(browser, server, 'rae', password);
+    // The admin's change is held on its way, so the save is sent on the version before it.
+    let holding = false;
+    const held: (() => void)[] = [];
+    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => upstream.send(message));
+      upstream.onMessage((message) => (holding ? held.push(() => ws.send(message)) : ws.send(message)));
+    });
+    await page.goto(`${server.url}/account`);
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const name = page.getByLabel('Display name');
+    const email = page.getByLabel('Email');
+    await expect.poll(() => name.inputValue()).toBe('Rae One');
+    holding = true;
+    expect((await admin.patch(`/api/v1/users/${rae.id}`, { version: rae.version, email: 'rae.new@example.com' })).status).toBe(200);
+    await name.fill('Rae Two');
+    await page.getByRole('button', { name: 'Save profile' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Someone else changed/);
+    await expect.poll(() => email.inputValue()).toBe('rae.new@example.com'); // their change, shown
+    expect(await name.inputValue()).toBe('Rae Two'); // her edit, kept
+    await page.getByRole('button', { name: 'Save profile' }).click();
+    await expect.poll(async () => (await server.sql`SELECT display_name, email FROM users WHERE id = ${rae.id}`)[0]).toEqual({ display_name: 'Rae Two', email: 'rae.new@example.com' });
+    holding = false;
+    for (const send of held.splice(0)) send();
+    await context.close();
+  });
+});
