@@ -1,0 +1,272 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { holdAnswer, signInPage, takeLiveConnections } from '../helpers/console.ts';
+import { useTestServer } from '../helpers/server.ts';
+
+// A list or panel loads over HTTP and is kept current by live events, and the two race both ways:
+// a page read before an event can arrive after it, and one read after an event before it. Each
+// test holds an answer (`holdAnswer`) or the live messages back to make one order happen, and
+// checks that the console shows what a reload would (docs/live-protocol.md, "Lists loaded while
+// events arrive").
+describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
+  const server = useTestServer({ web: true });
+  let browser: Browser;
+  const password = 'correct horse battery';
+
+  beforeAll(async () => {
+    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
+    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
+    await createTestUser(server, { username: 'grace', display_name: 'Grace Hopper', password });
+    // Enough users for several pages of the users table (100 a page).
+    await server.sql`
+      INSERT INTO users (username, display_name, email, password_hash, created_at)
+      SELECT 'bulk' || n, 'Bulk ' || n, 'bulk' || n || '@example.com', 'x', now() - n * interval '1 minute'
+      FROM generate_series(1, 400) n`;
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
+
+  /** Routes the page's live channel through the test, which can hold the server's messages back. */
+  async function holdableLiveMessages(context: BrowserContext, page: Page) {
+    let holding = false;
+    const held: (() => void)[] = [];
+    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => upstream.send(message));
+      upstream.onMessage((message) => (holding ? held.push(() => ws.send(message)) : ws.send(message)));
+    });
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    return {
+      hold: () => (holding = true),
+      release: () => {
+        holding = false;
+        for (const send of held.splice(0)) send();
+      },
+    };
+  }
+
+  // A page of users can be read before a change and arrive after the change's event: the change
+  // must still show, or the table keeps the old row until a reload.
+  test('users changed while a page of users is on its way show the change when it arrives', async () => {
+    const kept = await createTestUser(server, { username: 'yara.kept', display_name: 'Yara Kept' });
+    const gone = await createTestUser(server, { username: 'yara.gone', display_name: 'Yara Gone' });
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await row(page, 'yara.gone').waitFor();
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/users' && url.searchParams.get('q') === 'yara'); // read by the server now, before the changes
+    await page.getByTestId('user-search').fill('yara');
+    await read;
+    expect((await admin.patch(`/api/v1/users/${kept.id}`, { version: kept.version, display_name: 'Yara Renamed' })).status).toBe(200);
+    expect((await admin.delete(`/api/v1/users/${gone.id}`)).status).toBe(204);
+    // Both events reach the rows on screen (the unfiltered list) before the page comes.
+    await expect.poll(() => row(page, 'yara.kept').textContent()).toMatch(/Yara Renamed/);
+    await expect.poll(() => row(page, 'yara.gone').count()).toBe(0);
+    release();
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('1 user');
+    expect(await page.locator('tbody tr[data-user]').count()).toBe(1);
+    expect(await row(page, 'yara.kept').textContent()).toMatch(/Yara Renamed/);
+    await context.close();
+  });
+
+  // The other order: the page is read after a change and its event arrives after the page. The
+  // page already counts it, so the event must not count it again.
+  test('a sign-in the page of users already counts is not counted again when its event arrives', async () => {
+    const user = await createTestUser(server, { username: 'xena', display_name: 'Xena Late', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const messages = await holdableLiveMessages(context, page);
+    await row(page, 'xena').waitFor();
+    expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*0\s*$/);
+    messages.hold();
+    await new ApiClient(server).signIn(user.username, password);
+    await page.getByTestId('user-search').fill('xena');
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('1 user');
+    expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
+    messages.release();
+    // The held messages include the sign-in's event; a change after it shows that they were applied.
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const [current] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${user.id}`;
+    await admin.patch(`/api/v1/users/${user.id}`, { version: current!.version, display_name: 'Xena Counted' });
+    await expect.poll(() => row(page, 'xena').textContent()).toMatch(/Xena Counted/);
+    expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
+    await context.close();
+  });
+
+  // The same race on a list loaded whole: the projects page.
+  test('projects changed while the projects page is on its way show the change when it arrives', async () => {
+    const admin = new ApiClient(server);
+    const ada = await admin.signIn('ada', password);
+    const create = async (name: string) => (await admin.api('POST /projects', { body: { name, owner_id: ada.id } })).body as { project: { id: string; version: number } };
+    const { project: kept } = await create('Kept project');
+    const { project: gone } = await create('Gone project');
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/projects'); // read by the server now, before the changes
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await read;
+    expect((await admin.patch(`/api/v1/projects/${kept.id}`, { version: kept.version, name: 'Renamed project' })).status).toBe(200);
+    expect((await admin.delete(`/api/v1/projects/${gone.id}`)).status).toBe(204);
+    await page.waitForTimeout(1000); // both events reach the page meanwhile
+    release();
+    await page.locator('tr[data-project="Renamed project"]').waitFor();
+    expect(await page.locator('tr[data-project="Gone project"]').count()).toBe(0);
+    expect(await page.locator('tr[data-project="Kept project"]').count()).toBe(0);
+    await context.close();
+  });
+
+  // A further page and the live feed (after the 400 users of the virtualised table above): the
+  // rows loaded before and the count stay right whichever the server read first.
+  const scrollUntil = (page: Page, username: string) =>
+    expect
+      .poll(
+        async () => {
+          await page.locator('.table-wrap').evaluate((el, to) => el.scrollTo(0, to), await page.locator('.table-wrap').evaluate((el) => el.scrollHeight));
+          for (let step = 0; step < 40 && (await row(page, username).count()) === 0; step++) await page.locator('.table-wrap').evaluate((el) => el.scrollBy(0, -400));
+          return row(page, username).count();
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe(1);
+
+  test('a further page read before changes to the rows above it keeps them and the count right', async () => {
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    // bulk1, bulk10–19 and bulk100–199: two pages, the second the last.
+    await page.getByTestId('user-search').fill('bulk1');
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('111 users');
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/users' && url.searchParams.has('cursor')); // read by the server now, before the changes
+    await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await read;
+    const [first] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = 'bulk1'`;
+    const [tenth] = await server.sql<{ id: string }[]>`SELECT id FROM users WHERE username = 'bulk10'`;
+    expect((await admin.patch(`/api/v1/users/${first!.id}`, { version: first!.version, display_name: 'Bulk Renamed' })).status).toBe(200);
+    expect((await admin.delete(`/api/v1/users/${tenth!.id}`)).status).toBe(204);
+    await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('110 users');
+    release();
+    await scrollUntil(page, 'bulk199'); // the further page is in
+    expect(await page.getByTestId('user-count').textContent()).toBe('110 users');
+    await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, 0));
+    await expect.poll(() => row(page, 'bulk1').textContent()).toMatch(/Bulk Renamed/);
+    expect(await row(page, 'bulk10').count()).toBe(0);
+    await context.close();
+  });
+
+  /**
+   * `username` (beyond the first page) signs in while the live messages to a fresh users page are
+   * held; the page then loads its further page, read after the sign-in. `finish` releases the
+   * messages when the test says, renames the user, and checks the new session counts once.
+   */
+  async function signInBeforeFurtherPage(username: string) {
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const [late] = await server.sql<{ id: string }[]>`SELECT id FROM users WHERE username = ${username}`;
+    expect((await admin.put(`/api/v1/users/${late!.id}/password`, { password })).status).toBe(200);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const messages = await holdableLiveMessages(context, page);
+    await row(page, 'bulk1').waitFor();
+    messages.hold();
+    await new ApiClient(server).signIn(username, password);
+    const answered = page.waitForResponse((response) => response.url().includes('/api/v1/users?') && response.url().includes('cursor='));
+    await page.locator('.table-wrap').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await answered; // read after the sign-in: it counts the new session
+    return {
+      page,
+      async finish() {
+        messages.release();
+        // A change after the sign-in: once it shows, the sign-in's event was applied too.
+        const [current] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${late!.id}`;
+        expect((await admin.patch(`/api/v1/users/${late!.id}`, { version: current!.version, display_name: 'Renamed Later' })).status).toBe(200);
+        await scrollUntil(page, username);
+        await expect.poll(() => row(page, username).textContent()).toMatch(/Renamed Later/);
+        expect(await row(page, username).locator('.sessions').textContent()).toMatch(/^\s*1\s*$/);
+        await context.close();
+      },
+    };
+  }
+
+  test('a further page read after a sign-in whose event is still on its way counts it once', async () => {
+    const { page, finish } = await signInBeforeFurtherPage('bulk150');
+    await page.waitForTimeout(500); // what the page does with its answer, it has done
+    await finish();
+  });
+
+  test('a further page whose events do not come in time makes the list start over, and counts the sign-in once', async () => {
+    const { page, finish } = await signInBeforeFurtherPage('bulk160');
+    // The events stay held past the list's wait: it loads its first page again.
+    await page.waitForResponse((response) => response.url().includes('/api/v1/users?') && !response.url().includes('cursor='), { timeout: 10_000 });
+    await finish();
+  });
+
+  // The audit log: an entry written while the log's first page is on its way joins it when it arrives.
+  test('an entry written while the audit log is on its way shows when the log arrives', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === '/api/v1/events'); // read by the server now, before the entry
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await read;
+    await createTestUser(server, { username: 'written-meanwhile' });
+    await page.waitForTimeout(1000); // its event reaches the page meanwhile
+    release();
+    await page.locator('li[data-action]').first().waitFor();
+    await expect.poll(() => page.locator('li[data-action="user.created"]').first().textContent()).toMatch(/written-meanwhile/);
+    await context.close();
+  });
+
+  // The user panel: a change saved while the panel's record is on its way is what the form shows.
+  test('a user changed while their panel is loading opens with the change', async () => {
+    const target = await createTestUser(server, { username: 'wendy', display_name: 'Wendy Before' });
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await row(page, 'wendy').waitFor();
+    const { read, release } = await holdAnswer(page, (url) => url.pathname === `/api/v1/users/${target.id}`); // read by the server now, before the change
+    await row(page, 'wendy').locator('button.name').click();
+    await read;
+    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version, display_name: 'Wendy After' })).status).toBe(200);
+    await expect.poll(() => row(page, 'wendy').textContent()).toMatch(/Wendy After/); // the event reached the page
+    release();
+    await expect.poll(() => page.getByRole('dialog').getByLabel('Display name').inputValue()).toBe('Wendy After');
+    await context.close();
+  });
+
+  // A console whose first live connection is refused loads its pages anyway; what changes before
+  // the connection comes is replayed to it, from where those pages were read.
+  test('changes made before a late first live connection reach the lists loaded without it', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const taken = await takeLiveConnections(server, context, page);
+    await page.goto(`${server.url}/users`);
+    await row(page, 'grace').waitFor(); // the list loaded, with no live connection
+    await page.getByTestId('connection').filter({ hasText: 'Reconnecting…' }).waitFor();
+    await createTestUser(server, { username: 'before-live', display_name: 'Before Live' });
+    taken.pop()!.close();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 });
+    await row(page, 'before-live').waitFor();
+    for (const socket of taken) socket.close();
+    await context.close();
+  });
+
+  // Loads run again on live events can land out of order: the newest answer is the one shown.
+  test("a user's sessions in their panel: an older answer landing last does not replace a newer one", async () => {
+    const target = await createTestUser(server, { username: 'olive', display_name: 'Olive Order', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await row(page, 'olive').waitFor();
+    const sessionsOfOlive = (url: URL) => url.pathname === '/api/v1/sessions' && url.searchParams.get('user_id') === target.id;
+    const { read, deliver } = await holdAnswer(page, sessionsOfOlive);
+    await row(page, 'olive').locator('button.name').click();
+    await read; // the panel's first load, read before she signs in
+    await new ApiClient(server).signIn('olive', password); // its event loads her sessions again
+    const heading = page.getByRole('dialog').getByRole('heading', { name: /^Sessions/ });
+    await expect.poll(() => heading.textContent()).toBe('Sessions (1)');
+    await deliver();
+    await page.waitForTimeout(500); // what the panel does with the older answer, it has done
+    expect(await heading.textContent()).toBe('Sessions (1)');
+    await context.close();
+  });
+});
