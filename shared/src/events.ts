@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { applicationSchema } from './applications.ts';
 import { invitationSchema } from './invitations.ts';
 import { mailTemplateSchema } from './recovery.ts';
+import { pageSeqSchema } from './schemas/common.ts';
 import { importCountsSchema, importModes } from './imports.ts';
 import { apiKeySchema, meterSchema, meterUsageSchema, projectSchema, userSchema, type UserStats } from './schemas.ts';
 
@@ -194,7 +195,8 @@ export const eventListQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
-export const eventListSchema = z.object({ items: z.array(auditEventSchema), next_cursor: z.number().int().nullable() });
+export const eventListSchema = z.object({ items: z.array(auditEventSchema), next_cursor: z.number().int().nullable(), seq: pageSeqSchema });
+export type EventList = z.infer<typeof eventListSchema>;
 
 // ---- Presence and the connection ------------------------------------------------------------------
 

@@ -252,6 +252,28 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await context.close();
   });
 
+  test('the audit log loaded before a late first live connection: an entry written meanwhile shows', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const taken = await takeLiveConnections(server, context, page);
+    try {
+      await page.goto(`${server.url}/audit`);
+      const log = page.getByRole('list', { name: 'Audit entries' });
+      await log.locator('li[data-action]').first().waitFor(); // the log loaded, with no live connection
+      await page.getByTestId('connection').filter({ hasText: 'Reconnecting…' }).waitFor();
+      await createTestUser(server, { username: 'audit-before-live', display_name: 'Audit Before Live' });
+      taken.pop()!.close();
+      await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 });
+      const entry = log.locator('li[data-action="user.created"]').filter({ hasText: /audit-before-live|Audit Before Live/ });
+      const live = await entry.waitFor({ timeout: 5000 }).then(() => true, () => false);
+      await page.reload();
+      await entry.waitFor(); // what a reload shows
+      expect(live, 'the live audit log shows the entry').toBe(true);
+    } finally {
+      for (const socket of taken) socket.close();
+      await context.close();
+    }
+  });
+
   // Loads run again on live events can land out of order: the newest answer is the one shown.
   test("a user's sessions in their panel: an older answer landing last does not replace a newer one", async () => {
     const target = await createTestUser(server, { username: 'olive', display_name: 'Olive Order', password });

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { ProjectList, SessionList, UserList, UserStats } from '@roster/shared';
+import type { EventList, ProjectList, SessionList, UserList, UserStats } from '@roster/shared';
 import { ApiClient, createTestUser, LiveClient, signedInClient } from '../helpers/clients.ts';
 import { useTestServer } from '../helpers/server.ts';
 
-// Guarantee: a page of a live list (users, sessions, projects) and the stats cards' counts reflect exactly the events up to its `seq`,
+// Guarantee: a page of a live list (users, sessions, projects, the audit log) and the stats cards' counts reflect exactly the events up to its `seq`,
 // no fewer and no more, so the console applies to it the later events and drops the earlier ones
 // (web/src/lib/keyset-list.svelte.ts). Pages are read while other clients write, many times over,
 // and each is checked against the event log afterwards.
@@ -153,5 +153,29 @@ describe('a page of a live list and the event it is current to', () => {
     // One node sends one push at a time, so its pushes never go back.
     const pushed = watcher.stats.map((stats) => stats.seq);
     expect(pushed).toEqual([...pushed].sort((a, b) => a - b));
+  });
+  // The audit log: a filtered page's entries do not tell where the log stands; its `seq` does.
+  test(`audit log: ${PAGES}+ filtered pages read while users are created hold exactly the entries up to their seq`, { timeout: 120_000 }, async () => {
+    const label = 'seq-audit-';
+    const pages = await whileWriting(
+      async () => {
+        await Promise.all(
+          Array.from({ length: 4 }, async (_, writer) => {
+            for (let n = 0; n < 10; n++) {
+              const username = `${label}${writer}-${n}`;
+              expect((await admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } })).status).toBe(201);
+            }
+          }),
+        );
+      },
+      async () => (await admin.get<EventList>('/api/v1/events?action=user.created&limit=100')).body,
+    );
+    const created = (await server.sql<{ id: string }[]>`SELECT id FROM events WHERE action = 'user.created' ORDER BY id DESC`).map((row) => Number(row.id));
+    const wrong = pages.filter((page) => {
+      const want = created.filter((id) => id <= page.seq).slice(0, 100);
+      return JSON.stringify(page.items.map((entry) => entry.seq)) !== JSON.stringify(want);
+    });
+    expect(wrong.map((page) => ({ seq: page.seq, entries: page.items.length }))).toEqual([]);
+    expect(new Set(pages.map((page) => page.seq)).size).toBeGreaterThan(5);
   });
 });

@@ -92,21 +92,26 @@ function isAuditEvent(value: unknown): value is AuditEvent {
 export async function listEvents(
   sql: Sql,
   query: { before?: number; after?: number; actor_id?: string; target_id?: string; action?: string; limit: number },
-): Promise<{ items: AuditEvent[]; next_cursor: number | null }> {
-  const rows = await sql<EventRow[]>`
-    SELECT ${sql(EVENT_COLUMNS)} FROM events
-    WHERE true
-      ${query.before !== undefined ? sql`AND id < ${query.before}` : sql``}
-      ${query.after !== undefined ? sql`AND id > ${query.after}` : sql``}
-      ${query.actor_id ? sql`AND actor_id = ${query.actor_id}` : sql``}
-      ${query.target_id ? sql`AND target_id = ${query.target_id}` : sql``}
-      ${query.action ? sql`AND action = ${query.action}` : sql``}
-    ORDER BY id DESC
-    LIMIT ${query.limit + 1}`;
+): Promise<{ items: AuditEvent[]; next_cursor: number | null; seq: number }> {
+  // With `seq`, the newest event of the whole log, which a filtered page's entries do not tell.
+  const { result: rows, seq } = await readWithSeq(
+    sql,
+    (tx) => tx<EventRow[]>`
+      SELECT ${tx(EVENT_COLUMNS)} FROM events
+      WHERE true
+        ${query.before !== undefined ? tx`AND id < ${query.before}` : tx``}
+        ${query.after !== undefined ? tx`AND id > ${query.after}` : tx``}
+        ${query.actor_id ? tx`AND actor_id = ${query.actor_id}` : tx``}
+        ${query.target_id ? tx`AND target_id = ${query.target_id}` : tx``}
+        ${query.action ? tx`AND action = ${query.action}` : tx``}
+      ORDER BY id DESC
+      LIMIT ${query.limit + 1}`,
+  );
   const page = rows.slice(0, query.limit);
   return {
     items: page.map(toAuditEvent).filter((event) => event !== null),
     next_cursor: rows.length > query.limit ? Number(page.at(-1)!.id) : null,
+    seq,
   };
 }
 
