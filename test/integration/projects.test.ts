@@ -128,6 +128,24 @@ describe('projects API', () => {
     expect((await admin.get(`/api/v1/projects/${dropped.id}`)).status).toBe(404);
     expect((await admin.delete(`/api/v1/users/${heir.id}?projects=keep`)).status).toBe(400);
   });
+
+  test('deleting a user: each project they were assigned to records project.updated without them, a version on', async () => {
+    const owner = await createTestUser(server);
+    const leaving = await createTestUser(server);
+    const heir = await createTestUser(server);
+    const shared = await project(owner.id, { member_ids: [leaving.id, heir.id] });
+    const own = await project(leaving.id, { member_ids: [leaving.id] }); // theirs, and assigned to it too
+    expect((await admin.delete(`/api/v1/users/${leaving.id}?projects=transfer&transfer_to=${heir.id}`)).status).toBe(204);
+    const events = await server.sql<{ action: string; target_id: string; version: number; data: { project: { members: { id: string }[] }; audience: string[]; changes?: string[] } }[]>`
+      SELECT action, target_id, version, data FROM events WHERE target_id IN (${shared.id}, ${own.id}) AND action <> 'project.created' ORDER BY id`;
+    expect(events.map((e) => [e.target_id, e.action, e.version, e.data.changes])).toEqual([
+      [shared.id, 'project.updated', shared.version + 1, ['members']],
+      [own.id, 'project.updated', own.version + 1, ['owner_id']], // one event: the hand-over, without them
+    ]);
+    for (const event of events) expect(event.data.project.members.map((m) => m.id)).not.toContain(leaving.id);
+    expect(events[0]!.data.audience.sort()).toEqual([owner.id, heir.id, leaving.id].sort());
+    expect((await admin.get(`/api/v1/projects/${shared.id}`)).body.project).toMatchObject({ version: shared.version + 1, members: [{ id: heir.id }] });
+  });
 });
 
 describe('live', () => {

@@ -211,6 +211,25 @@ export function setMembership(sql: Sql, actor: Actor, id: string, userId: string
   });
 }
 
+/**
+ * When a user is deleted: they leave the projects they were assigned to, which the cascade would do
+ * unseen. Each project's `project.updated` tells staff and its owner and members, who see only
+ * events about their own projects. Runs in the caller's transaction, before `disposeOwnedProjects`,
+ * so a project of their own that is handed on no longer lists them either.
+ */
+export async function leaveProjects(tx: TransactionSql, actor: Actor, userId: string): Promise<void> {
+  const left = await tx<{ id: string }[]>`
+    UPDATE projects p SET version = version + 1, updated_at = now()
+    FROM project_members m
+    WHERE m.project_id = p.id AND m.user_id = ${userId} AND p.owner_id <> ${userId}
+    RETURNING p.id`;
+  await tx`DELETE FROM project_members WHERE user_id = ${userId}`;
+  for (const { id } of left) {
+    const project = await readProject(tx, id);
+    await projectEvent(tx, actor, 'project.updated', project, [project.owner.id], ['members'], [userId]);
+  }
+}
+
 /** When a user is deleted: their projects go with them, or to another user. Runs in the caller's transaction. */
 export async function disposeOwnedProjects(
   tx: TransactionSql,

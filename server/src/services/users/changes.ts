@@ -10,7 +10,7 @@ import type { MailDeps } from '../../mail/links.ts';
 import { noticeAfterCommit } from '../../mail/notices.ts';
 import { endApplicationSessions } from '../../oidc/logout.ts';
 import { recordEvent } from '../events.ts';
-import { disposeOwnedProjects } from '../projects.ts';
+import { disposeOwnedProjects, leaveProjects } from '../projects.ts';
 import { revokeSessions } from '../sessions.ts';
 
 // Creating, changing and deleting users, with every guard inside the transaction.
@@ -187,6 +187,7 @@ async function removeUser(tx: TransactionSql, actor: Actor, id: string, disposal
   if (!row) throw new AppError('not_found', 'No such user');
   if (actor.id === id) throw new AppError('self_action', 'You cannot delete yourself');
   if (row.role === 'admin' && row.status === 'active') await assertAnotherActiveAdmin(tx, id);
+  await leaveProjects(tx, actor, id);
   await disposeOwnedProjects(tx, actor, id, disposal);
   await revokeSessions(tx, actor, { userId: id }, 'deleted');
   await endApplicationSessions(tx, { accountId: id }, 'deleted');

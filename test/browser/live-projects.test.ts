@@ -1,0 +1,71 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { signInPage } from '../helpers/console.ts';
+import { useTestServer } from '../helpers/server.ts';
+
+// Projects and applications stay current without a reload: the people they name (deleted,
+// renamed), the signed-in user's own role, and their edit dialogs when another admin saves first.
+// Each test first checks what the live page shows, then what a reload shows.
+describe.skipIf(!chromiumPath)('projects and applications stay current without a reload', () => {
+  const server = useTestServer({ web: true });
+  let browser: Browser;
+  const password = 'correct horse battery';
+  let admin: ApiClient;
+
+  beforeAll(async () => {
+    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
+    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
+    browser = await launchBrowser();
+    admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Whether an expectation came true (the test goes on to check what a reload shows). */
+  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
+
+  async function createProject(name: string, ownerId: string, memberIds: string[] = []) {
+    const response = await admin.api('POST /projects', { body: { name, owner_id: ownerId, member_ids: memberIds } as never });
+    expect(response.status).toBe(201);
+    return (response.body as { project: { id: string; version: number } }).project;
+  }
+
+  test('projects page: a member who is deleted leaves the project\'s members', async () => {
+    const owner = await createTestUser(server, { username: 'owen', display_name: 'Owen Owner' });
+    const mona = await createTestUser(server, { username: 'mona', display_name: 'Mona Member' });
+    await createProject('Mona project', owner.id, [mona.id]);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/projects`);
+    const project = page.locator('tr[data-project="Mona project"]');
+    await expect.poll(() => project.textContent()).toMatch(/@mona/);
+    expect((await admin.delete(`/api/v1/users/${mona.id}`)).status).toBe(204);
+    const live = await settles(() => expect.poll(() => project.textContent(), { timeout: 5000 }).not.toMatch(/@mona/));
+    await page.reload();
+    await expect.poll(() => page.locator('tr[data-project="Mona project"]').textContent()).not.toMatch(/@mona/); // what a reload shows
+    expect(live, 'the live list drops the deleted member').toBe(true);
+    await context.close();
+  });
+
+  test("projects page of a plain member: another member who is deleted leaves the project's members", async () => {
+    // A plain user receives only events about themselves and their projects: the project's own event must tell her.
+    const owner = await createTestUser(server, { username: 'oona', display_name: 'Oona Owner' });
+    const pam = await createTestUser(server, { username: 'pam', display_name: 'Pam Plain', password });
+    const milo = await createTestUser(server, { username: 'milo', display_name: 'Milo Member' });
+    await createProject('Shared project', owner.id, [pam.id, milo.id]);
+    const { page, context } = await signInPage(browser, server, 'pam', password);
+    await page.goto(`${server.url}/projects`);
+    const project = page.locator('tr[data-project="Shared project"]');
+    await expect.poll(() => project.textContent()).toMatch(/@milo/);
+    expect((await admin.delete(`/api/v1/users/${milo.id}`)).status).toBe(204);
+    const live = await settles(() => expect.poll(() => project.textContent(), { timeout: 5000 }).not.toMatch(/@milo/));
+    await page.reload();
+    await expect.poll(() => page.locator('tr[data-project="Shared project"]').textContent()).not.toMatch(/@milo/); // what a reload shows
+    expect(await page.locator('tr[data-project="Shared project"]').textContent()).toMatch(/@pam/);
+    expect(live, 'the live list drops the deleted member').toBe(true);
+    await context.close();
+  });
+});
