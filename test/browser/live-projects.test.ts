@@ -68,4 +68,25 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     expect(live, 'the live list drops the deleted member').toBe(true);
     await context.close();
   });
+
+  test('applications page: a person allowed in who is deleted no longer counts', async () => {
+    const ulla = await createTestUser(server, { username: 'ulla', display_name: 'Ulla Allowed' });
+    const made = await admin.post('/api/v1/applications', {
+      name: 'Ulla app',
+      redirect_uris: ['https://ulla.example.com/callback'],
+      access: 'users',
+      user_ids: [ulla.id],
+    });
+    expect(made.status).toBe(201);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/applications`);
+    const app = page.locator('tr[data-application="Ulla app"]');
+    await expect.poll(() => app.textContent()).toMatch(/1 person/);
+    expect((await admin.delete(`/api/v1/users/${ulla.id}`)).status).toBe(204);
+    const live = await settles(() => expect.poll(() => app.textContent(), { timeout: 5000 }).toMatch(/Nobody yet/));
+    await page.reload();
+    await expect.poll(() => page.locator('tr[data-application="Ulla app"]').textContent()).toMatch(/Nobody yet/); // what a reload shows
+    expect(live, 'the live list no longer counts her').toBe(true);
+    await context.close();
+  });
 });

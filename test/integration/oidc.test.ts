@@ -156,6 +156,19 @@ describe('OpenID Connect', () => {
     expect(event!.data.changes).toEqual(['name', 'allowed_roles']);
   });
 
+  test('deleting someone an application lets in: it no longer lists them, a version on, with its event; the others stay signed in', async () => {
+    const { client: staying, user: stayer } = await signedInClient(server);
+    const { user: leaving } = await signedInClient(server);
+    const { application, config } = await registerApplication({ access: 'users', user_ids: [stayer.id, leaving.id] });
+    const { tokens } = await signInThroughRoster(server, staying, config, redirectUri);
+    expect((await admin.delete(`/api/v1/users/${leaving.id}`)).status).toBe(204);
+    const listed = (await admin.ok('GET /applications')).items.find((a) => a.id === application.id)!;
+    expect(listed).toMatchObject({ version: application.version + 1, users: [{ id: stayer.id }] });
+    const events = await server.sql`SELECT data, version FROM events WHERE action = 'application.updated' AND target_id = ${application.id}`;
+    expect(events.map((e) => [e.version, e.data.changes, e.data.ended_sign_ins, e.data.application.users.length])).toEqual([[application.version + 1, ['users'], false, 1]]);
+    expect((await client.refreshTokenGrant(config, tokens.refresh_token!)).access_token).toBeTruthy();
+  });
+
   test('bad applications are refused whole, with the field named', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ name: 'No way in' }, 'redirect_uris'],

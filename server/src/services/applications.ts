@@ -76,7 +76,8 @@ async function setUsers(tx: TransactionSql, applicationId: string, userIds: stri
 export async function createApplication(sql: Sql, actor: Actor, request: CreateApplicationRequest): Promise<{ application: Application; client_secret: string }> {
   const secret = newSecret();
   return transaction(sql, async (tx) => {
-    await lockForWrite(tx, actor);
+    // The people it names first (step 2 of the lock order, data/locks.ts): a deletion of one of them waits, or has happened.
+    await lockForWrite(tx, actor, { read: request.user_ids });
     const { user_ids, ...fields } = request;
     const [row] = await tx<ApplicationRow[]>`
       INSERT INTO applications ${tx({ ...fields, client_id: `roster-${randomBytes(9).toString('base64url')}`, client_secret: secret })}
@@ -97,7 +98,7 @@ export async function createApplication(sql: Sql, actor: Actor, request: CreateA
  */
 export async function updateApplication(sql: Sql, actor: Actor, id: string, request: UpdateApplicationRequest): Promise<Application> {
   return transaction(sql, async (tx) => {
-    await lockForWrite(tx, actor);
+    await lockForWrite(tx, actor, { read: request.user_ids ?? [] });
     const [current] = await tx<ApplicationRow[]>`SELECT * FROM applications WHERE id = ${id} FOR UPDATE`;
     if (!current) throw new AppError('not_found', 'No such application');
     const before = await readApplication(tx, id);
@@ -116,6 +117,32 @@ export async function updateApplication(sql: Sql, actor: Actor, id: string, requ
     recordEvent(tx, actor, { action: 'application.updated', targetType: 'application', targetId: id, targetLabel: application.name, data: { application, changes, ended_sign_ins: endsSignIns }, version: application.version });
     return application;
   });
+}
+
+/**
+ * When a user is deleted: they leave the access lists that name them, which the cascade would do
+ * unseen. Each application gets a new version and its `application.updated`, so lists and open
+ * edits follow. Their own sign-ins end with their sessions (the caller's `endApplicationSessions`);
+ * nobody else's do. Runs in the caller's transaction, which holds the user's row.
+ */
+export async function leaveApplications(tx: TransactionSql, actor: Actor, userId: string): Promise<void> {
+  const named = await tx<{ id: string }[]>`
+    UPDATE applications a SET version = version + 1, updated_at = now()
+    FROM application_users au
+    WHERE au.application_id = a.id AND au.user_id = ${userId}
+    RETURNING a.id`;
+  await tx`DELETE FROM application_users WHERE user_id = ${userId}`;
+  for (const { id } of named) {
+    const application = await readApplication(tx, id);
+    recordEvent(tx, actor, {
+      action: 'application.updated',
+      targetType: 'application',
+      targetId: id,
+      targetLabel: application.name,
+      data: { application, changes: ['users'], ended_sign_ins: false },
+      version: application.version,
+    });
+  }
 }
 
 /** The fields an edit may change, as the audit log names them. */

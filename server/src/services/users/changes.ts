@@ -10,6 +10,7 @@ import type { MailDeps } from '../../mail/links.ts';
 import { noticeAfterCommit } from '../../mail/notices.ts';
 import { endApplicationSessions } from '../../oidc/logout.ts';
 import { recordEvent } from '../events.ts';
+import { leaveApplications } from '../applications.ts';
 import { disposeOwnedProjects, leaveProjects } from '../projects.ts';
 import { revokeSessions } from '../sessions.ts';
 
@@ -188,6 +189,7 @@ async function removeUser(tx: TransactionSql, actor: Actor, id: string, disposal
   if (actor.id === id) throw new AppError('self_action', 'You cannot delete yourself');
   if (row.role === 'admin' && row.status === 'active') await assertAnotherActiveAdmin(tx, id);
   await leaveProjects(tx, actor, id);
+  await leaveApplications(tx, actor, id);
   await disposeOwnedProjects(tx, actor, id, disposal);
   await revokeSessions(tx, actor, { userId: id }, 'deleted');
   await endApplicationSessions(tx, { accountId: id }, 'deleted');
