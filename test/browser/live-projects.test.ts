@@ -69,6 +69,21 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await context.close();
   });
 
+  test("projects page: an owner who is renamed shows with the new name", async () => {
+    const owner = await createTestUser(server, { username: 'rene', display_name: 'Rene Before' });
+    await createProject('Rene project', owner.id);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/projects`);
+    const project = page.locator('tr[data-project="Rene project"]');
+    await expect.poll(() => project.textContent()).toMatch(/Rene Before/);
+    expect((await admin.patch(`/api/v1/users/${owner.id}`, { version: owner.version, display_name: 'Rene After' })).status).toBe(200);
+    const live = await settles(() => expect.poll(() => project.textContent(), { timeout: 5000 }).toMatch(/Rene After/));
+    await page.reload();
+    await expect.poll(() => page.locator('tr[data-project="Rene project"]').textContent()).toMatch(/Rene After/); // what a reload shows
+    expect(live, 'the live list shows the new name').toBe(true);
+    await context.close();
+  });
+
   test('applications page: a person allowed in who is deleted no longer counts', async () => {
     const ulla = await createTestUser(server, { username: 'ulla', display_name: 'Ulla Allowed' });
     const made = await admin.post('/api/v1/applications', {
@@ -87,6 +102,30 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await page.reload();
     await expect.poll(() => page.locator('tr[data-application="Ulla app"]').textContent()).toMatch(/Nobody yet/); // what a reload shows
     expect(live, 'the live list no longer counts her').toBe(true);
+    await context.close();
+  });
+
+  test('applications page: a person allowed in who is renamed shows with the new name when the application is edited', async () => {
+    const ugo = await createTestUser(server, { username: 'ugo', display_name: 'Ugo Before' });
+    const made = await admin.post('/api/v1/applications', {
+      name: 'Ugo app',
+      redirect_uris: ['https://ugo.example.com/callback'],
+      access: 'users',
+      user_ids: [ugo.id],
+    });
+    expect(made.status).toBe(201);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const frames: string[] = [];
+    page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => void frames.push(String(payload))));
+    await page.goto(`${server.url}/applications`);
+    const app = page.locator('tr[data-application="Ugo app"]');
+    await expect.poll(() => app.textContent()).toMatch(/1 person/);
+    expect((await admin.patch(`/api/v1/users/${ugo.id}`, { version: ugo.version, display_name: 'Ugo After' })).status).toBe(200);
+    await expect.poll(() => frames.some((f) => f.includes('user.updated') && f.includes('Ugo After'))).toBe(true); // the rename reached the page
+    await app.getByRole('button', { name: 'Edit' }).click();
+    const people = page.getByRole('dialog').getByRole('list', { name: 'People who may sign in' });
+    await people.waitFor();
+    expect(await people.textContent(), 'the dialog names her as she is called now').toMatch(/Ugo After/);
     await context.close();
   });
 });
