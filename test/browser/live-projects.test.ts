@@ -84,6 +84,44 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await context.close();
   });
 
+  test('projects page of an admin demoted to a plain user: projects no longer theirs leave the list', async () => {
+    const dora = await createTestUser(server, { role: 'admin', username: 'dora', display_name: 'Dora Demoted', password });
+    const someone = await createTestUser(server, { username: 'sid', display_name: 'Sid Someone' });
+    await createProject('Not Doras', someone.id);
+    await createProject('Doras own', dora.id);
+    const { page, context } = await signInPage(browser, server, 'dora', password);
+    await page.goto(`${server.url}/projects`);
+    await page.locator('tr[data-project="Not Doras"]').waitFor();
+    await page.getByRole('button', { name: 'New project' }).waitFor();
+    expect((await admin.patch(`/api/v1/users/${dora.id}`, { version: dora.version, role: 'user' })).status).toBe(200);
+    // Control: the role reached the page (the staff-only button is gone).
+    await expect.poll(() => page.getByRole('button', { name: 'New project' }).count()).toBe(0);
+    const live = await settles(() => expect.poll(() => page.locator('tr[data-project="Not Doras"]').count(), { timeout: 5000 }).toBe(0));
+    await page.reload();
+    await page.locator('tr[data-project="Doras own"]').waitFor();
+    expect(await page.locator('tr[data-project="Not Doras"]').count()).toBe(0); // a reload no longer lists it
+    expect(live, 'the live list drops the projects she may no longer see').toBe(true);
+    await context.close();
+  });
+
+  test('projects page of a plain user promoted to admin: every project shows', async () => {
+    const gus = await createTestUser(server, { username: 'gus', display_name: 'Gus Promoted', password });
+    const someone = await createTestUser(server, { username: 'hal', display_name: 'Hal Someone' });
+    await createProject('Not Gus', someone.id);
+    await createProject('Gus own', gus.id);
+    const { page, context } = await signInPage(browser, server, 'gus', password);
+    await page.goto(`${server.url}/projects`);
+    await page.locator('tr[data-project="Gus own"]').waitFor();
+    expect(await page.locator('tr[data-project="Not Gus"]').count()).toBe(0);
+    expect((await admin.patch(`/api/v1/users/${gus.id}`, { version: gus.version, role: 'admin' })).status).toBe(200);
+    await page.getByRole('button', { name: 'New project' }).waitFor(); // control: the role reached the page
+    const live = await settles(() => expect.poll(() => page.locator('tr[data-project="Not Gus"]').count(), { timeout: 5000 }).toBe(1));
+    await page.reload();
+    await page.locator('tr[data-project="Not Gus"]').waitFor(); // a reload lists it
+    expect(live, 'the live list shows every project to the new admin').toBe(true);
+    await context.close();
+  });
+
   test('applications page: a person allowed in who is deleted no longer counts', async () => {
     const ulla = await createTestUser(server, { username: 'ulla', display_name: 'Ulla Allowed' });
     const made = await admin.post('/api/v1/applications', {
