@@ -39,5 +39,7 @@ export const errorBodySchema = z.object({
     /** Field name → what is wrong with it, for `validation_failed` and the `*_taken` codes. */
     fields: z.record(z.string(), z.string()).optional(),
   }),
+  /** For `version_conflict`: the record as it is now, so the client can show what changed and save on top of it. */
+  current: z.unknown().optional(),
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;

@@ -122,6 +122,27 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await context.close();
   });
 
+  test('rename dialog: another admin renames the project meanwhile; the dialog can still save after the conflict', async () => {
+    const owner = await createTestUser(server, { username: 'rhea', display_name: 'Rhea Owner' });
+    const project = await createProject('Rename me', owner.id);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/projects`);
+    await page.locator('tr[data-project="Rename me"]').getByRole('button', { name: 'Rename' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').waitFor();
+    expect((await admin.patch(`/api/v1/projects/${project.id}`, { version: project.version, name: 'Renamed by Ada' })).status).toBe(200);
+    await page.locator('tr[data-project="Renamed by Ada"]').waitFor(); // the list behind the dialog has it
+    await dialog.getByLabel('Name').fill('Renamed by Brian');
+    await dialog.getByRole('button', { name: 'Rename' }).click();
+    await dialog.getByRole('alert').waitFor(); // the conflict is told
+    expect(await dialog.getByRole('alert').textContent()).toMatch(/Someone else changed/);
+    // Having seen it, Brian saves his name on top: it should go through (or the dialog should show Ada's name to base it on).
+    await dialog.getByRole('button', { name: 'Rename' }).click();
+    const saved = await settles(() => expect.poll(() => page.locator('tr[data-project="Renamed by Brian"]').count(), { timeout: 5000 }).toBe(1));
+    expect(saved, 'a second save after the conflict goes through').toBe(true);
+    await context.close();
+  });
+
   test('applications page: a person allowed in who is deleted no longer counts', async () => {
     const ulla = await createTestUser(server, { username: 'ulla', display_name: 'Ulla Allowed' });
     const made = await admin.post('/api/v1/applications', {
@@ -164,6 +185,50 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     const people = page.getByRole('dialog').getByRole('list', { name: 'People who may sign in' });
     await people.waitFor();
     expect(await people.textContent(), 'the dialog names her as she is called now').toMatch(/Ugo After/);
+    await context.close();
+  });
+
+  test('application dialog: another admin changes the application meanwhile; the dialog can still save after the conflict', async () => {
+    const made = await admin.post('/api/v1/applications', { name: 'Edit me app', redirect_uris: ['https://edit.example.com/callback'] });
+    expect(made.status).toBe(201);
+    const app = (made.body as { application: { id: string; version: number } }).application;
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/applications`);
+    await page.locator('tr[data-application="Edit me app"]').getByRole('button', { name: 'Edit' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').waitFor();
+    expect((await admin.patch(`/api/v1/applications/${app.id}`, { version: app.version, enabled: false })).status).toBe(200);
+    await expect.poll(() => page.locator('tr[data-application="Edit me app"]').textContent()).toMatch(/Disabled/); // the list behind has it
+    await dialog.getByLabel('Name').fill('Edited app');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.getByRole('alert').waitFor();
+    expect(await dialog.getByRole('alert').textContent()).toMatch(/Someone else changed/);
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    const saved = await settles(() => expect.poll(() => page.locator('tr[data-application="Edited app"]').count(), { timeout: 5000 }).toBe(1));
+    expect(saved, 'a second save after the conflict goes through').toBe(true);
+    await context.close();
+  });
+
+  test('application dialog: saving after a conflict keeps what the other admin changed and this one did not edit', async () => {
+    const made = await admin.post('/api/v1/applications', { name: 'Merge app', redirect_uris: ['https://merge.example.com/callback'] });
+    expect(made.status).toBe(201);
+    const app = (made.body as { application: { id: string; version: number } }).application;
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/applications`);
+    await page.locator('tr[data-application="Merge app"]').getByRole('button', { name: 'Edit' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Merged app'); // Brian edits the name only
+    const uris = ['https://merge.example.com/callback', 'https://merge.example.com/other'];
+    expect((await admin.patch(`/api/v1/applications/${app.id}`, { version: app.version, redirect_uris: uris })).status).toBe(200);
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.getByRole('alert').waitFor();
+    expect(await dialog.getByRole('alert').textContent(), 'the conflict names what Ada changed').toMatch(/redirect URIs/);
+    await expect.poll(() => dialog.getByLabel('Redirect URIs', { exact: true }).inputValue(), { message: "the form shows Ada's URIs" }).toBe(uris.join('\n'));
+    expect(await dialog.getByLabel('Name').inputValue(), "Brian's edit is kept").toBe('Merged app');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('tr[data-application="Merged app"]').waitFor();
+    const [row] = await server.sql<{ name: string; redirect_uris: string[] }[]>`SELECT name, redirect_uris FROM applications WHERE id = ${app.id}`;
+    expect(row, "Ada's URIs, which Brian never edited, are kept").toEqual({ name: 'Merged app', redirect_uris: uris });
     await context.close();
   });
 });

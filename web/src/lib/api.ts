@@ -9,6 +9,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode | 'network',
     message: string,
     readonly fields: Record<string, string> = {},
+    /** For `version_conflict`: the record as it is now (the body's `current`). */
+    readonly current?: unknown,
   ) {
     super(message);
   }
@@ -59,8 +61,9 @@ async function send(route: RouteKey, request: RouteCall): Promise<unknown> {
   if (response.status === 204) return undefined;
   const payload: unknown = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = errorBodySchema.safeParse(payload).data?.error;
-    throw new ApiError(response.status, error?.code ?? codeOf(response.status), error?.message ?? fallbackMessage(response), error?.fields);
+    const body = errorBodySchema.safeParse(payload).data;
+    const error = body?.error;
+    throw new ApiError(response.status, error?.code ?? codeOf(response.status), error?.message ?? fallbackMessage(response), error?.fields, body?.current);
   }
   return payload;
 }

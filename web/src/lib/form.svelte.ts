@@ -50,6 +50,11 @@ export class FormState {
     return message === undefined ? undefined : humanize(message);
   }
 
+  /** After a save refused with `version_conflict`: the record as it is now, read with `schema`. */
+  current<T>(schema: z.ZodType<T>): T | undefined {
+    return this.error?.code === 'version_conflict' ? schema.safeParse(this.error.current).data : undefined;
+  }
+
   /** The error's message when no field carries it (shown once, under the form); a cancelled password confirmation is not one. */
   get message(): string | null {
     if (!this.error || this.error.code === 'reauthentication_required') return null;
