@@ -2,7 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { signInPage } from '../helpers/console.ts';
+import { holdAnswer, signInPage } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // Projects and applications stay current without a reload: the people they name (deleted,
@@ -119,6 +119,22 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await page.reload();
     await page.locator('tr[data-project="Not Gus"]').waitFor(); // a reload lists it
     expect(live, 'the live list shows every project to the new admin').toBe(true);
+    await context.close();
+  });
+
+  test('projects page: a rename while the list loads shows the new name', async () => {
+    const owner = await createTestUser(server, { username: 'ivy', display_name: 'Ivy Owner' });
+    const project = await createProject('Ivy before', owner.id);
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { read, deliver } = await holdAnswer(page, (url) => url.pathname === '/api/v1/projects');
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await read;
+    expect((await admin.patch(`/api/v1/projects/${project.id}`, { version: project.version, name: 'Ivy after' })).status).toBe(200);
+    await page.waitForTimeout(500); // the event reached the page
+    await deliver();
+    const live = await settles(() => page.locator('tr[data-project="Ivy after"]').waitFor({ timeout: 5000 }));
+    expect(await page.locator('tr[data-project="Ivy before"]').count()).toBe(0);
+    expect(live).toBe(true);
     await context.close();
   });
 
