@@ -72,9 +72,20 @@ export class UserDraft {
     this.conflictWith(latest, by.label ?? 'someone');
   }
 
+  /**
+   * A newer record than the edits are based on, saved by `by`, while there are edits: the conflict
+   * names every field changed since the edits began (a second change adds to the first). A record
+   * already known (the 409 of a save that crossed its event) changes nothing.
+   */
   conflictWith(latest: User, by: string) {
-    this.conflict = { by, fields: editable.filter((f) => this.user?.[f] !== latest[f]), latest };
+    if (this.user && latest.version <= this.user.version && this.conflict) return;
+    this.conflict = { by, fields: editable.filter((f) => this.base?.[f] !== latest[f]), latest };
     this.user = latest;
+  }
+
+  /** A save's answer: the edits are saved. A newer record that came meanwhile (someone's change right after) is kept. */
+  saved(answer: User) {
+    this.take(this.user && this.user.version > answer.version ? this.user : answer);
   }
 
   /** The user signed in: their last sign-in changes, not their version. */
