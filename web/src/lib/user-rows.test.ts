@@ -117,6 +117,19 @@ describe('applyUserEvent: the users table kept current by the live feed', () => 
     expect(applyUserEvent({ items: [cy!, ben!, ann!], total: 40 }, signIn(dan, '06'), oldest).missing).toBeUndefined();
   });
 
+  test('oldest sign-in first: the last loaded row signing in moves beyond the loaded rows', () => {
+    const [cy, ben, ann] = [['cy', '01'], ['ben', '02'], ['ann', '03']].map(([username, hour]) => row({ username, last_login_at: `2026-11-20T${hour}:00:00.000Z` }));
+    const oldest = view({ filters: { q: '', role: '', status: '', sort: 'last_login_at' }, loadedUpTo: ann! });
+    const signIn = liveEvent('session.created', {
+      data: { user_id: ann!.id, display_name: 'ann', ip: null, user_agent: null, last_login_at: '2026-11-20T06:00:00.000Z', expires_at: '2026-12-20T00:00:00Z' },
+    });
+    // The next page starts after ann's old time and may hold users who signed in at 04:00: ann belongs after them.
+    expect(usernames(applyUserEvent({ items: [cy!, ben!, ann!], total: 40 }, signIn, oldest).rows)).toEqual(['cy', 'ben']);
+    // Changed in place (not in the sort key), the last loaded row stays.
+    const renamed = liveEvent('user.updated', { data: { user: { ...ann!, display_name: 'Ann B', version: 2 }, changes: {} } });
+    expect(usernames(applyUserEvent({ items: [cy!, ben!, ann!], total: 40 }, renamed, oldest).rows)).toEqual(['cy', 'ben', 'ann']);
+  });
+
   test('a user the filters do not match is left out; one that stops matching goes', () => {
     const admins = view({ filters: { q: '', role: 'admin', status: '', sort: 'username' } });
     const ada = row({ username: 'ada', role: 'admin' });

@@ -66,7 +66,9 @@ function insertionIndex(items: UserListItem[], row: Pick<User, 'id'> & Partial<U
   const index = items.findIndex(before);
   if (index >= 0) return index;
   const boundary = view.loadedUpTo;
-  return !boundary || before(boundary) || boundary.id === row.id ? items.length : null;
+  // The row the next page starts after, changed but not moved by the sort, stays its last row.
+  const stillTheBoundary = boundary?.id === row.id && sortValue(boundary, field) === key;
+  return !boundary || before(boundary) || stillTheBoundary ? items.length : null;
 }
 
 /** Changes the row of `userId`, if it is loaded. */
