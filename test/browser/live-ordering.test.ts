@@ -274,6 +274,54 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     }
   });
 
+  // A user who moves among the loaded rows is read on their own (`GET /users?id=`): that read races
+  // the events too.
+  test('a user promoted, demoted and promoted again while their row is read shows in the role filter', async () => {
+    const admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+    const pia = await createTestUser(server, { username: 'pia.role', display_name: 'Pia Role' });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/users?role=moderator`);
+    const count = page.getByTestId('user-count');
+    await count.waitFor();
+    const before = await count.textContent();
+    const gate = () => {
+      let open!: () => void;
+      return { passed: new Promise<void>((resolve) => (open = resolve)), open: () => open() };
+    };
+    const [asked, send, read, deliver] = [gate(), gate(), gate(), gate()];
+    await page.route(
+      (url) => url.pathname === '/api/v1/users' && url.searchParams.get('id') === pia.id,
+      async (route) => {
+        asked.open();
+        await send.passed;
+        const response = await route.fetch();
+        read.open();
+        await deliver.passed;
+        await route.fulfill({ response });
+      },
+      { times: 1 },
+    );
+    const role = async (to: 'moderator' | 'user') => {
+      const [current] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${pia.id}`;
+      expect((await admin.patch(`/api/v1/users/${pia.id}`, { version: current!.version, role: to })).status).toBe(200);
+    };
+    await role('moderator'); // she moves among the rows: her row is asked for
+    await asked.passed;
+    await role('user'); // and leaves before the server reads it: the read finds nothing
+    await expect.poll(() => count.textContent()).toBe(before);
+    send.open();
+    await read.passed;
+    await role('moderator'); // back, while the empty answer is on its way
+    await expect.poll(() => count.textContent()).not.toBe(before);
+    deliver.open();
+    const live = await row(page, 'pia.role').waitFor({ timeout: 5000 }).then(() => true, () => false);
+    await page.reload();
+    await row(page, 'pia.role').waitFor(); // what a reload shows
+    expect(live, 'the live table shows her').toBe(true);
+    await context.close();
+  });
+
   // Loads run again on live events can land out of order: the newest answer is the one shown.
   test("a user's sessions in their panel: an older answer landing last does not replace a newer one", async () => {
     const target = await createTestUser(server, { username: 'olive', display_name: 'Olive Order', password });

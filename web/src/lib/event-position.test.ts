@@ -61,7 +61,7 @@ describe('EventPosition: pages and live events in order', () => {
     position.settled();
   });
 
-  test('a further page read ahead of the rows waits until they reach its events, a reload, or the limit', async () => {
+  test('a page read ahead of the rows waits until they reach its events, or the limit', async () => {
     const position = new EventPosition();
     const settledAt = (promise: Promise<boolean>) => {
       let done = false;
@@ -82,11 +82,18 @@ describe('EventPosition: pages and live events in order', () => {
     expect(page()).toBe(true);
     expect(await position.reached(5, 60_000)).toBe(true); // already there
 
-    const superseded = settledAt(position.reached(9, 60_000));
+    // A reload's page covers the reads at or before it, not those read after it: a row read at
+    // event 9 while the reload (read at 6) was on its way still waits for events 7 to 9.
+    const covered = settledAt(position.reached(6, 60_000));
+    const ahead = settledAt(position.reached(9, 60_000));
     position.loading();
     position.arrived(6, { replacesRows: true });
     await Promise.resolve();
-    expect(superseded()).toBe(true);
+    expect(covered()).toBe(true);
+    expect(ahead()).toBe(false);
+    for (const seq of [7, 8, 9]) position.take(event(seq));
+    await Promise.resolve();
+    expect(ahead()).toBe(true);
 
     expect(await position.reached(20, 50)).toBe(false); // no event 20 comes: it gives up
   });

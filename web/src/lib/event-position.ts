@@ -38,7 +38,7 @@ export class EventPosition {
    * Whether the rows came to reflect event `seq` within `giveUpMs`: a further page read ahead of
    * them waits for the events still on their way, so that they reach the rows loaded before and
    * not the page, which has them. Staff, who load such pages, receive every event, but the live
-   * channel may be away meanwhile. A reload ends the wait (true: nothing is left to catch up).
+   * channel may be away meanwhile. Reads made void by a reload are dropped by their callers.
    */
   reached(seq: number, giveUpMs: number): Promise<boolean> {
     if (seq <= this.seq) return Promise.resolve(true);
@@ -76,7 +76,9 @@ export class EventPosition {
     const events = this.meanwhile.filter((event) => event.seq > seq);
     if (replacesRows) {
       this.seq = Math.max(this.seq, seq);
-      this.wake(() => true); // the pages still waiting belong to the rows just replaced
+      // Only the reads this page covers: one read later (a row read while the page was on its way)
+      // still waits for its events, or it would take them a second time.
+      this.wake((waiter) => waiter.seq <= this.seq);
     }
     return events;
   }

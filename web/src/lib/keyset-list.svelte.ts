@@ -46,6 +46,11 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
   /** The first page could not be loaded. */
   protected abstract failed(error: unknown): void;
 
+  /** The loaded rows with a further page's rows added (new to them): after them, unless the list sorts them in. */
+  protected added(items: T[], rows: T[]): T[] {
+    return [...items, ...rows];
+  }
+
   /** Loads the first page again (after the filters changed). */
   protected async loadFirst() {
     this.cursor = null;
@@ -79,8 +84,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       () => this.fetchPage(cursor),
       (page, events) => {
         const known = new Set(this.items.map((item) => item.id));
-        const rows = this.arrived(page, events);
-        this.items = [...this.items, ...rows.filter((item) => !known.has(item.id))];
+        this.items = this.added(this.items, this.arrived(page, events).filter((item) => !known.has(item.id)));
         this.cursor = page.next_cursor;
         this.loadedUpTo = nextPageStart(page);
       },

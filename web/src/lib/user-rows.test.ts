@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { meterUsage, type LiveEvent, type User, type UserListItem } from '@roster/shared';
 import { liveEvent, testId } from './testing/events';
-import { applyUserEvent, placeRow, type UserRows, type UserRowsView } from './user-rows';
+import { addPage, applyUserEvent, applyUserEvents, placeRow, type UserRows, type UserRowsView } from './user-rows';
 
 
 function user(fields: Partial<User> = {}): User {
@@ -128,6 +128,25 @@ describe('applyUserEvent: the users table kept current by the live feed', () => 
     // Changed in place (not in the sort key), the last loaded row stays.
     const renamed = liveEvent('user.updated', { data: { user: { ...ann!, display_name: 'Ann B', version: 2 }, changes: {} } });
     expect(usernames(applyUserEvent({ items: [cy!, ben!, ann!], total: 40 }, renamed, oldest).rows)).toEqual(['cy', 'ben', 'ann']);
+  });
+
+  test('a further page: its rows go after the loaded ones, except one an event moved up among them', () => {
+    const [ann, bob, mia, ned] = ['ann', 'bob', 'mia', 'ned'].map((username) => row({ username }));
+    const zed = row({ username: 'zed', session_count: 3 });
+    // The page after mia was read before zed was renamed bea; the rename reaches the page as it arrives.
+    const renamed = liveEvent('user.updated', { data: { user: { ...zed, username: 'bea', version: 2 }, changes: { username: { from: 'zed', to: 'bea' } } } });
+    const page = applyUserEvents({ items: [ned!, zed], total: 5 }, [renamed], view({ loadedUpTo: zed }));
+    expect(usernames(page.rows)).toEqual(['bea', 'ned']);
+    expect(usernames({ items: addPage([ann!, bob!, mia!], page.rows.items, view({ loadedUpTo: mia! })), total: 5 })).toEqual(['ann', 'bea', 'bob', 'mia', 'ned']);
+  });
+
+  test('events applied to a page name the users who now belong among its rows but are not in it', () => {
+    const admins = view({ filters: { q: '', role: 'admin', status: '', sort: 'username' } });
+    const xavier = user({ username: 'xavier', role: 'admin', version: 2 });
+    const promoted = liveEvent('user.updated', { data: { user: xavier, changes: { role: { from: 'user', to: 'admin' } } } });
+    const { rows, missing } = applyUserEvents({ items: [row({ username: 'ada', role: 'admin' })], total: 1 }, [promoted], admins);
+    expect(missing).toEqual([xavier.id]);
+    expect(rows.total).toBe(2);
   });
 
   test('a user the filters do not match is left out; one that stops matching goes', () => {

@@ -56,19 +56,21 @@ function withBudgets(usage: UserListItem['usage'], user: User): UserListItem['us
 
 /** Where `row` goes among the loaded rows in the view's sort; null when it sorts beyond them. */
 function insertionIndex(items: UserListItem[], row: Pick<User, 'id'> & Partial<User>, view: UserRowsView): number | null {
-  const descending = view.filters.sort.startsWith('-');
-  const field = view.filters.sort.replace('-', '');
-  const key = sortValue(row, field);
-  const before = (other: UserListItem) => {
-    const value = sortValue(other, field);
-    return descending ? key > value || (key === value && row.id > other.id) : key < value || (key === value && row.id < other.id);
-  };
+  const before = (other: UserListItem) => sortsBefore(row, other, view.filters.sort);
   const index = items.findIndex(before);
   if (index >= 0) return index;
   const boundary = view.loadedUpTo;
   // The row the next page starts after, changed but not moved by the sort, stays its last row.
-  const stillTheBoundary = boundary?.id === row.id && sortValue(boundary, field) === key;
+  const field = view.filters.sort.replace('-', '');
+  const stillTheBoundary = boundary?.id === row.id && sortValue(boundary, field) === sortValue(row, field);
   return !boundary || before(boundary) || stillTheBoundary ? items.length : null;
+}
+
+/** Whether `row` comes before `other` in the sort (the id breaks ties, as on the server). */
+function sortsBefore(row: Pick<User, 'id'> & Partial<User>, other: UserListItem, sort: UserSort): boolean {
+  const field = sort.replace('-', '');
+  const [key, value] = [sortValue(row, field), sortValue(other, field)];
+  return sort.startsWith('-') ? key > value || (key === value && row.id > other.id) : key < value || (key === value && row.id < other.id);
 }
 
 /** Changes the row of `userId`, if it is loaded. */
@@ -148,11 +150,37 @@ function signedIn(rows: UserRows, userId: string, lastLoginAt: string | null, vi
 }
 
 /**
+ * A further page's rows (new to the loaded ones) added to them: after them, except rows an event
+ * moved up among them while the page was on its way, which are placed by the sort. `view`'s
+ * `loadedUpTo` is where the page was read from.
+ */
+export function addPage(items: UserListItem[], rows: UserListItem[], view: UserRowsView): UserListItem[] {
+  const placed = [...items];
+  const after: UserListItem[] = [];
+  for (const row of rows) {
+    if (view.loadedUpTo && sortsBefore(row, view.loadedUpTo, view.filters.sort)) placed.splice(insertionIndex(placed, row, view) ?? placed.length, 0, row);
+    else after.push(row);
+  }
+  return [...placed, ...after];
+}
+
+/** `events` applied in order to rows: the rows, and the users now among them whose row is to be read. */
+export function applyUserEvents(rows: UserRows, events: LiveEvent[], view: UserRowsView): { rows: UserRows; missing: string[] } {
+  const missing: string[] = [];
+  for (const event of events) {
+    const applied = applyUserEvent(rows, event, view);
+    rows = applied.rows;
+    if (applied.missing) missing.push(applied.missing);
+  }
+  return { rows, missing };
+}
+
+/**
  * A user's row read because they became `missing`: placed by the sort if they match and still
  * belong among the loaded rows. The count already took them.
  */
 export function placeRow(rows: UserRows, row: UserListItem, view: UserRowsView): UserRows {
-  if (rows.items.some((u) => u.id === row.id) || !matches(row, view.filters)) return rows;
+  if (rows.items.some((u) => u.id === row.id)) return rows;
   const position = insertionIndex(rows.items, row, view);
   if (position === null) return rows;
   return { ...rows, items: [...rows.items.slice(0, position), row, ...rows.items.slice(position)] };

@@ -3,7 +3,7 @@ import { api } from './api';
 import { Flashing } from './flashing.svelte';
 import { KeysetList, nextPageStart } from './keyset-list.svelte';
 import { attempt } from './notify';
-import { applyUserEvent, placeRow, type UserFilters } from './user-rows';
+import { addPage, applyUserEvent, applyUserEvents, placeRow, type UserFilters } from './user-rows';
 
 export type { UserFilters } from './user-rows';
 
@@ -44,17 +44,24 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
 
   protected arrived(page: UserList, events: LiveEvent[]): UserListItem[] {
     const view = { filters: this.filters, loadedUpTo: nextPageStart(page), selfId: undefined };
-    const rows = events.reduce((rows, event) => applyUserEvent(rows, event, view).rows, { items: page.items, total: page.total });
+    const { rows, missing } = applyUserEvents({ items: page.items, total: page.total }, events, view);
     this.total = rows.total;
     this.totalIsEstimate = page.total_is_estimate;
     this.error = null;
+    // Once the page's rows are in place.
+    for (const userId of missing) queueMicrotask(() => this.bringIn(userId));
     return rows.items;
   }
 
+  protected override added(items: UserListItem[], rows: UserListItem[]): UserListItem[] {
+    return addPage(items, rows, { filters: this.filters, loadedUpTo: this.loadedUpTo, selfId: undefined });
+  }
+
   protected failed(error: unknown) {
-    // The rows of the filters before would pass for the answer to these.
+    // The rows of the filters before would pass for the answer to these; until a reload there are none.
     this.items = [];
     this.total = 0;
+    this.loadedUpTo = null;
     this.error = error instanceof Error ? error.message : String(error);
   }
 
@@ -73,40 +80,42 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
 
   /** Applies one live event to the loaded rows (`selfId`: who is looking; their own changes do not flash). */
   apply(event: LiveEvent, selfId: string | undefined) {
-    if (!this.position.take(event)) return;
-    const { rows, flash, missing } = applyUserEvent({ items: this.items, total: this.total }, event, this.view(selfId));
+    // After a failed first page the table shows the failure, not rows, until it is loaded again.
+    if (this.error || !this.position.take(event)) return;
+    const { rows, flash, missing } = applyUserEvent({ items: this.items, total: this.total }, event, { filters: this.filters, loadedUpTo: this.loadedUpTo, selfId });
     this.items = rows.items;
     this.total = rows.total;
     if (flash) this.flashing.add(flash);
-    if (missing && !this.bringing.has(missing)) void attempt(() => this.bringIn(missing, selfId));
+    if (missing) this.bringIn(missing);
   }
 
-  private view(selfId: string | undefined) {
-    return { filters: this.filters, loadedUpTo: this.loadedUpTo, selfId };
-  }
-
-  /** Users whose row is on its way (`bringIn`). */
-  private readonly bringing = new Set<string>();
+  /** Users whose row is on its way, and whether they became missing again meanwhile. */
+  private readonly bringing = new Map<string, boolean>();
 
   /**
    * Reads the row of a user who moved among the loaded rows from beyond them (a user promoted into
-   * a role filter, a sign-in in a table sorted by last sign-in), with what the list shows of them.
+   * a role filter, a sign-in in a table sorted by last sign-in), with what the list shows of them,
+   * and places it as a further page is placed. Asked again while it is on its way, it reads again
+   * afterwards if the row is still not there (promoted, demoted and promoted again meanwhile).
    */
-  private async bringIn(userId: string, selfId: string | undefined) {
-    this.bringing.add(userId);
-    try {
-      await this.readBeside(
-        () => usersPage(this.filters, 1, null, userId),
-        (page, events) => {
-          const view = { ...this.view(selfId), loadedUpTo: null };
-          const rows = events.reduce((rows, event) => applyUserEvent(rows, event, view).rows, { items: page.items, total: page.items.length });
-          const row = rows.items.find((u) => u.id === userId);
-          if (row) this.items = placeRow({ items: this.items, total: this.total }, row, this.view(selfId)).items;
-        },
-        { showsLoading: false },
-      );
-    } finally {
+  private bringIn(userId: string) {
+    if (this.bringing.has(userId)) return void this.bringing.set(userId, true);
+    this.bringing.set(userId, false);
+    const read = this.readBeside(
+      () => usersPage(this.filters, 1, null, userId),
+      (page, events) => {
+        const anywhere = { filters: this.filters, loadedUpTo: null, selfId: undefined };
+        const { rows, missing } = applyUserEvents({ items: page.items, total: page.items.length }, events, anywhere);
+        const row = rows.items.find((u) => u.id === userId);
+        if (row) this.items = placeRow({ items: this.items, total: this.total }, row, { ...anywhere, loadedUpTo: this.loadedUpTo }).items;
+        else if (missing.includes(userId)) this.bringing.set(userId, true);
+      },
+      { showsLoading: false },
+    );
+    void attempt(() => read).finally(() => {
+      const again = this.bringing.get(userId);
       this.bringing.delete(userId);
-    }
+      if (again && !this.items.some((u) => u.id === userId)) this.bringIn(userId);
+    });
   }
 }
