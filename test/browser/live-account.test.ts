@@ -93,4 +93,51 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     for (const send of held.splice(0)) send();
     await context.close();
   });
+
+  test('account page: a saved name with a trailing space leaves nothing unsaved, and the field still follows an admin', async () => {
+    const sam = await createTestUser(server, { username: 'sam', display_name: 'Sam One', password });
+    const { page, context } = await signInPage(browser, server, 'sam', password);
+    await page.goto(`${server.url}/account`);
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const name = page.getByLabel('Display name');
+    await expect.poll(() => name.inputValue()).toBe('Sam One');
+    await name.fill('Sam Two '); // a trailing space, as typed
+    const save = page.getByRole('button', { name: 'Save profile' });
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    const [stored] = await server.sql<{ display_name: string; version: number }[]>`SELECT display_name, version FROM users WHERE id = ${sam.id}`;
+    expect(stored!.display_name).toBe('Sam Two');
+    // An admin renames her: the field she is not editing follows.
+    expect((await admin.patch(`/api/v1/users/${sam.id}`, { version: stored!.version, display_name: 'Sam Three' })).status).toBe(200);
+    const follows = await expect.poll(() => name.inputValue(), { timeout: 5000 }).toBe('Sam Three').then(() => true, () => false);
+    expect({ saveEnabledAfterSave: await save.isEnabled(), follows }).toEqual({ saveEnabledAfterSave: false, follows: true });
+    await context.close();
+  });
+
+  test("account page: after saving a name with a trailing space, changing the email later does not put back the name an admin set", async () => {
+    const tia = await createTestUser(server, { username: 'tia', display_name: 'Tia One', email: 'tia@example.com', password });
+    const { page, context } = await signInPage(browser, server, 'tia', password);
+    await page.goto(`${server.url}/account`);
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const name = page.getByLabel('Display name');
+    await expect.poll(() => name.inputValue()).toBe('Tia One');
+    await name.fill('Tia Two ');
+    await page.getByRole('button', { name: 'Save profile' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    const [stored] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${tia.id}`;
+    expect((await admin.patch(`/api/v1/users/${tia.id}`, { version: stored!.version, display_name: 'Tia Admin' })).status).toBe(200);
+    await page.waitForTimeout(1000); // the admin's event reaches the page
+    // Later she changes only her email (an email change may ask for her password first).
+    await page.getByLabel('Email').fill('tia.two@example.com');
+    await page.getByRole('button', { name: 'Save profile' }).click();
+    const dialog = page.getByRole('dialog');
+    if (await dialog.isVisible().catch(() => false)) {
+      await dialog.getByLabel(/password/i).fill(password);
+      await dialog.getByRole('button', { name: /confirm/i }).click();
+    }
+    await expect.poll(async () => (await server.sql`SELECT email FROM users WHERE id = ${tia.id}`)[0]!.email, { timeout: 5000 }).toBe('tia.two@example.com');
+    const [after] = await server.sql<{ display_name: string }[]>`SELECT display_name FROM users WHERE id = ${tia.id}`;
+    expect(after!.display_name, "the admin's name, which she did not touch after her save, stands").toBe('Tia Admin');
+    await context.close();
+  });
 });
