@@ -105,6 +105,28 @@ describe('three nodes', () => {
     expect(presence.online.map((u) => u.id)).toEqual(expect.arrayContaining([other.id]));
   });
 
+  // A connection on node A reaches node B's count a moment later; a push B sends meanwhile (after a
+  // change made through it) carries the old count, with a seq as new as A's push.
+  test('the stats cards settle on the right online count on every node while people connect on another', { timeout: 60_000 }, async () => {
+    const [a, b] = nodes as [Node, Node, Node];
+    const watcherB = await live(b, admin.cookie);
+    const plain = await createTestUser({ sql } as TestServer, { password });
+    const plainClient = new ApiClient(a.target);
+    await plainClient.signIn(plain.username, password);
+    const wrong: { round: number; shown: number; online: number }[] = [];
+    for (let round = 0; round < 8; round++) {
+      const socket = await live(a, plainClient.cookie);
+      await on(b).post('/api/v1/users', { username: `online-${round}`, display_name: `Online ${round}`, email: `online-${round}@example.com`, generate_password: true });
+      await new Promise((resolve) => setTimeout(resolve, 1200)); // every push of this round has come
+      const { online } = (await on(b).get('/api/v1/users/stats')).body as { online: number };
+      const shown = watcherB.stats.at(-1)!.online;
+      if (shown !== online) wrong.push({ round, shown, online });
+      socket.socket.close();
+      await new Promise((resolve) => setTimeout(resolve, 600));
+    }
+    expect(wrong).toEqual([]);
+  });
+
   test('who is connected crosses nodes: online on B shows on A, and a node that dies takes its connections with it', { timeout: 60_000 }, async () => {
     const [a] = nodes as [Node, Node, Node];
     const victim = await startNode(databaseUrl);

@@ -29,9 +29,11 @@ export class ConnectionRegistry {
   private timers: NodeJS.Timeout[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
 
+  /** `onRemoteChange`: another node's connections changed (who is online may have). */
   constructor(
     private readonly io: LiveServer,
     private readonly log: Logger,
+    private readonly onRemoteChange: () => void,
   ) {
     this.nodes.set(this.nodeId, { sessions: new Map(), heardAt: Infinity });
     io.on('roster:connections', (changes) => this.applyChanges(changes));
@@ -112,6 +114,7 @@ export class ConnectionRegistry {
     for (const [, sessionId] of changes.offline) node.sessions.delete(sessionId);
     // Each node tells its own staff sockets what changed anywhere.
     this.io.local.to(STAFF_ROOMS).emit('connections', { online: changes.online, offline: changes.offline, snapshot: false });
+    this.onRemoteChange();
   }
 
   private applyList(list: Parameters<NodeEvents['roster:connections-list']>[0]) {

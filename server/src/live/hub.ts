@@ -85,7 +85,9 @@ export class LiveHub {
       },
     });
     this.presenceTracker = new PresenceTracker(this.io, options.log);
-    this.connections = new ConnectionRegistry(this.io, options.log);
+    // A push this node sent before it heard of a connection elsewhere carries the old online count:
+    // it sends its staff another once it has.
+    this.connections = new ConnectionRegistry(this.io, options.log, () => this.stats.schedule());
     this.stats = new StatsBroadcaster(this.io, options.sql, options.log, this.connections);
     this.feed = new EventFeed(this.io, options.sql, options.log, (event) => this.applySideEffects(event));
     this.io.use((socket, next) => void this.authenticate(socket, next));

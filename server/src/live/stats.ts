@@ -51,7 +51,7 @@ export class StatsBroadcaster {
     this.clusterWide = false;
     try {
       const stats = await userStats(this.sql, this.connections.onlineUserCount());
-      (everywhere ? this.io : this.io.local).to(STAFF_ROOMS).emit('stats', stats);
+      if (!this.stopped) (everywhere ? this.io : this.io.local).to(STAFF_ROOMS).emit('stats', stats);
     } catch (error) {
       this.log.warn({ err: error }, 'stats broadcast failed');
     } finally {
