@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { signInPage } from '../helpers/console.ts';
+import { holdableLiveMessages, settles, signInPage } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // The account page's profile while an admin changes the same user: each test first checks what
@@ -23,8 +23,6 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     await browser?.close();
   });
 
-  /** Whether an expectation came true (the test goes on to check what a reload shows). */
-  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
 
   /** Records the live frames the page receives from its next connection on (attach before a page load). */
   function watchFrames(page: Page): string[] {
@@ -68,19 +66,13 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     const rae = await createTestUser(server, { username: 'rae', display_name: 'Rae One', email: 'rae@example.com', password });
     const { page, context } = await signInPage(browser, server, 'rae', password);
     // The admin's change is held on its way, so the save is sent on the version before it.
-    let holding = false;
-    const held: (() => void)[] = [];
-    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
-      const upstream = ws.connectToServer();
-      ws.onMessage((message) => upstream.send(message));
-      upstream.onMessage((message) => (holding ? held.push(() => ws.send(message)) : ws.send(message)));
-    });
+    const messages = await holdableLiveMessages(context);
     await page.goto(`${server.url}/account`);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     const name = page.getByLabel('Display name');
     const email = page.getByLabel('Email');
     await expect.poll(() => name.inputValue()).toBe('Rae One');
-    holding = true;
+    messages.hold();
     expect((await admin.patch(`/api/v1/users/${rae.id}`, { version: rae.version, email: 'rae.new@example.com' })).status).toBe(200);
     await name.fill('Rae Two');
     await page.getByRole('button', { name: 'Save profile' }).click();
@@ -89,8 +81,7 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     expect(await name.inputValue()).toBe('Rae Two'); // her edit, kept
     await page.getByRole('button', { name: 'Save profile' }).click();
     await expect.poll(async () => (await server.sql`SELECT display_name, email FROM users WHERE id = ${rae.id}`)[0]).toEqual({ display_name: 'Rae Two', email: 'rae.new@example.com' });
-    holding = false;
-    for (const send of held.splice(0)) send();
+    messages.release();
     await context.close();
   });
 

@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
-import { holdAnswer, signInPage, takeLiveConnections, watchProblems } from '../helpers/console.ts';
+import { holdableLiveMessages, holdAnswer, settles, signInPage, takeLiveConnections, watchProblems } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // "Every admin's lists, counts and panels are current without a reload", tried as an outsider
@@ -46,8 +46,6 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     return seen;
   }
 
-  /** Whether an expectation came true (the test goes on to check what a reload shows). */
-  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
 
   async function version(username: string) {
     const [u] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = ${username}`;
@@ -297,18 +295,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     const { page, context } = await signInPage(browser, server, 'brian', password);
     // Pushes from two nodes, or two from one node whose reads overlap, can arrive in either order:
     // this holds the next push and lets the one after it overtake.
-    let holdNext = false;
-    const held: (() => void)[] = [];
-    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
-      const upstream = ws.connectToServer();
-      ws.onMessage((message) => upstream.send(message));
-      upstream.onMessage((message) => {
-        if (holdNext && typeof message === 'string' && message.startsWith('42["stats"')) {
-          holdNext = false;
-          held.push(() => ws.send(message));
-        } else ws.send(message);
-      });
-    });
+    const messages = await holdableLiveMessages(context);
     await page.goto(`${server.url}/users`);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     const total = page.getByTestId('stat-total');
@@ -317,12 +304,12 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     const before = Number(await total.textContent());
     const create = (username: string) =>
       admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
-    holdNext = true;
+    messages.hold((message) => messages.held === 0 && typeof message === 'string' && message.startsWith('42["stats"'));
     expect((await create('stats-first')).status).toBe(201);
-    await expect.poll(() => held.length).toBe(1);
+    await expect.poll(() => messages.held).toBe(1);
     expect((await create('stats-second')).status).toBe(201);
     await expect.poll(() => total.textContent()).toBe(String(before + 2));
-    held.pop()!();
+    messages.release();
     await page.waitForTimeout(500); // what the page does with the older push, it has done
     const live = await total.textContent();
     await page.reload();

@@ -1,8 +1,8 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { holdAnswer, signInPage, takeLiveConnections } from '../helpers/console.ts';
+import { holdableLiveMessages, holdAnswer, signInPage, takeLiveConnections } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // A list or panel loads over HTTP and is kept current by live events, and the two race both ways:
@@ -31,26 +31,6 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
   });
 
   const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
-
-  /** Routes the page's live channel through the test, which can hold the server's messages back. */
-  async function holdableLiveMessages(context: BrowserContext, page: Page) {
-    let holding = false;
-    const held: (() => void)[] = [];
-    await context.routeWebSocket(/\/socket\.io\//, (ws) => {
-      const upstream = ws.connectToServer();
-      ws.onMessage((message) => upstream.send(message));
-      upstream.onMessage((message) => (holding ? held.push(() => ws.send(message)) : ws.send(message)));
-    });
-    await page.reload();
-    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
-    return {
-      hold: () => (holding = true),
-      release: () => {
-        holding = false;
-        for (const send of held.splice(0)) send();
-      },
-    };
-  }
 
   // A page of users can be read before a change and arrive after the change's event: the change
   // must still show, or the table keeps the old row until a reload.
@@ -81,7 +61,9 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
   test('a sign-in the page of users already counts is not counted again when its event arrives', async () => {
     const user = await createTestUser(server, { username: 'xena', display_name: 'Xena Late', password });
     const { page, context } = await signInPage(browser, server, 'brian', password);
-    const messages = await holdableLiveMessages(context, page);
+    const messages = await holdableLiveMessages(context);
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     await row(page, 'xena').waitFor();
     expect(await row(page, 'xena').locator('.sessions').textContent()).toMatch(/^\s*0\s*$/);
     messages.hold();
@@ -170,7 +152,9 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     const [late] = await server.sql<{ id: string }[]>`SELECT id FROM users WHERE username = ${username}`;
     expect((await admin.put(`/api/v1/users/${late!.id}/password`, { password })).status).toBe(200);
     const { page, context } = await signInPage(browser, server, 'brian', password);
-    const messages = await holdableLiveMessages(context, page);
+    const messages = await holdableLiveMessages(context);
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     await row(page, 'bulk1').waitFor();
     messages.hold();
     await new ApiClient(server).signIn(username, password);

@@ -2,7 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { holdAnswer, signInPage } from '../helpers/console.ts';
+import { holdAnswer, settles, signInPage } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // Projects and applications stay current without a reload: the people they name (deleted,
@@ -25,8 +25,6 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await browser?.close();
   });
 
-  /** Whether an expectation came true (the test goes on to check what a reload shows). */
-  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
 
   async function createProject(name: string, ownerId: string, memberIds: string[] = []) {
     const response = await admin.api('POST /projects', { body: { name, owner_id: ownerId, member_ids: memberIds } as never });

@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
-import { signInPage } from '../helpers/console.ts';
+import { settles, signInPage } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // The user panel (the drawer a user opens in) while that user signs in, connects, and is changed
@@ -26,8 +26,6 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
   });
 
   const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
-  /** Whether an expectation came true (the test goes on to check what a reload shows). */
-  const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
 
   async function version(username: string) {
     const [u] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = ${username}`;

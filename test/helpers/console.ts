@@ -150,3 +150,33 @@ export async function takeLiveConnections(server: TestServer, context: BrowserCo
   }
   throw new Error("the page's own live connection never closed");
 }
+
+/**
+ * Routes the live channel of the context's pages through the test, which can hold the server's
+ * messages back: every message (`hold()`) or those `pick` chooses, until `release()` sends them in
+ * order. Set it up before the page connects (or reload the page).
+ */
+export async function holdableLiveMessages(context: BrowserContext) {
+  let pick: ((message: string | Buffer) => boolean) | null = null;
+  const held: (() => void)[] = [];
+  await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage((message) => upstream.send(message));
+    upstream.onMessage((message) => (pick?.(message) ? held.push(() => ws.send(message)) : ws.send(message)));
+  });
+  return {
+    hold: (which: (message: string | Buffer) => boolean = () => true) => void (pick = which),
+    /** How many messages are held. */
+    get held() {
+      return held.length;
+    },
+    release: () => {
+      pick = null;
+      for (const send of held.splice(0)) send();
+    },
+  };
+}
+
+/** Whether an expectation came true (a test goes on to check what a reload shows, then reports it). */
+export const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
+

@@ -45,22 +45,25 @@ async function whileWriting<T>(write: () => Promise<void>, read: () => Promise<T
   return pages;
 }
 
+/** Four writers at once create ten users each, labelled `label`, and delete every other one if asked. */
+async function createAndDeleteUsers(label: string, { deleteEveryOther }: { deleteEveryOther: boolean }) {
+  await Promise.all(
+    Array.from({ length: 4 }, async (_, writer) => {
+      for (let n = 0; n < 10; n++) {
+        const username = `${label}${writer}-${n}`;
+        const created = await admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
+        expect(created.status).toBe(201);
+        if (deleteEveryOther && n % 2 === 1 && 'user' in created.body) expect((await admin.delete(`/api/v1/users/${created.body.user.id}`)).status).toBe(204);
+      }
+    }),
+  );
+}
+
 describe('a page of a live list and the event it is current to', () => {
   test(`users: ${PAGES}+ pages read while users are created and deleted hold exactly the users their seq says`, { timeout: 120_000 }, async () => {
     const label = 'seq-user-';
     const pages = await whileWriting(
-      async () => {
-        await Promise.all(
-          Array.from({ length: 4 }, async (_, writer) => {
-            for (let n = 0; n < 10; n++) {
-              const username = `${label}${writer}-${n}`;
-              const created = await admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
-              expect(created.status).toBe(201);
-              if (n % 2 === 1 && 'user' in created.body) expect((await admin.delete(`/api/v1/users/${created.body.user.id}`)).status).toBe(204);
-            }
-          }),
-        );
-      },
+      () => createAndDeleteUsers(label, { deleteEveryOther: true }),
       async () => (await admin.get<UserList>(`/api/v1/users?q=${label}&limit=200`)).body,
     );
     const expected = await expectedAt('user.created', 'user.deleted', label);
@@ -126,18 +129,7 @@ describe('a page of a live list and the event it is current to', () => {
     const start = (await admin.get<UserStats>('/api/v1/users/stats')).body;
     const watcher = await LiveClient.connect(server, admin.cookie);
     const reads = await whileWriting(
-      async () => {
-        await Promise.all(
-          Array.from({ length: 4 }, async (_, writer) => {
-            for (let n = 0; n < 10; n++) {
-              const username = `${label}${writer}-${n}`;
-              const created = await admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
-              expect(created.status).toBe(201);
-              if (n % 2 === 1 && 'user' in created.body) expect((await admin.delete(`/api/v1/users/${created.body.user.id}`)).status).toBe(204);
-            }
-          }),
-        );
-      },
+      () => createAndDeleteUsers(label, { deleteEveryOther: true }),
       async () => (await admin.get<UserStats>('/api/v1/users/stats')).body,
     );
     const events = await server.sql<{ id: string; action: string }[]>`
@@ -158,16 +150,7 @@ describe('a page of a live list and the event it is current to', () => {
   test(`audit log: ${PAGES}+ filtered pages read while users are created hold exactly the entries up to their seq`, { timeout: 120_000 }, async () => {
     const label = 'seq-audit-';
     const pages = await whileWriting(
-      async () => {
-        await Promise.all(
-          Array.from({ length: 4 }, async (_, writer) => {
-            for (let n = 0; n < 10; n++) {
-              const username = `${label}${writer}-${n}`;
-              expect((await admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } })).status).toBe(201);
-            }
-          }),
-        );
-      },
+      () => createAndDeleteUsers(label, { deleteEveryOther: false }),
       async () => (await admin.get<EventList>('/api/v1/events?action=user.created&limit=100')).body,
     );
     const created = (await server.sql<{ id: string }[]>`SELECT id FROM events WHERE action = 'user.created' ORDER BY id DESC`).map((row) => Number(row.id));
