@@ -1,27 +1,14 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
-import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { holdableLiveMessages, settles, signInPage } from '../helpers/console.ts';
-import { useTestServer } from '../helpers/server.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { chromiumPath } from '../helpers/browser.ts';
+import { createTestUser } from '../helpers/clients.ts';
+import { holdableLiveMessages, settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
 
 // The account page's profile while an admin changes the same user: each test first checks what
 // the open page shows or saves, then what a reload shows.
 describe.skipIf(!chromiumPath)('the account page stays current without a reload', () => {
-  const server = useTestServer({ web: true });
-  let browser: Browser;
-  const password = 'correct horse battery';
-  let admin: ApiClient;
-
-  beforeAll(async () => {
-    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
-    browser = await launchBrowser();
-    admin = new ApiClient(server);
-    await admin.signIn('ada', password);
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const fixture = useTwoAdmins();
+  const { server, password } = fixture;
 
 
   /** Records the live frames the page receives from its next connection on (attach before a page load). */
@@ -33,11 +20,11 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
 
   test('account page: the profile form shows a display name another admin changed', async () => {
     const pia = await createTestUser(server, { username: 'pia', display_name: 'Pia One', password });
-    const { page, context } = await signInPage(browser, server, 'pia', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'pia', password);
     await page.goto(`${server.url}/account`);
     const name = page.getByLabel('Display name');
     await expect.poll(() => name.inputValue()).toBe('Pia One');
-    expect((await admin.patch(`/api/v1/users/${pia.id}`, { version: pia.version, display_name: 'Pia Two' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${pia.id}`, { version: pia.version, display_name: 'Pia Two' })).status).toBe(200);
     const live = await settles(() => expect.poll(() => name.inputValue(), { timeout: 5000 }).toBe('Pia Two'));
     await page.reload();
     await expect.poll(() => page.getByLabel('Display name').inputValue()).toBe('Pia Two'); // what a reload shows
@@ -47,12 +34,12 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
 
   test("account page: saving the profile does not silently put back an email an admin changed", async () => {
     const quin = await createTestUser(server, { username: 'quin', display_name: 'Quin One', email: 'quin@example.com', password });
-    const { page, context } = await signInPage(browser, server, 'quin', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'quin', password);
     const frames = watchFrames(page);
     await page.goto(`${server.url}/account`);
     const name = page.getByLabel('Display name');
     await expect.poll(() => name.inputValue()).toBe('Quin One');
-    expect((await admin.patch(`/api/v1/users/${quin.id}`, { version: quin.version, email: 'quin.new@example.com' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${quin.id}`, { version: quin.version, email: 'quin.new@example.com' })).status).toBe(200);
     await expect.poll(() => frames.some((f) => f.includes('user.updated') && f.includes('quin.new@example.com'))).toBe(true); // the change reached the page
     await page.waitForTimeout(200); // and its handlers ran
     await name.fill('Quin Two'); // she changes only her display name
@@ -64,7 +51,7 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
   });
   test('account page: a save that meets a change not yet arrived is refused, shows the change, and saves on top of it next', async () => {
     const rae = await createTestUser(server, { username: 'rae', display_name: 'Rae One', email: 'rae@example.com', password });
-    const { page, context } = await signInPage(browser, server, 'rae', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'rae', password);
     // The admin's change is held on its way, so the save is sent on the version before it.
     const messages = await holdableLiveMessages(context);
     await page.goto(`${server.url}/account`);
@@ -73,7 +60,7 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     const email = page.getByLabel('Email');
     await expect.poll(() => name.inputValue()).toBe('Rae One');
     messages.hold();
-    expect((await admin.patch(`/api/v1/users/${rae.id}`, { version: rae.version, email: 'rae.new@example.com' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${rae.id}`, { version: rae.version, email: 'rae.new@example.com' })).status).toBe(200);
     await name.fill('Rae Two');
     await page.getByRole('button', { name: 'Save profile' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Someone else changed/);
@@ -87,7 +74,7 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
 
   test('account page: a saved name with a trailing space leaves nothing unsaved, and the field still follows an admin', async () => {
     const sam = await createTestUser(server, { username: 'sam', display_name: 'Sam One', password });
-    const { page, context } = await signInPage(browser, server, 'sam', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'sam', password);
     await page.goto(`${server.url}/account`);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     const name = page.getByLabel('Display name');
@@ -99,7 +86,7 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     const [stored] = await server.sql<{ display_name: string; version: number }[]>`SELECT display_name, version FROM users WHERE id = ${sam.id}`;
     expect(stored!.display_name).toBe('Sam Two');
     // An admin renames her: the field she is not editing follows.
-    expect((await admin.patch(`/api/v1/users/${sam.id}`, { version: stored!.version, display_name: 'Sam Three' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${sam.id}`, { version: stored!.version, display_name: 'Sam Three' })).status).toBe(200);
     const follows = await expect.poll(() => name.inputValue(), { timeout: 5000 }).toBe('Sam Three').then(() => true, () => false);
     expect({ saveEnabledAfterSave: await save.isEnabled(), follows }).toEqual({ saveEnabledAfterSave: false, follows: true });
     await context.close();
@@ -107,7 +94,7 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
 
   test("account page: after saving a name with a trailing space, changing the email later does not put back the name an admin set", async () => {
     const tia = await createTestUser(server, { username: 'tia', display_name: 'Tia One', email: 'tia@example.com', password });
-    const { page, context } = await signInPage(browser, server, 'tia', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'tia', password);
     await page.goto(`${server.url}/account`);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     const name = page.getByLabel('Display name');
@@ -116,7 +103,7 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     await page.getByRole('button', { name: 'Save profile' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
     const [stored] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${tia.id}`;
-    expect((await admin.patch(`/api/v1/users/${tia.id}`, { version: stored!.version, display_name: 'Tia Admin' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${tia.id}`, { version: stored!.version, display_name: 'Tia Admin' })).status).toBe(200);
     await page.waitForTimeout(1000); // the admin's event reaches the page
     // Later she changes only her email (an email change may ask for her password first).
     await page.getByLabel('Email').fill('tia.two@example.com');

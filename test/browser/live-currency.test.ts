@@ -1,28 +1,14 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { chromiumPath } from '../helpers/browser.ts';
 import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
-import { holdableLiveMessages, holdAnswer, settles, signInPage, takeLiveConnections, watchProblems } from '../helpers/console.ts';
-import { useTestServer } from '../helpers/server.ts';
+import { holdableLiveMessages, holdAnswer, settles, signInPage, takeLiveConnections, useTwoAdmins, watchProblems } from '../helpers/console.ts';
 
 // "Every admin's lists, counts and panels are current without a reload", tried as an outsider
 // would: each test first checks what the live page shows, then what a reload shows.
 describe.skipIf(!chromiumPath)('lists and panels stay current without a reload', () => {
-  const server = useTestServer({ web: true });
-  let browser: Browser;
-  const password = 'correct horse battery';
-  let admin: ApiClient;
-
-  beforeAll(async () => {
-    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
-    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
-    browser = await launchBrowser();
-    admin = new ApiClient(server);
-    await admin.signIn('ada', password);
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const fixture = useTwoAdmins();
+  const { server, password } = fixture;
 
   const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
 
@@ -57,15 +43,15 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
       INSERT INTO users (username, display_name, email, password_hash, role, created_at)
       SELECT 'mod' || n, 'Mod ' || n, 'mod' || n || '@example.com', 'x', 'moderator', now() - n * interval '1 minute'
       FROM generate_series(1, 150) n`;
-    const firstPage = (await admin.get('/api/v1/users?role=moderator&limit=100')).body as { items: { username: string }[] };
+    const firstPage = (await fixture.admin.get('/api/v1/users?role=moderator&limit=100')).body as { items: { username: string }[] };
     const last = firstPage.items.at(-1)!.username; // the last row of the console's first page (100 rows)
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/users?role=moderator`);
     await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('150 users');
     const target = await version(last);
-    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version, role: 'user' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${target.id}`, { version: target.version, role: 'user' })).status).toBe(200);
     await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('149 users');
-    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version + 1, role: 'moderator' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${target.id}`, { version: target.version + 1, role: 'moderator' })).status).toBe(200);
     await expect.poll(() => page.getByTestId('user-count').textContent()).toBe('150 users');
     const shown = await everyRow(page);
     await page.reload();
@@ -83,12 +69,12 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   test('role filter: a user promoted into it shows with their sessions and projects', async () => {
     const prue = await createTestUser(server, { username: 'prue', display_name: 'Prue Promoted', password });
     await new ApiClient(server).signIn('prue', password);
-    expect((await admin.api('POST /projects', { body: { name: 'Prue notes', owner_id: prue.id } })).status).toBe(201);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    expect((await fixture.admin.api('POST /projects', { body: { name: 'Prue notes', owner_id: prue.id } })).status).toBe(201);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/users?role=moderator`);
     await page.getByTestId('user-count').waitFor();
     const before = await version('prue');
-    expect((await admin.patch(`/api/v1/users/${prue.id}`, { version: before.version, role: 'moderator' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${prue.id}`, { version: before.version, role: 'moderator' })).status).toBe(200);
     const counts = async () => [await row(page, 'prue').locator('.sessions').textContent(), await row(page, 'prue').locator('.col-projects').textContent()].map((text) => text!.trim().split(/\s/)[0]);
     const live = await settles(() => expect.poll(counts, { timeout: 5000 }).toEqual(['1', '1']));
     await page.reload();
@@ -105,7 +91,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     const leo = await createTestUser(server, { username: 'leo', display_name: 'Leo Loaded', password });
     await server.sql`UPDATE users SET last_login_at = now() - interval '5 minutes 30 seconds' WHERE id = ${leo.id}`; // sixth, in view
     await createTestUser(server, { username: 'lena', display_name: 'Lena Beyond', password }); // never signed in: last
-    const { page, context } = await signInPage(browser, server, 'ada', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'ada', password);
     await page.goto(`${server.url}/users?sort=-last_login_at`);
     await row(page, 'leo').waitFor();
     expect(await row(page, 'lena').count()).toBe(0);
@@ -122,14 +108,14 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   test('sessions page: a user renamed shows the new name on their sessions', async () => {
     await createTestUser(server, { username: 'sam', display_name: 'Sam Before', password });
     await new ApiClient(server).signIn('sam', password);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/sessions`);
     const sams = page.locator('tr[data-session]', { hasText: '@sam' });
     await sams.first().waitFor();
     expect(await sams.first().textContent()).toMatch(/Sam Before/);
     const sam = await version('sam');
     await page.waitForTimeout(1000); // the page's second load on entry (the debounced filters) is done
-    expect((await admin.patch(`/api/v1/users/${sam.id}`, { version: sam.version, display_name: 'Sam After' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${sam.id}`, { version: sam.version, display_name: 'Sam After' })).status).toBe(200);
     const live = await settles(() => expect.poll(() => sams.first().textContent(), { timeout: 5000 }).toMatch(/Sam After/));
     await page.reload();
     await expect.poll(() => sams.first().textContent()).toMatch(/Sam After/); // what a reload shows
@@ -140,7 +126,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
 
   test('sessions page searched by email: a new sign-in that matches shows', async () => {
     await createTestUser(server, { username: 'quinn', display_name: 'Quinn Q', email: 'quinn@acme-corp.test', password });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/sessions?q=acme-corp`);
     await page.waitForTimeout(1000); // the page's loads on entry are done
     expect(await page.locator('tr[data-session]').count()).toBe(0);
@@ -156,16 +142,16 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     const pat = await createTestUser(server, { username: 'pat', display_name: 'Pat Plain', password });
     const ada = await version('ada');
     const create = async (name: string) =>
-      ((await admin.api('POST /projects', { body: { name, owner_id: ada.id, member_ids: [pat.id] } as never })).body as { project: { id: string; version: number } }).project;
+      ((await fixture.admin.api('POST /projects', { body: { name, owner_id: ada.id, member_ids: [pat.id] } as never })).body as { project: { id: string; version: number } }).project;
     const renamed = await create('Pat renamed');
     const left = await create('Pat left');
-    const { page, context } = await signInPage(browser, server, 'pat', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'pat', password);
     await page.goto(`${server.url}/projects`);
     await page.locator('tr[data-project="Pat left"]').waitFor();
     // Control: a rename reaches her list live.
-    expect((await admin.patch(`/api/v1/projects/${renamed.id}`, { version: renamed.version, name: 'Pat renamed 2' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/projects/${renamed.id}`, { version: renamed.version, name: 'Pat renamed 2' })).status).toBe(200);
     await page.locator('tr[data-project="Pat renamed 2"]').waitFor();
-    expect((await admin.delete(`/api/v1/projects/${left.id}/members/${pat.id}`)).status).toBe(200);
+    expect((await fixture.admin.delete(`/api/v1/projects/${left.id}/members/${pat.id}`)).status).toBe(200);
     // A reload no longer lists it (row-level security); the live list should not either.
     const live = await settles(() => expect.poll(() => page.locator('tr[data-project="Pat left"]').count(), { timeout: 5000 }).toBe(0));
     await page.reload();
@@ -211,7 +197,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
 
   test('after a resync (too much missed while away) an open user panel shows the change', async () => {
     const rita = await createTestUser(server, { username: 'rita', display_name: 'Rita Before' });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const connection = await resyncable(context, page);
     await row(page, 'rita').waitFor();
     await row(page, 'rita').locator('button.name').click();
@@ -219,7 +205,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     await expect.poll(() => name.inputValue()).toBe('Rita Before');
     await connection.away();
     const r = await version('rita');
-    expect((await admin.patch(`/api/v1/users/${rita.id}`, { version: r.version, display_name: 'Rita After' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${rita.id}`, { version: r.version, display_name: 'Rita After' })).status).toBe(200);
     await connection.back();
     await expect.poll(() => row(page, 'rita').textContent(), { timeout: 5000 }).toMatch(/Rita After/); // the list reloaded
     const live = await settles(() => expect.poll(() => name.inputValue(), { timeout: 5000 }).toBe('Rita After'));
@@ -229,14 +215,14 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
 
   test('after a resync an open panel of a user deleted meanwhile closes, as the live deletion closes it', async () => {
     const rhea = await createTestUser(server, { username: 'rhea', display_name: 'Rhea Gone' });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const problems = watchProblems(page, [/404/]);
     const connection = await resyncable(context, page);
     await row(page, 'rhea').locator('button.name').click();
     const panel = page.getByRole('dialog');
     await expect.poll(() => panel.getByLabel('Display name').inputValue()).toBe('Rhea Gone');
     await connection.away();
-    expect((await admin.delete(`/api/v1/users/${rhea.id}`)).status).toBe(204);
+    expect((await fixture.admin.delete(`/api/v1/users/${rhea.id}`)).status).toBe(204);
     await connection.back();
     await row(page, 'rhea').waitFor({ state: 'detached', timeout: 5000 }); // the list reloaded
     await panel.waitFor({ state: 'detached', timeout: 5000 });
@@ -250,19 +236,19 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   // loaded, or a live record arriving during the reload is replaced by the reload's older answer.
   test('a panel reopened for the same user: a change saved while its record is on its way is what it shows', async () => {
     const target = await createTestUser(server, { username: 'vera', display_name: 'Vera One' });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await row(page, 'vera').waitFor();
     await row(page, 'vera').locator('button.name').click();
     const name = page.getByRole('dialog').getByLabel('Display name');
     await expect.poll(() => name.inputValue()).toBe('Vera One');
     await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
     await page.getByRole('dialog').waitFor({ state: 'detached' });
-    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version, display_name: 'Vera Two' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${target.id}`, { version: target.version, display_name: 'Vera Two' })).status).toBe(200);
     await expect.poll(() => row(page, 'vera').textContent()).toMatch(/Vera Two/);
     const { read, deliver } = await holdAnswer(page, (url) => url.pathname === `/api/v1/users/${target.id}`);
     await row(page, 'vera').locator('button.name').click();
     await read; // read by the server now, at Vera Two
-    expect((await admin.patch(`/api/v1/users/${target.id}`, { version: target.version + 1, display_name: 'Vera Three' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${target.id}`, { version: target.version + 1, display_name: 'Vera Three' })).status).toBe(200);
     await expect.poll(() => row(page, 'vera').textContent()).toMatch(/Vera Three/); // the event reached the page
     await deliver();
     await page.waitForTimeout(500); // what the panel does with the older answer, it has done
@@ -271,7 +257,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   });
 
   test('account page loaded before a late first live connection: a sign-in meanwhile shows', async () => {
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const taken = await takeLiveConnections(server, context, page);
     try {
       await page.goto(`${server.url}/account`);
@@ -292,7 +278,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     }
   });
   test('stats cards: an older push arriving after a newer one does not put the counts back', async () => {
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     // Pushes from two nodes, or two from one node whose reads overlap, can arrive in either order:
     // this holds the next push and lets the one after it overtake.
     const messages = await holdableLiveMessages(context);
@@ -303,7 +289,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     await page.waitForTimeout(600); // the push for this page's own connection has come
     const before = Number(await total.textContent());
     const create = (username: string) =>
-      admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
+      fixture.admin.api('POST /users', { body: { username, display_name: username, email: `${username}@example.com`, generate_password: true } });
     messages.hold((message) => messages.held === 0 && typeof message === 'string' && message.startsWith('42["stats"'));
     expect((await create('stats-first')).status).toBe(201);
     await expect.poll(() => messages.held).toBe(1);
@@ -321,9 +307,9 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
     await createTestUser(server, { username: 'carl', display_name: 'Carl Online', password });
     const carlClient = new ApiClient(server);
     await carlClient.signIn('carl', password);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const online = page.getByTestId('stat-online');
-    const serverOnline = async () => String(((await admin.get('/api/v1/users/stats')).body as { online: number }).online);
+    const serverOnline = async () => String(((await fixture.admin.get('/api/v1/users/stats')).body as { online: number }).online);
     await expect.poll(async () => (await online.textContent()) === (await serverOnline())).toBe(true);
     const before = Number(await online.textContent());
     // The users page reads the stats when it opens: held while Carl's connection comes.

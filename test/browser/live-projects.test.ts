@@ -1,33 +1,18 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
-import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { holdAnswer, settles, signInPage } from '../helpers/console.ts';
-import { useTestServer } from '../helpers/server.ts';
+import { describe, expect, test } from 'vitest';
+import { chromiumPath } from '../helpers/browser.ts';
+import { createTestUser } from '../helpers/clients.ts';
+import { holdAnswer, settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
 
 // Projects and applications stay current without a reload: the people they name (deleted,
 // renamed), the signed-in user's own role, and their edit dialogs when another admin saves first.
 // Each test first checks what the live page shows, then what a reload shows.
 describe.skipIf(!chromiumPath)('projects and applications stay current without a reload', () => {
-  const server = useTestServer({ web: true });
-  let browser: Browser;
-  const password = 'correct horse battery';
-  let admin: ApiClient;
-
-  beforeAll(async () => {
-    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
-    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
-    browser = await launchBrowser();
-    admin = new ApiClient(server);
-    await admin.signIn('ada', password);
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const fixture = useTwoAdmins();
+  const { server, password } = fixture;
 
 
   async function createProject(name: string, ownerId: string, memberIds: string[] = []) {
-    const response = await admin.api('POST /projects', { body: { name, owner_id: ownerId, member_ids: memberIds } as never });
+    const response = await fixture.admin.api('POST /projects', { body: { name, owner_id: ownerId, member_ids: memberIds } as never });
     expect(response.status).toBe(201);
     return (response.body as { project: { id: string; version: number } }).project;
   }
@@ -36,11 +21,11 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     const owner = await createTestUser(server, { username: 'owen', display_name: 'Owen Owner' });
     const mona = await createTestUser(server, { username: 'mona', display_name: 'Mona Member' });
     await createProject('Mona project', owner.id, [mona.id]);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/projects`);
     const project = page.locator('tr[data-project="Mona project"]');
     await expect.poll(() => project.textContent()).toMatch(/@mona/);
-    expect((await admin.delete(`/api/v1/users/${mona.id}`)).status).toBe(204);
+    expect((await fixture.admin.delete(`/api/v1/users/${mona.id}`)).status).toBe(204);
     const live = await settles(() => expect.poll(() => project.textContent(), { timeout: 5000 }).not.toMatch(/@mona/));
     await page.reload();
     await expect.poll(() => page.locator('tr[data-project="Mona project"]').textContent()).not.toMatch(/@mona/); // what a reload shows
@@ -54,11 +39,11 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     const pam = await createTestUser(server, { username: 'pam', display_name: 'Pam Plain', password });
     const milo = await createTestUser(server, { username: 'milo', display_name: 'Milo Member' });
     await createProject('Shared project', owner.id, [pam.id, milo.id]);
-    const { page, context } = await signInPage(browser, server, 'pam', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'pam', password);
     await page.goto(`${server.url}/projects`);
     const project = page.locator('tr[data-project="Shared project"]');
     await expect.poll(() => project.textContent()).toMatch(/@milo/);
-    expect((await admin.delete(`/api/v1/users/${milo.id}`)).status).toBe(204);
+    expect((await fixture.admin.delete(`/api/v1/users/${milo.id}`)).status).toBe(204);
     const live = await settles(() => expect.poll(() => project.textContent(), { timeout: 5000 }).not.toMatch(/@milo/));
     await page.reload();
     await expect.poll(() => page.locator('tr[data-project="Shared project"]').textContent()).not.toMatch(/@milo/); // what a reload shows
@@ -70,11 +55,11 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
   test("projects page: an owner who is renamed shows with the new name", async () => {
     const owner = await createTestUser(server, { username: 'rene', display_name: 'Rene Before' });
     await createProject('Rene project', owner.id);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/projects`);
     const project = page.locator('tr[data-project="Rene project"]');
     await expect.poll(() => project.textContent()).toMatch(/Rene Before/);
-    expect((await admin.patch(`/api/v1/users/${owner.id}`, { version: owner.version, display_name: 'Rene After' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${owner.id}`, { version: owner.version, display_name: 'Rene After' })).status).toBe(200);
     const live = await settles(() => expect.poll(() => project.textContent(), { timeout: 5000 }).toMatch(/Rene After/));
     await page.reload();
     await expect.poll(() => page.locator('tr[data-project="Rene project"]').textContent()).toMatch(/Rene After/); // what a reload shows
@@ -87,11 +72,11 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     const someone = await createTestUser(server, { username: 'sid', display_name: 'Sid Someone' });
     await createProject('Not Doras', someone.id);
     await createProject('Doras own', dora.id);
-    const { page, context } = await signInPage(browser, server, 'dora', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'dora', password);
     await page.goto(`${server.url}/projects`);
     await page.locator('tr[data-project="Not Doras"]').waitFor();
     await page.getByRole('button', { name: 'New project' }).waitFor();
-    expect((await admin.patch(`/api/v1/users/${dora.id}`, { version: dora.version, role: 'user' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${dora.id}`, { version: dora.version, role: 'user' })).status).toBe(200);
     // Control: the role reached the page (the staff-only button is gone).
     await expect.poll(() => page.getByRole('button', { name: 'New project' }).count()).toBe(0);
     const live = await settles(() => expect.poll(() => page.locator('tr[data-project="Not Doras"]').count(), { timeout: 5000 }).toBe(0));
@@ -107,11 +92,11 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     const someone = await createTestUser(server, { username: 'hal', display_name: 'Hal Someone' });
     await createProject('Not Gus', someone.id);
     await createProject('Gus own', gus.id);
-    const { page, context } = await signInPage(browser, server, 'gus', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'gus', password);
     await page.goto(`${server.url}/projects`);
     await page.locator('tr[data-project="Gus own"]').waitFor();
     expect(await page.locator('tr[data-project="Not Gus"]').count()).toBe(0);
-    expect((await admin.patch(`/api/v1/users/${gus.id}`, { version: gus.version, role: 'admin' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${gus.id}`, { version: gus.version, role: 'admin' })).status).toBe(200);
     await page.getByRole('button', { name: 'New project' }).waitFor(); // control: the role reached the page
     const live = await settles(() => expect.poll(() => page.locator('tr[data-project="Not Gus"]').count(), { timeout: 5000 }).toBe(1));
     await page.reload();
@@ -123,11 +108,11 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
   test('projects page: a rename while the list loads shows the new name', async () => {
     const owner = await createTestUser(server, { username: 'ivy', display_name: 'Ivy Owner' });
     const project = await createProject('Ivy before', owner.id);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const { read, deliver } = await holdAnswer(page, (url) => url.pathname === '/api/v1/projects');
     await page.getByRole('link', { name: 'Projects' }).click();
     await read;
-    expect((await admin.patch(`/api/v1/projects/${project.id}`, { version: project.version, name: 'Ivy after' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/projects/${project.id}`, { version: project.version, name: 'Ivy after' })).status).toBe(200);
     await page.waitForTimeout(500); // the event reached the page
     await deliver();
     const live = await settles(() => page.locator('tr[data-project="Ivy after"]').waitFor({ timeout: 5000 }));
@@ -139,12 +124,12 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
   test('rename dialog: another admin renames the project meanwhile; the dialog can still save after the conflict', async () => {
     const owner = await createTestUser(server, { username: 'rhea', display_name: 'Rhea Owner' });
     const project = await createProject('Rename me', owner.id);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/projects`);
     await page.locator('tr[data-project="Rename me"]').getByRole('button', { name: 'Rename' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByLabel('Name').waitFor();
-    expect((await admin.patch(`/api/v1/projects/${project.id}`, { version: project.version, name: 'Renamed by Ada' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/projects/${project.id}`, { version: project.version, name: 'Renamed by Ada' })).status).toBe(200);
     await page.locator('tr[data-project="Renamed by Ada"]').waitFor(); // the list behind the dialog has it
     await dialog.getByLabel('Name').fill('Renamed by Brian');
     await dialog.getByRole('button', { name: 'Rename' }).click();
@@ -159,18 +144,18 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
 
   test('applications page: a person allowed in who is deleted no longer counts', async () => {
     const ulla = await createTestUser(server, { username: 'ulla', display_name: 'Ulla Allowed' });
-    const made = await admin.post('/api/v1/applications', {
+    const made = await fixture.admin.post('/api/v1/applications', {
       name: 'Ulla app',
       redirect_uris: ['https://ulla.example.com/callback'],
       access: 'users',
       user_ids: [ulla.id],
     });
     expect(made.status).toBe(201);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/applications`);
     const app = page.locator('tr[data-application="Ulla app"]');
     await expect.poll(() => app.textContent()).toMatch(/1 person/);
-    expect((await admin.delete(`/api/v1/users/${ulla.id}`)).status).toBe(204);
+    expect((await fixture.admin.delete(`/api/v1/users/${ulla.id}`)).status).toBe(204);
     const live = await settles(() => expect.poll(() => app.textContent(), { timeout: 5000 }).toMatch(/Nobody yet/));
     await page.reload();
     await expect.poll(() => page.locator('tr[data-application="Ulla app"]').textContent()).toMatch(/Nobody yet/); // what a reload shows
@@ -180,20 +165,20 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
 
   test('applications page: a person allowed in who is renamed shows with the new name when the application is edited', async () => {
     const ugo = await createTestUser(server, { username: 'ugo', display_name: 'Ugo Before' });
-    const made = await admin.post('/api/v1/applications', {
+    const made = await fixture.admin.post('/api/v1/applications', {
       name: 'Ugo app',
       redirect_uris: ['https://ugo.example.com/callback'],
       access: 'users',
       user_ids: [ugo.id],
     });
     expect(made.status).toBe(201);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const frames: string[] = [];
     page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => void frames.push(String(payload))));
     await page.goto(`${server.url}/applications`);
     const app = page.locator('tr[data-application="Ugo app"]');
     await expect.poll(() => app.textContent()).toMatch(/1 person/);
-    expect((await admin.patch(`/api/v1/users/${ugo.id}`, { version: ugo.version, display_name: 'Ugo After' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${ugo.id}`, { version: ugo.version, display_name: 'Ugo After' })).status).toBe(200);
     await expect.poll(() => frames.some((f) => f.includes('user.updated') && f.includes('Ugo After'))).toBe(true); // the rename reached the page
     await app.getByRole('button', { name: 'Edit' }).click();
     const people = page.getByRole('dialog').getByRole('list', { name: 'People who may sign in' });
@@ -203,15 +188,15 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
   });
 
   test('application dialog: another admin changes the application meanwhile; the dialog can still save after the conflict', async () => {
-    const made = await admin.post('/api/v1/applications', { name: 'Edit me app', redirect_uris: ['https://edit.example.com/callback'] });
+    const made = await fixture.admin.post('/api/v1/applications', { name: 'Edit me app', redirect_uris: ['https://edit.example.com/callback'] });
     expect(made.status).toBe(201);
     const app = (made.body as { application: { id: string; version: number } }).application;
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/applications`);
     await page.locator('tr[data-application="Edit me app"]').getByRole('button', { name: 'Edit' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByLabel('Name').waitFor();
-    expect((await admin.patch(`/api/v1/applications/${app.id}`, { version: app.version, enabled: false })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/applications/${app.id}`, { version: app.version, enabled: false })).status).toBe(200);
     await expect.poll(() => page.locator('tr[data-application="Edit me app"]').textContent()).toMatch(/Disabled/); // the list behind has it
     await dialog.getByLabel('Name').fill('Edited app');
     await dialog.getByRole('button', { name: 'Save changes' }).click();
@@ -224,16 +209,16 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
   });
 
   test('application dialog: saving after a conflict keeps what the other admin changed and this one did not edit', async () => {
-    const made = await admin.post('/api/v1/applications', { name: 'Merge app', redirect_uris: ['https://merge.example.com/callback'] });
+    const made = await fixture.admin.post('/api/v1/applications', { name: 'Merge app', redirect_uris: ['https://merge.example.com/callback'] });
     expect(made.status).toBe(201);
     const app = (made.body as { application: { id: string; version: number } }).application;
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/applications`);
     await page.locator('tr[data-application="Merge app"]').getByRole('button', { name: 'Edit' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByLabel('Name').fill('Merged app'); // Brian edits the name only
     const uris = ['https://merge.example.com/callback', 'https://merge.example.com/other'];
-    expect((await admin.patch(`/api/v1/applications/${app.id}`, { version: app.version, redirect_uris: uris })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/applications/${app.id}`, { version: app.version, redirect_uris: uris })).status).toBe(200);
     await dialog.getByRole('button', { name: 'Save changes' }).click();
     await dialog.getByRole('alert').waitFor();
     expect(await dialog.getByRole('alert').textContent(), 'the conflict names what Ada changed').toMatch(/redirect URIs/);

@@ -1,29 +1,15 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { chromiumPath } from '../helpers/browser.ts';
 import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
-import { settles, signInPage } from '../helpers/console.ts';
-import { useTestServer } from '../helpers/server.ts';
+import { settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
 
 // The user panel (the drawer a user opens in) while that user signs in, connects, and is changed
 // or deleted by another admin: each test first checks what the open panel shows, then what
 // opening it again after a reload shows.
 describe.skipIf(!chromiumPath)('an open user panel stays current without a reload', () => {
-  const server = useTestServer({ web: true });
-  let browser: Browser;
-  const password = 'correct horse battery';
-  let admin: ApiClient;
-
-  beforeAll(async () => {
-    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
-    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
-    browser = await launchBrowser();
-    admin = new ApiClient(server);
-    await admin.signIn('ada', password);
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const fixture = useTwoAdmins();
+  const { server, password } = fixture;
 
   const row = (page: Page, username: string) => page.locator(`tr[data-user="${username}"]`);
 
@@ -44,7 +30,7 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
     await createTestUser(server, { username: 'olga', display_name: 'Olga Online', password });
     const olga = new ApiClient(server);
     await olga.signIn('olga', password);
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const panel = await openPanel(page, 'olga');
     const dot = panel.locator('.online-dot');
     await expect.poll(() => dot.getAttribute('aria-label')).toBe('Offline');
@@ -64,7 +50,7 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
 
   test('user panel: the user signing in updates "Last sign-in"', async () => {
     await createTestUser(server, { username: 'lena', display_name: 'Lena Late', password });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const panel = await openPanel(page, 'lena');
     const lastSignIn = panel.locator('dt:has-text("Last sign-in") + dd');
     await expect.poll(() => lastSignIn.textContent()).toMatch(/Never/);
@@ -80,12 +66,12 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
 
   test('user panel: "Keep my edits" after a conflict saves my edit, not the other admin\'s fields back', async () => {
     const kim = await createTestUser(server, { username: 'kim', display_name: 'Kim One', email: 'kim@example.com', password });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const panel = await openPanel(page, 'kim');
     const email = panel.getByLabel('Email');
     await expect.poll(() => email.inputValue()).toBe('kim@example.com');
     await email.fill('kim.two@example.com'); // Brian edits the email only
-    expect((await admin.patch(`/api/v1/users/${kim.id}`, { version: kim.version, display_name: 'Kim Ada' })).status).toBe(200);
+    expect((await fixture.admin.patch(`/api/v1/users/${kim.id}`, { version: kim.version, display_name: 'Kim Ada' })).status).toBe(200);
     await panel.getByTestId('conflict').waitFor(); // told that Ada changed the display name
     expect(await panel.getByTestId('conflict').textContent()).toMatch(/display name/);
     await panel.getByRole('button', { name: 'Keep my edits' }).click();
@@ -98,13 +84,13 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
 
   test('delete dialog open for a user another admin deletes: it does not stay open offering to delete them', async () => {
     await createTestUser(server, { username: 'zed', display_name: 'Zed Gone' });
-    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     const panel = await openPanel(page, 'zed');
     await panel.getByRole('button', { name: 'Delete user' }).click();
     const confirm = page.getByRole('dialog', { name: 'Delete Zed Gone?' });
     await confirm.waitFor();
     const zed = await version('zed');
-    expect((await admin.delete(`/api/v1/users/${zed.id}`)).status).toBe(204);
+    expect((await fixture.admin.delete(`/api/v1/users/${zed.id}`)).status).toBe(204);
     await row(page, 'zed').waitFor({ state: 'detached' }); // the deletion reached the page
     const closed = await settles(() => confirm.waitFor({ state: 'detached', timeout: 3000 }));
     let after = '';

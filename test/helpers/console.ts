@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { connectSocket } from './clients.ts';
-import type { TestServer } from './server.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { launchBrowser } from './browser.ts';
+import { ApiClient, connectSocket, createTestUser } from './clients.ts';
+import { useTestServer, type TestServer } from './server.ts';
 
 export const screenshots = 'test-results/screenshots';
 
@@ -179,4 +181,25 @@ export async function holdableLiveMessages(context: BrowserContext) {
 
 /** Whether an expectation came true (a test goes on to check what a reload shows, then reports it). */
 export const settles = (check: () => Promise<unknown>) => check().then(() => true, () => false);
+
+/**
+ * The fixture of the live browser tests: the server with the console, Chromium, and two admins
+ * with `password`: ada, also signed in through the API as `admin` to act as another admin would,
+ * and brian, who usually watches in the browser. `browser` and `admin` exist from `beforeAll` on.
+ */
+export function useTwoAdmins() {
+  const fixture = { server: useTestServer({ web: true }), password: 'correct horse battery' } as { server: TestServer; password: string; browser: Browser; admin: ApiClient };
+  beforeAll(async () => {
+    const { server, password } = fixture;
+    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
+    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
+    fixture.browser = await launchBrowser();
+    fixture.admin = new ApiClient(server);
+    await fixture.admin.signIn('ada', password);
+  });
+  afterAll(async () => {
+    await fixture.browser?.close();
+  });
+  return fixture;
+}
 
