@@ -185,6 +185,8 @@ describe.skipIf(!chromiumPath)('console flows: dialogs that start fresh, confirm
       if (url.pathname === '/api/v1/users' || url.pathname === '/api/v1/sessions') asked.push(url.pathname + url.search);
     });
     for (const path of ['/users', '/sessions']) {
+      // Away from the console first: the page signing in landed on may still be asking for its list.
+      await fresh.goto('about:blank');
       asked.length = 0;
       await fresh.goto(`${server.url}${path}`);
       await fresh.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
