@@ -4,7 +4,7 @@ import { invitationSchema } from './invitations.ts';
 import { mailTemplateSchema } from './recovery.ts';
 import { pageSeqSchema } from './schemas/common.ts';
 import { importCountsSchema, importModes } from './imports.ts';
-import { apiKeySchema, meterSchema, meterUsageSchema, projectSchema, userSchema, type UserStats } from './schemas.ts';
+import { apiKeySchema, meterSchema, meterUsageSchema, projectSchema, roleSchema, userSchema, userStatusSchema, type UserStats } from './schemas.ts';
 
 /** Why a session ended; the console tells its user (`session.ended`). */
 export const sessionEndReasons = [
@@ -106,6 +106,13 @@ export const auditEventSchema = z.discriminatedUnion('action', [
       display_name: z.string(),
       /** So a list searched by email can tell whether the new session matches (absent in older entries). */
       email: z.string().optional(),
+      /**
+       * So a users table sorted by last sign-in can tell whether the user belongs in it before
+       * reading their row (absent in older entries).
+       */
+      username: z.string().optional(),
+      role: roleSchema.optional(),
+      status: userStatusSchema.optional(),
       ip: z.string().nullable(),
       user_agent: z.string().nullable(),
       last_login_at: timestamp.nullable(),

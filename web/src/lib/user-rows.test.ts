@@ -117,6 +117,19 @@ describe('applyUserEvent: the users table kept current by the live feed', () => 
     expect(applyUserEvent({ items: [cy!, ben!, ann!], total: 40 }, signIn(dan, '06'), oldest).missing).toBeUndefined();
   });
 
+  test('sorted by last sign-in, a sign-in by a user not loaded whom the filters leave out reads no row', () => {
+    const latestAdmins = view({ filters: { q: '', role: 'admin', status: '', sort: '-last_login_at' } });
+    const ada = row({ username: 'ada', role: 'admin', last_login_at: '2026-11-20T01:00:00.000Z' });
+    const signIn = (who: User) =>
+      liveEvent('session.created', {
+        data: { user_id: who.id, display_name: who.display_name, email: who.email, username: who.username, role: who.role, status: who.status, ip: null, user_agent: null, last_login_at: '2026-11-20T05:00:00.000Z', expires_at: '2026-12-20T00:00:00Z' },
+      });
+    const plain = user({ username: 'pat' });
+    expect(applyUserEvent({ items: [ada], total: 1 }, signIn(plain), latestAdmins).missing).toBeUndefined();
+    const admin = user({ username: 'bo', role: 'admin' });
+    expect(applyUserEvent({ items: [ada], total: 1 }, signIn(admin), latestAdmins).missing).toBe(admin.id);
+  });
+
   test('oldest sign-in first: the last loaded row signing in moves beyond the loaded rows', () => {
     const [cy, ben, ann] = [['cy', '01'], ['ben', '02'], ['ann', '03']].map(([username, hour]) => row({ username, last_login_at: `2026-11-20T${hour}:00:00.000Z` }));
     const oldest = view({ filters: { q: '', role: '', status: '', sort: 'last_login_at' }, loadedUpTo: ann! });

@@ -26,7 +26,7 @@ export interface UserRowsView {
   selfId: string | undefined;
 }
 
-function matches(user: User, filters: UserFilters): boolean {
+function matches(user: Pick<User, 'username' | 'display_name' | 'email' | 'role' | 'status'>, filters: UserFilters): boolean {
   if (filters.role && user.role !== filters.role) return false;
   if (filters.status && user.status !== filters.status) return false;
   const q = filters.q.trim().toLowerCase();
@@ -130,18 +130,27 @@ function upsert(rows: UserRows, user: User, before: Before, view: UserRowsView):
   return { rows: { items, total } };
 }
 
+/** What a sign-in's event says. */
+type SessionCreated = Extract<LiveEvent, { action: 'session.created' }>['data'];
+
 function withSignIn(row: UserListItem, lastLoginAt: string | null): UserListItem {
   return { ...row, session_count: row.session_count + 1, last_login_at: lastLoginAt ?? row.last_login_at };
 }
 
 /**
  * A sign-in of a user in a table sorted by last sign-in: their row moves to where the time puts
- * it, and a user not loaded who now sorts among the loaded rows is `missing` (the event does not
- * say whether they match the filters; reading their row does).
+ * it, and a user not loaded who matches the filters and now sorts among the loaded rows is
+ * `missing`. (Sign-ins recorded before events named the role and status may be anyone's: their
+ * row is read, and reading it tells.)
  */
-function signedIn(rows: UserRows, userId: string, lastLoginAt: string | null, view: UserRowsView): AppliedEvent {
+function signedIn(rows: UserRows, signIn: SessionCreated, view: UserRowsView): AppliedEvent {
+  const { user_id: userId, last_login_at: lastLoginAt, display_name, email, username, role, status } = signIn;
   const existing = rows.items.find((u) => u.id === userId);
-  if (!existing) return { rows, missing: lastLoginAt && insertionIndex(rows.items, { id: userId, last_login_at: lastLoginAt }, view) !== null ? userId : undefined };
+  if (!existing) {
+    const known = username !== undefined && email !== undefined && role !== undefined && status !== undefined;
+    if (known && !matches({ username, display_name, email, role, status }, view.filters)) return { rows };
+    return { rows, missing: lastLoginAt && insertionIndex(rows.items, { id: userId, last_login_at: lastLoginAt }, view) !== null ? userId : undefined };
+  }
   const row = withSignIn(existing, lastLoginAt);
   const items = rows.items.filter((u) => u.id !== userId);
   const position = insertionIndex(items, row, view);
@@ -225,7 +234,7 @@ export function applyUserEvent(rows: UserRows, event: LiveEvent, view: UserRowsV
     }
     case 'session.created': {
       const { user_id, last_login_at } = event.data;
-      if (view.filters.sort.endsWith('last_login_at')) return signedIn(rows, user_id, last_login_at, view);
+      if (view.filters.sort.endsWith('last_login_at')) return signedIn(rows, event.data, view);
       return { rows: update(rows, user_id, (u) => withSignIn(u, last_login_at)) };
     }
     case 'session.revoked':
