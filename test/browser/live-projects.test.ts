@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { chromiumPath } from '../helpers/browser.ts';
 import { createTestUser } from '../helpers/clients.ts';
-import { holdAnswer, settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
+import { holdAnswer, settles, shootBoth, signInPage, useTwoAdmins } from '../helpers/console.ts';
 
 // Projects and applications stay current without a reload: the people they name (deleted,
 // renamed), the signed-in user's own role, and their edit dialogs when another admin saves first.
@@ -135,6 +135,7 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await dialog.getByRole('button', { name: 'Rename' }).click();
     await dialog.getByRole('alert').waitFor(); // the conflict is told
     expect(await dialog.getByRole('alert').textContent()).toMatch(/Someone else changed/);
+    await shootBoth(page, 'project-rename-conflict');
     // Having seen it, Brian saves his name on top: it should go through (or the dialog should show Ada's name to base it on).
     await dialog.getByRole('button', { name: 'Rename' }).click();
     const saved = await settles(() => expect.poll(() => page.locator('tr[data-project="Renamed by Brian"]').count(), { timeout: 5000 }).toBe(1));
@@ -224,6 +225,7 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     expect(await dialog.getByRole('alert').textContent(), 'the conflict names what Ada changed').toMatch(/redirect URIs/);
     await expect.poll(() => dialog.getByLabel('Redirect URIs', { exact: true }).inputValue(), { message: "the form shows Ada's URIs" }).toBe(uris.join('\n'));
     expect(await dialog.getByLabel('Name').inputValue(), "Brian's edit is kept").toBe('Merged app');
+    await shootBoth(page, 'application-conflict');
     await dialog.getByRole('button', { name: 'Save changes' }).click();
     await page.locator('tr[data-application="Merged app"]').waitFor();
     const [row] = await server.sql<{ name: string; redirect_uris: string[] }[]>`SELECT name, redirect_uris FROM applications WHERE id = ${app.id}`;
