@@ -232,4 +232,43 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     expect(row, "Ada's URIs, which Brian never edited, are kept").toEqual({ name: 'Merged app', redirect_uris: uris });
     await context.close();
   });
+
+  test('rename dialog: project deleted while open', async () => {
+    const owner = await createTestUser(server, { username: 'a5owner', display_name: 'A5 Owner' });
+    const project = await createProject('Doomed', owner.id);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    await page.goto(`${server.url}/projects`);
+    await page.locator('tr[data-project="Doomed"]').getByRole('button', { name: 'Rename' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').waitFor();
+    expect((await fixture.admin.delete(`/api/v1/projects/${project.id}`)).status).toBeLessThan(300);
+    await expect.poll(() => page.locator('tr[data-project="Doomed"]').count()).toBe(0);
+    const closed = await settles(() => expect.poll(() => dialog.count(), { timeout: 3000 }).toBe(0));
+    let text = '';
+    if (!closed) {
+      await dialog.getByLabel('Name').fill('Zombie');
+      await dialog.getByRole('button', { name: 'Rename' }).click();
+      await page.waitForTimeout(1000);
+      text = (await dialog.textContent()) ?? '';
+    }
+    expect(await page.locator('tr[data-project="Zombie"]').count()).toBe(0);
+    expect(closed, `dialog of a deleted project stays open; after save it says: ${text}`).toBe(true);
+    await context.close();
+  });
+
+  test('demoted while the rename dialog is open: the dialog closes', async () => {
+    const dan = await createTestUser(server, { role: 'admin', username: 'dan', display_name: 'Dan Demoted', password });
+    const owner = await createTestUser(server, { username: 'a6owner', display_name: 'A6 Owner' });
+    await createProject('Dan renames', owner.id);
+    const { page, context } = await signInPage(fixture.browser, server, 'dan', password);
+    await page.goto(`${server.url}/projects`);
+    await page.locator('tr[data-project="Dan renames"]').getByRole('button', { name: 'Rename' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').waitFor();
+    expect((await fixture.admin.patch(`/api/v1/users/${dan.id}`, { version: dan.version, role: 'user' })).status).toBe(200);
+    await expect.poll(() => page.getByRole('button', { name: 'New project' }).count()).toBe(0);
+    const closed = await settles(() => expect.poll(() => dialog.count(), { timeout: 3000 }).toBe(0));
+    expect(closed, 'a demoted user still has the Rename dialog open').toBe(true);
+    await context.close();
+  });
 });

@@ -102,4 +102,19 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
     expect(closed, `the dialog for a deleted user stays open (after pressing Delete it says: ${after.slice(-120)})`).toBe(true);
     await context.close();
   });
+
+  test('user panel: my own change from another tab does not silently discard my edits here', async () => {
+    const u = await createTestUser(server, { username: 'tabby', display_name: 'Tabby Before', email: 'tabby@example.com' });
+    const brianApi = new ApiClient(server);
+    await brianApi.signIn('brian', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    await page.goto(`${server.url}/users`);
+    const panel = await openPanel(page, 'tabby');
+    await panel.getByLabel('Display name').fill('Tabby Edited Here');
+    expect((await brianApi.patch(`/api/v1/users/${u.id}`, { version: u.version, email: 'tabby2@example.com' })).status).toBe(200);
+    await expect.poll(() => panel.locator('dt:has-text("Version") + dd').textContent()).toBe(String(u.version + 1));
+    const kept = await panel.getByLabel('Display name').inputValue();
+    expect(kept, 'the edit typed in this tab survives a change from my other tab').toBe('Tabby Edited Here');
+    await context.close();
+  });
 });

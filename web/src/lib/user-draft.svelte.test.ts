@@ -11,7 +11,7 @@ function record(fields: Partial<User> = {}): User {
     version: 1, created_at: '2026-11-01T00:00:00Z', updated_at: '2026-11-01T00:00:00Z', last_login_at: null, ...fields,
   };
 }
-const other = { label: 'Ada', isSelf: false };
+const other = 'Ada';
 
 describe('UserDraft: edits, and changes saved by others meanwhile', () => {
   test('a second change while in conflict still names the first one', () => {
@@ -20,7 +20,7 @@ describe('UserDraft: edits, and changes saved by others meanwhile', () => {
     draft.form!.email = 'kim.two@example.com';
     draft.receive(record({ version: 2, display_name: 'Kim Ada' }), other);
     expect(draft.conflict!.fields).toEqual(['display_name']);
-    draft.receive(record({ version: 3, display_name: 'Kim Ada', status: 'inactive' }), { label: 'Cy', isSelf: false });
+    draft.receive(record({ version: 3, display_name: 'Kim Ada', status: 'inactive' }), 'Cy');
     // The admin is to choose between their edits and everything the others changed since them.
     expect(draft.conflict!.fields).toEqual(['display_name', 'status']);
   });
@@ -39,7 +39,7 @@ describe('UserDraft: edits, and changes saved by others meanwhile', () => {
     draft.loaded(record());
     draft.form!.email = 'kim.two@example.com';
     const answer = record({ version: 2, email: 'kim.two@example.com' });
-    draft.receive(answer, { label: 'Brian', isSelf: true }); // the save's own event
+    draft.receive(answer, 'Brian'); // the save's own event
     draft.receive(record({ version: 3, email: 'kim.two@example.com', display_name: 'Kim Ada' }), other); // Ada, right after
     draft.saved(answer); // the save's answer lands last
     expect(draft.user!.version).toBe(3);
@@ -64,5 +64,20 @@ describe('UserDraft: edits, and changes saved by others meanwhile', () => {
     draft.signedIn('2026-11-28T10:00:00.000Z');
     expect(draft.user!.last_login_at).toBe('2026-11-28T10:00:00.000Z');
     expect(draft.changes()).toEqual({ version: 1, email: 'kim.two@example.com' });
+  });
+  test("this draft's own save (its event before its answer) is taken; any other change, the same admin's elsewhere too, is a conflict", () => {
+    const mine = new UserDraft();
+    mine.loaded(record());
+    mine.form!.email = 'kim.two@example.com';
+    mine.form!.token_budget = '500'; // as typed
+    mine.receive(record({ version: 2, email: 'kim.two@example.com', token_budget: 500 }), 'Brian');
+    expect(mine.conflict).toBeNull();
+    expect(mine.dirty).toBe(false);
+    const elsewhere = new UserDraft();
+    elsewhere.loaded(record());
+    elsewhere.form!.display_name = 'Kim Here';
+    elsewhere.receive(record({ version: 2, email: 'kim.there@example.com' }), 'Brian');
+    expect(elsewhere.conflict?.fields).toEqual(['email']);
+    expect(elsewhere.form!.display_name).toBe('Kim Here');
   });
 });

@@ -60,16 +60,26 @@ export class UserDraft {
     this.take(early ?? record);
   }
 
-  /** A record from the live feed, saved by `by`: taken when newer, unless that would overwrite someone else's edits. */
-  receive(latest: User, by: { label: string | null; isSelf: boolean }) {
+  /**
+   * A record from the live feed, saved by `by`: taken when newer, unless that would overwrite edits.
+   * The save of these very edits (its event may come before its answer) overwrites nothing; any
+   * other change, even one the same admin made elsewhere, is a conflict.
+   */
+  receive(latest: User, by: string | null) {
     if (this.user?.id !== latest.id) {
       // Not loaded yet (or still another user's): kept for `loaded`.
       if (this.early?.id !== latest.id || latest.version > this.early.version) this.early = latest;
       return;
     }
     if (latest.version <= this.user.version) return;
-    if (!this.dirty || by.isSelf) return this.take(latest);
-    this.conflictWith(latest, by.label ?? 'someone');
+    if (!this.dirty || this.holds(latest)) return this.take(latest);
+    this.conflictWith(latest, by ?? 'someone');
+  }
+
+  /** Whether the form holds `record`'s values (budgets as typed: "500" holds 500, "" holds none). */
+  private holds(record: User): boolean {
+    const { form } = this;
+    return form !== null && editable.every((f) => form[f] === record[f] || String(form[f] ?? '') === String(record[f] ?? ''));
   }
 
   /**
