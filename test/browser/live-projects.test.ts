@@ -233,6 +233,26 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     await context.close();
   });
 
+  test('application dialog: a blank line added to the redirect URIs is no edit that would put them back after a conflict', async () => {
+    const made = await fixture.admin.post('/api/v1/applications', { name: 'Blank app', redirect_uris: ['https://blank.example.com/callback'] });
+    const app = (made.body as { application: { id: string; version: number } }).application;
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    await page.goto(`${server.url}/applications`);
+    await page.locator('tr[data-application="Blank app"]').getByRole('button', { name: 'Edit' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Blank app two');
+    await dialog.getByLabel('Redirect URIs', { exact: true }).fill('https://blank.example.com/callback\n'); // a blank line, nothing more
+    const uris = ['https://blank.example.com/callback', 'https://blank.example.com/other'];
+    expect((await fixture.admin.patch(`/api/v1/applications/${app.id}`, { version: app.version, redirect_uris: uris })).status).toBe(200);
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.getByRole('alert').waitFor();
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('tr[data-application="Blank app two"]').waitFor();
+    const [row] = await server.sql<{ redirect_uris: string[] }[]>`SELECT redirect_uris FROM applications WHERE id = ${app.id}`;
+    expect(row!.redirect_uris, "Ada's URIs stand").toEqual(uris);
+    await context.close();
+  });
+
   test('rename dialog: project deleted while open', async () => {
     const owner = await createTestUser(server, { username: 'a5owner', display_name: 'A5 Owner' });
     const project = await createProject('Doomed', owner.id);
