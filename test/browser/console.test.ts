@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { createTestUser } from '../helpers/clients.ts';
 import { screenshots, shootBoth, signInPage } from '../helpers/console.ts';
+import { insertUsers } from '../helpers/database.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 describe.skipIf(!chromiumPath)('the console, with several admins at once', () => {
@@ -206,10 +207,7 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
   });
 
   test('the table is virtualised and loads more as you scroll', async () => {
-    await server.sql`
-      INSERT INTO users (username, display_name, email, password_hash, created_at)
-      SELECT 'bulk' || n, 'Bulk ' || n, 'bulk' || n || '@example.com', 'x', now() - n * interval '1 minute'
-      FROM generate_series(1, 400) n`;
+    await insertUsers(server.sql, 'bulk', 400, { spacedBy: 'created_at' });
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await page.waitForURL(/\/users/);
     await expect.poll(() => page.getByTestId('user-count').textContent()).toMatch(/^4\d\d users$/);

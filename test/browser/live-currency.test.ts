@@ -1,6 +1,7 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { chromiumPath } from '../helpers/browser.ts';
+import { insertUsers } from '../helpers/database.ts';
 import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
 import { holdableLiveMessages, holdAnswer, settles, signInPage, takeLiveConnections, useTwoAdmins, watchProblems } from '../helpers/console.ts';
 
@@ -39,10 +40,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   }
 
   test('role filter: the last loaded row leaves the filter and comes back; it is still in the list', async () => {
-    await server.sql`
-      INSERT INTO users (username, display_name, email, password_hash, role, created_at)
-      SELECT 'mod' || n, 'Mod ' || n, 'mod' || n || '@example.com', 'x', 'moderator', now() - n * interval '1 minute'
-      FROM generate_series(1, 150) n`;
+    await insertUsers(server.sql, 'mod', 150, { spacedBy: 'created_at', role: 'moderator' });
     const firstPage = (await fixture.admin.get('/api/v1/users?role=moderator&limit=100')).body as { items: { username: string }[] };
     const last = firstPage.items.at(-1)!.username; // the last row of the console's first page (100 rows)
     const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
@@ -84,10 +82,7 @@ describe.skipIf(!chromiumPath)('lists and panels stay current without a reload',
   });
 
   test('sorted by last sign-in: a sign-in moves the user to the top, loaded or not', async () => {
-    await server.sql`
-      INSERT INTO users (username, display_name, email, password_hash, last_login_at)
-      SELECT 'seen' || n, 'Seen ' || n, 'seen' || n || '@example.com', 'x', now() - n * interval '1 minute'
-      FROM generate_series(1, 150) n`;
+    await insertUsers(server.sql, 'seen', 150, { spacedBy: 'last_login_at' });
     const leo = await createTestUser(server, { username: 'leo', display_name: 'Leo Loaded', password });
     await server.sql`UPDATE users SET last_login_at = now() - interval '5 minutes 30 seconds' WHERE id = ${leo.id}`; // sixth, in view
     await createTestUser(server, { username: 'lena', display_name: 'Lena Beyond', password }); // never signed in: last

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { holdableLiveMessages, holdAnswer, signInPage, takeLiveConnections } from '../helpers/console.ts';
+import { insertUsers } from '../helpers/database.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // A list or panel loads over HTTP and is kept current by live events, and the two race both ways:
@@ -20,10 +21,7 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
     await createTestUser(server, { username: 'grace', display_name: 'Grace Hopper', password });
     // Enough users for several pages of the users table (100 a page).
-    await server.sql`
-      INSERT INTO users (username, display_name, email, password_hash, created_at)
-      SELECT 'bulk' || n, 'Bulk ' || n, 'bulk' || n || '@example.com', 'x', now() - n * interval '1 minute'
-      FROM generate_series(1, 400) n`;
+    await insertUsers(server.sql, 'bulk', 400, { spacedBy: 'created_at' });
     browser = await launchBrowser();
   });
   afterAll(async () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { holdAnswer, screenshots, shootBoth, signInPage, watchProblems } from '../helpers/console.ts';
+import { insertUsers } from '../helpers/database.ts';
 import { useTestServer } from '../helpers/server.ts';
 
 // Issue 14, "Sessions at scale": the Sessions page over thousands of sessions keeps only the rows
@@ -22,9 +23,7 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     await mkdir(screenshots, { recursive: true });
     await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
     // Many people, many sessions: 10 each, used over the last days, from two networks and two browsers.
-    await server.sql`
-      INSERT INTO users (username, display_name, email, password_hash)
-      SELECT 'holder' || n, 'Holder ' || n, 'holder' || n || '@example.com', 'x' FROM generate_series(1, ${SESSIONS / 10}) n`;
+    await insertUsers(server.sql, 'holder', SESSIONS / 10);
     await server.sql`
       INSERT INTO sessions (token_hash, user_id, expires_at, last_seen_at, ip, user_agent)
       SELECT md5('session ' || n), u.id, now() + interval '20 days', now() - n * interval '1 minute',
@@ -119,9 +118,7 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
   });
 
   test('beyond 10,000 users the users table says its count is an estimate ("about 12K users")', async () => {
-    await server.sql`
-      INSERT INTO users (username, display_name, email, password_hash)
-      SELECT 'many' || n, 'Many ' || n, 'many' || n || '@example.com', 'x' FROM generate_series(1, 12000) n`;
+    await insertUsers(server.sql, 'many', 12000);
     await server.sql`ANALYZE users`;
     await page.goto(`${server.url}/users`);
     await expect.poll(() => page.getByTestId('user-count').textContent()).toMatch(/^about 1[0-5](\.\d)?K users$/);

@@ -61,3 +61,24 @@ export async function whileSessionsRefused<T>(sql: Sql, work: () => Promise<T>):
     await sql`DROP FUNCTION refuse_sessions()`;
   }
 }
+
+/**
+ * `count` users named `<prefix>1` … `<prefix><count>` (display name `<Prefix> <n>`), written at once
+ * with no events, for tables of many rows. `spacedBy`: a timestamp set a minute apart, the first
+ * user the newest; `role`: all of them (plain users by default).
+ */
+export async function insertUsers(
+  sql: Sql,
+  prefix: string,
+  count: number,
+  options: { spacedBy?: 'created_at' | 'last_login_at'; role?: 'user' | 'moderator' | 'admin' } = {},
+): Promise<void> {
+  const name = prefix.charAt(0).toUpperCase() + prefix.slice(1);
+  const spaced = options.spacedBy;
+  await sql`
+    INSERT INTO users (username, display_name, email, password_hash, role ${spaced ? sql`, ${sql(spaced)}` : sql``})
+    SELECT ${prefix} || n, ${name} || ' ' || n, ${prefix} || n || '@example.com', 'x', ${options.role ?? 'user'}
+           ${spaced ? sql`, now() - n * interval '1 minute'` : sql``}
+    FROM generate_series(1, ${count}::int) n`;
+}
+
