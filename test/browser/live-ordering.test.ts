@@ -304,6 +304,31 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await context.close();
   });
 
+  test('a burst of sign-ins in a table sorted by last sign-in reads at most four rows at once, and shows every one', async () => {
+    const people = await Promise.all(Array.from({ length: 10 }, (_, n) => createTestUser(server, { username: `burst${n}`, display_name: `Burst ${n}`, password })));
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/users?sort=-last_login_at`);
+    await page.getByTestId('user-count').waitFor();
+    let reading = 0;
+    let most = 0;
+    await page.route(
+      (url) => url.pathname === '/api/v1/users' && url.searchParams.has('id'),
+      async (route) => {
+        most = Math.max(most, ++reading);
+        const response = await route.fetch();
+        await new Promise((resolve) => setTimeout(resolve, 300)); // a slow answer, so reads pile up
+        await route.fulfill({ response });
+        reading -= 1;
+      },
+    );
+    await Promise.all(people.map((person) => new ApiClient(server).signIn(person.username, password)));
+    const shown = () => page.locator('tbody tr[data-user]').evaluateAll((rows) => rows.slice(0, 10).map((r) => r.getAttribute('data-user')).sort());
+    await expect.poll(shown, { timeout: 15_000 }).toEqual(people.map((person) => person.username).sort());
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(4);
+    await context.close();
+  });
+
   // Loads run again on live events can land out of order: the newest answer is the one shown.
   test("a user's sessions in their panel: an older answer landing last does not replace a newer one", async () => {
     const target = await createTestUser(server, { username: 'olive', display_name: 'Olive Order', password });

@@ -8,6 +8,8 @@ import { addPage, applyUserEvent, applyUserEvents, placeRow, type UserFilters } 
 export type { UserFilters } from './user-rows';
 
 const PAGE_SIZE = 100;
+// Rows read on their own at once, so a burst of sign-ins does not become a burst of requests.
+const READS_AT_ONCE = 4;
 
 /** One page of users matching `filters`, after `cursor`. */
 function usersPage(filters: UserFilters, limit: number, cursor: string | null, id?: string): Promise<UserList> {
@@ -91,15 +93,27 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
 
   /** Users whose row is on its way, and whether they became missing again meanwhile. */
   private readonly bringing = new Map<string, boolean>();
+  /** Users whose row waits for a read of its own to be free (a burst of sign-ins). */
+  private readonly waiting = new Set<string>();
 
   /**
    * Reads the row of a user who moved among the loaded rows from beyond them (a user promoted into
    * a role filter, a sign-in in a table sorted by last sign-in), with what the list shows of them,
    * and places it as a further page is placed. Asked again while it is on its way, it reads again
-   * afterwards if the row is still not there (promoted, demoted and promoted again meanwhile).
+   * afterwards if the row is still not there (promoted, demoted and promoted again meanwhile). At
+   * most READS_AT_ONCE are on their way; the others wait their turn.
    */
   private bringIn(userId: string) {
     if (this.bringing.has(userId)) return void this.bringing.set(userId, true);
+    this.waiting.add(userId);
+    for (const next of this.waiting) {
+      if (this.bringing.size >= READS_AT_ONCE) return;
+      this.waiting.delete(next);
+      this.readRow(next);
+    }
+  }
+
+  private readRow(userId: string) {
     this.bringing.set(userId, false);
     const read = this.readBeside(
       () => usersPage(this.filters, 1, null, userId),
@@ -115,7 +129,9 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
     void attempt(() => read).finally(() => {
       const again = this.bringing.get(userId);
       this.bringing.delete(userId);
-      if (again && !this.items.some((u) => u.id === userId)) this.bringIn(userId);
+      if (again && !this.items.some((u) => u.id === userId)) this.waiting.add(userId);
+      const next = this.waiting.values().next();
+      if (!next.done) this.bringIn(next.value);
     });
   }
 }
