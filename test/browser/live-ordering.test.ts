@@ -308,7 +308,7 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     const people = await Promise.all(Array.from({ length: 10 }, (_, n) => createTestUser(server, { username: `burst${n}`, display_name: `Burst ${n}`, password })));
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await page.goto(`${server.url}/users?sort=-last_login_at`);
-    await page.getByTestId('user-count').waitFor();
+    await row(page, 'brian').waitFor(); // the first page is in
     let reading = 0;
     let most = 0;
     await page.route(
@@ -326,6 +326,25 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await expect.poll(shown, { timeout: 15_000 }).toEqual(people.map((person) => person.username).sort());
     expect(most).toBeGreaterThan(1);
     expect(most).toBeLessThanOrEqual(4);
+    await context.close();
+  });
+
+  // The row of a user who moved in from beyond the loaded rows is read on its own; when that read
+  // fails, the table is no longer what the server has, so it starts over from its first page.
+  test('a row read on its own that fails makes the table start over, and the row shows', async () => {
+    const latecomer = await createTestUser(server, { username: 'lena.late', display_name: 'Lena Late', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/users?sort=-last_login_at`);
+    await row(page, 'brian').waitFor(); // the first page is in
+    expect(await row(page, latecomer.username).count(), 'not loaded: she never signed in').toBe(0);
+    let failed = 0;
+    await page.route(
+      (url) => url.pathname === '/api/v1/users' && url.searchParams.has('id'),
+      (route) => (failed++ === 0 ? route.fulfill({ status: 503, json: { error: { code: 'unavailable', message: 'The database is not answering' } } }) : route.continue()),
+    );
+    await new ApiClient(server).signIn(latecomer.username, password);
+    await expect.poll(() => page.locator('tbody tr[data-user]').first().getAttribute('data-user'), { timeout: 10_000 }).toBe(latecomer.username);
+    expect(failed).toBe(1);
     await context.close();
   });
 

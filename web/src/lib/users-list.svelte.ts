@@ -2,7 +2,6 @@ import type { LiveEvent, UserListItem, UserList } from '@roster/shared';
 import { api } from './api';
 import { Flashing } from './flashing.svelte';
 import { KeysetList, nextPageStart } from './keyset-list.svelte';
-import { attempt } from './notify';
 import { addPage, applyUserEvent, applyUserEvents, placeRow, type UserFilters } from './user-rows';
 
 export type { UserFilters } from './user-rows';
@@ -126,7 +125,8 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
       },
       { showsLoading: false },
     );
-    void attempt(() => read).finally(() => {
+    // Without the row the table is not what the server has (a count with a row short): start over.
+    void read.catch(() => this.loadFirst()).finally(() => {
       const again = this.bringing.get(userId);
       this.bringing.delete(userId);
       if (again && !this.items.some((u) => u.id === userId)) this.waiting.add(userId);
