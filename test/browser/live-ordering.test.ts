@@ -329,6 +329,29 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await context.close();
   });
 
+  test('a storm of sign-ins, more than reads can keep up with, loads the first page once instead of each row', async () => {
+    const people = await Promise.all(Array.from({ length: 40 }, (_, n) => createTestUser(server, { username: `storm${n}`, display_name: `Storm ${n}`, password })));
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.setViewportSize({ width: 1280, height: 3000 }); // the table draws the rows in view
+    await page.goto(`${server.url}/users?sort=-last_login_at`);
+    await row(page, 'brian').waitFor(); // the first page is in
+    let rowReads = 0;
+    await page.route(
+      (url) => url.pathname === '/api/v1/users' && url.searchParams.has('id'),
+      async (route) => {
+        rowReads += 1;
+        const response = await route.fetch();
+        await new Promise((resolve) => setTimeout(resolve, 1000)); // slower than the sign-ins come
+        await route.fulfill({ response });
+      },
+    );
+    await Promise.all(people.map((person) => new ApiClient(server).signIn(person.username, password)));
+    const shown = () => page.locator('tbody tr[data-user]').evaluateAll((rows) => rows.slice(0, 40).map((r) => r.getAttribute('data-user')).sort());
+    await expect.poll(shown, { timeout: 15_000 }).toEqual(people.map((person) => person.username).sort());
+    expect(rowReads, 'rows read one by one').toBeLessThan(20);
+    await context.close();
+  });
+
   // The row of a user who moved in from beyond the loaded rows is read on its own; when that read
   // fails, the table is no longer what the server has, so it starts over from its first page.
   test('a row read on its own that fails makes the table start over, and the row shows', async () => {

@@ -9,6 +9,8 @@ export type { UserFilters } from './user-rows';
 const PAGE_SIZE = 100;
 // Rows read on their own at once, so a burst of sign-ins does not become a burst of requests.
 const READS_AT_ONCE = 4;
+// Past this many rows waiting for a read, one load of the first page costs less than reading each.
+const READS_WAITING_AT_MOST = 12;
 
 /** One page of users matching `filters`, after `cursor`. */
 function usersPage(filters: UserFilters, limit: number, cursor: string | null, id?: string): Promise<UserList> {
@@ -100,11 +102,16 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
    * a role filter, a sign-in in a table sorted by last sign-in), with what the list shows of them,
    * and places it as a further page is placed. Asked again while it is on its way, it reads again
    * afterwards if the row is still not there (promoted, demoted and promoted again meanwhile). At
-   * most READS_AT_ONCE are on their way; the others wait their turn.
+   * most READS_AT_ONCE are on their way; the others wait their turn, and when too many wait (a
+   * storm of sign-ins, a bulk role change) the list starts over from its first page, which is current.
    */
   private bringIn(userId: string) {
     if (this.bringing.has(userId)) return void this.bringing.set(userId, true);
     this.waiting.add(userId);
+    if (this.waiting.size > READS_WAITING_AT_MOST) {
+      this.waiting.clear();
+      return void this.loadFirst();
+    }
     for (const next of this.waiting) {
       if (this.bringing.size >= READS_AT_ONCE) return;
       this.waiting.delete(next);
