@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import type { User } from '@roster/shared';
 import { ApiClient, createTestUser, signedInClient, useSignedInClient } from '../helpers/clients.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
+import { enrolTotp } from '../helpers/totp.ts';
 
 // Each race runs many times with real concurrent clients against a real PostgreSQL, and asserts
 // the invariant after every pair, not one lucky interleaving.
@@ -99,6 +100,31 @@ describe('a sign-in racing a deactivation', () => {
       const creation = events.find((e) => e.action === 'user.created');
       if (created.status === 201) expect(Number(creation!.id)).toBeLessThan(Number(demotion.id));
       else expect(creation).toBeUndefined();
+    });
+  });
+});
+
+describe("a two-factor sign-in's password step racing a deactivation", () => {
+  // The password step opens no session, only a pending sign-in, which a deactivation ends too
+  // (docs/security.md): one written after the deactivation would complete once it is undone.
+  test('no pending sign-in is left, and after reactivation there is nothing to complete', { timeout: 240_000 }, async () => {
+    await rounds(PAIRS, async () => {
+      const { client: enrolling, user } = await signedInClient(server);
+      const { recoveryCodes } = await enrolTotp(enrolling);
+      const browser = new ApiClient(server);
+      const [passwordStep, deactivated] = await Promise.all([
+        browser.post('/api/v1/auth/login', { login: user.username, password: user.password }),
+        deactivate(user),
+      ]);
+      expect(passwordStep.status, JSON.stringify(passwordStep.body)).toBeLessThan(500);
+      expect(deactivated.status, JSON.stringify(deactivated.body)).toBe(200);
+      const [pending] = await server.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pending_logins WHERE user_id = ${user.id}`;
+      expect(pending!.n, `the password step answered ${passwordStep.status}`).toBe(0);
+      const [row] = await server.sql<{ version: number }[]>`SELECT version FROM users WHERE id = ${user.id}`;
+      expect((await admin.patch(`/api/v1/users/${user.id}`, { version: row!.version, status: 'active' })).status).toBe(200);
+      const second = await browser.post('/api/v1/auth/second-factor', { recovery_code: recoveryCodes[0] });
+      expect(second.status, JSON.stringify(second.body)).toBe(401);
+      expect(await sessionsOf(user.id)).toBe(0);
     });
   });
 });

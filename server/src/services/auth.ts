@@ -104,8 +104,13 @@ export async function login(
   }
   await attemptSucceeded(sql, attempt, device ? [{ scope: 'device', key: device }] : [{ scope: 'login', key: typed }]);
   if (row.two_factor_enabled_at) {
-    if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
-    return { pending: await createPendingLogin(sql, row.id, row.password_hash) };
+    // Under the user's lock, as a session is opened: the pending sign-in of a password checked just
+    // before a deactivation would otherwise outlive it and complete once the account is reactivated.
+    const pending = await transaction(sql, async (tx) => {
+      const locked = await lockSigningInUser(tx, { id: row.id, label: row.username, ip: client.ip }, row.id, row.password_hash);
+      return createPendingLogin(tx, locked.id, locked.password_hash);
+    });
+    return { pending };
   }
   return { signedIn: await startSession(sql, row, client, cookies, policy, { verifiedHash: row.password_hash }) };
 }
@@ -166,12 +171,7 @@ export async function openSession(
 ): Promise<SignedIn> {
   const token = generateSessionToken();
   const actor: Actor = { id: user.id, label: user.username, ip: client.ip };
-  const { users } = await lockForWrite(tx, actor, { change: [user.id] });
-  const row = users.get(user.id);
-  if (!row || (proof.verifiedHash !== undefined && row.password_hash !== proof.verifiedHash)) {
-    throw new AppError('invalid_credentials', 'The login or password is wrong');
-  }
-  if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
+  const row = await lockSigningInUser(tx, actor, user.id, proof.verifiedHash);
   await proof.secondFactor?.(tx, row, actor);
   await endReplacedSession(tx, actor, cookies.session);
   const amr = proof.amr ?? PASSWORD_ONLY;
@@ -201,6 +201,21 @@ export async function openSession(
     },
   });
   return { token, session, user: toUserDto(updated!), deviceToken: device.token, newDevice: device.isNew && row.last_login_at !== null };
+}
+
+/**
+ * Locks the user signing in and reads them again: a deactivation or password change that committed
+ * after the password was checked (against `verifiedHash`) wins, and one that comes later waits for
+ * this transaction, then ends what it made.
+ */
+async function lockSigningInUser(tx: TransactionSql, actor: Actor, userId: string, verifiedHash: string | undefined): Promise<UserRow> {
+  const { users } = await lockForWrite(tx, actor, { change: [userId] });
+  const row = users.get(userId);
+  if (!row || (verifiedHash !== undefined && row.password_hash !== verifiedHash)) {
+    throw new AppError('invalid_credentials', 'The login or password is wrong');
+  }
+  if (row.status !== 'active') throw new AppError('forbidden', 'Your account is deactivated. Ask an administrator to reactivate it.');
+  return row;
 }
 
 async function endReplacedSession(tx: TransactionSql, actor: Actor, token: string | undefined) {
