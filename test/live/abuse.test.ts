@@ -41,6 +41,20 @@ describe('a flood of messages', () => {
   });
 });
 
+describe('many connections of one session at once', () => {
+  test('200 handshakes together: the bound still holds, the others are refused with too_many_connections', async () => {
+    const { client, user } = await signedInClient(server);
+    const attempts = await Promise.allSettled(Array.from({ length: 200 }, () => connectSocket(server, { cookie: client.cookie })));
+    const connected = attempts.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+    const refusals = attempts.flatMap((a) => (a.status === 'rejected' ? [(a.reason as Error).message] : []));
+    const open = [...server.live.io.of('/').sockets.values()].filter((s) => s.data.user.id === user.id).length;
+    for (const socket of connected) socket.close();
+    expect(open).toBe(20);
+    expect(connected).toHaveLength(20);
+    expect(new Set(refusals)).toEqual(new Set(['too_many_connections']));
+  });
+});
+
 describe('a client that will not read', () => {
   test('is disconnected once what waits for it passes the bound; others keep streaming', { timeout: 60_000 }, async () => {
     const { client: staffHttp, user: staffUser } = await signedInClient(server, { role: 'moderator' });
