@@ -53,6 +53,23 @@ describe('many connections of one session at once', () => {
     expect(connected).toHaveLength(20);
     expect(new Set(refusals)).toEqual(new Set(['too_many_connections']));
   });
+
+  test('2,000 handshakes written at once on one websocket: the connection is closed, no socket is added', async () => {
+    // Socket.IO takes a namespace's CONNECT again until one has succeeded, and the message limit
+    // counts only events: each of these ran a handshake (a read of the session) at once.
+    const { client, user } = await signedInClient(server);
+    const raw = websocketUpgrade(server, client.cookie);
+    raw.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+    await new Promise<void>((resolve) => raw.once('data', () => resolve()));
+    raw.write(Buffer.concat(Array.from({ length: 2000 }, () => maskedTextFrame('40'))));
+    await closed;
+    const open = [...server.live.io.of('/').sockets.values()].filter((s) => s.data.user.id === user.id);
+    expect(open).toHaveLength(0);
+    // One handshake at a time, as the console makes them, still connects.
+    const honest = await connectSocket(server, { cookie: client.cookie });
+    honest.close();
+  });
 });
 
 describe('a client that will not read', () => {

@@ -13,7 +13,7 @@ import { isStaff } from './audience.ts';
 import { ConnectionRegistry } from './connections.ts';
 import { EventFeed } from './feed.ts';
 import { PresenceTracker } from './presence.ts';
-import { isBacklogged, limitMessages } from './socket-limits.ts';
+import { cutOff, isBacklogged, limitMessages } from './socket-limits.ts';
 import { roleRoom, sessionRoom, userRoom, type LiveServer, type LiveSocket } from './sockets.ts';
 import { StatsBroadcaster } from './stats.ts';
 
@@ -59,6 +59,8 @@ export class LiveHub {
   private readonly recentChanges: { seq: number; userId: string | null; sessionId: string | null; all: boolean }[] = [];
   /** Changes numbered below this one are no longer remembered. */
   private recentChangesFrom = 0;
+  /** Connections with a handshake under way: one at a time each (`authenticate`). */
+  private readonly handshaking = new WeakSet<object>();
 
   constructor(
     httpServer: HttpServer,
@@ -129,6 +131,19 @@ export class LiveHub {
   // ---- Handshake and connection ---------------------------------------------------------------
 
   private async authenticate(socket: LiveSocket, next: (error?: Error) => void) {
+    // Socket.IO runs a handshake for every CONNECT packet until one succeeds, and the message limit
+    // counts only events: a client writing many at once would run as many reads of the session and
+    // could open a socket for each. The console sends one and waits for the answer.
+    if (this.handshaking.has(socket.conn)) return cutOff(socket);
+    this.handshaking.add(socket.conn);
+    try {
+      await this.checkHandshake(socket, next);
+    } finally {
+      this.handshaking.delete(socket.conn);
+    }
+  }
+
+  private async checkHandshake(socket: LiveSocket, next: (error?: Error) => void) {
     const refuse = (code: string) => next(Object.assign(new Error(code), { data: { code } }));
     const handshake = liveHandshakeSchema.safeParse(socket.handshake.auth ?? {});
     if (!handshake.success) return refuse('invalid_resume_point');
@@ -295,10 +310,7 @@ export class LiveHub {
     for (const socket of this.io.of('/').sockets.values()) {
       if (!isBacklogged(socket)) continue;
       this.options.log.warn({ user: socket.data.user.id }, 'live connection is not reading; disconnected');
-      const transport = socket.conn.transport as unknown as { socket?: { terminate?: () => void } };
-      socket.disconnect(true);
-      // A graceful websocket close waits for the client to read a close frame, which it never does.
-      transport.socket?.terminate?.();
+      cutOff(socket);
     }
   }
 }

@@ -39,3 +39,13 @@ export function isBacklogged(socket: Socket): boolean {
   const conn = socket.conn as unknown as { writeBuffer: unknown[]; transport: { socket?: { bufferedAmount?: number } } };
   return conn.writeBuffer.length > MAX_QUEUED_PACKETS || (conn.transport.socket?.bufferedAmount ?? 0) > MAX_BUFFERED_BYTES;
 }
+
+/**
+ * Closes a socket's whole connection at once, connected or still in its handshake: a graceful
+ * websocket close waits for the client to read a close frame, which such a client never does.
+ */
+export function cutOff(socket: Socket): void {
+  const transport = socket.conn.transport as unknown as { socket?: { terminate?: () => void } };
+  socket.conn.close();
+  transport.socket?.terminate?.();
+}
