@@ -61,6 +61,12 @@ export class LiveHub {
   private recentChangesFrom = 0;
   /** Connections with a handshake under way: one at a time each (`authenticate`). */
   private readonly handshaking = new WeakSet<object>();
+  /**
+   * Sockets whose handshake passed but which Socket.IO has not connected yet (it does so a tick
+   * later): they count against their session's limit, or handshakes finishing together would all
+   * pass it. A client that leaves meanwhile is never connected, so its close removes it too.
+   */
+  private readonly admitted = new Set<LiveSocket>();
 
   constructor(
     httpServer: HttpServer,
@@ -167,20 +173,27 @@ export class LiveHub {
     if (!validated) return refuse('unauthenticated');
     if (validated.user.password_change_required) return refuse('password_change_required');
     if (twoFactorOverdueFor(this.options.twoFactorPolicy, validated.user, validated.twoFactorDueAt)) return refuse('two_factor_setup_required');
-    if ((this.io.of('/').adapter.rooms.get(sessionRoom(validated.session.id))?.size ?? 0) >= MAX_SOCKETS_PER_SESSION) {
-      return refuse('too_many_connections');
-    }
+    if (this.connectionsOf(validated.session.id) >= MAX_SOCKETS_PER_SESSION) return refuse('too_many_connections');
     socket.data.user = validated.user;
     socket.data.session = validated.session;
     socket.data.presence = { viewing: null, editing: null };
     socket.data.resumeFrom = handshake.data.after;
+    this.admitted.add(socket);
+    socket.conn.once('close', () => this.admitted.delete(socket));
     next();
+  }
+
+  /** A session's sockets on this node: in its room, or admitted and about to join it. */
+  private connectionsOf(sessionId: string): number {
+    const joined = this.io.of('/').adapter.rooms.get(sessionRoom(sessionId))?.size ?? 0;
+    return joined + [...this.admitted].filter((socket) => socket.data.session.id === sessionId).length;
   }
 
   private onConnection(socket: LiveSocket) {
     const { user, session } = socket.data;
     // From here on the socket is in its rooms, so in the fan-out.
     void socket.join([userRoom(user.id), roleRoom(user.role), sessionRoom(session.id)]);
+    this.admitted.delete(socket);
     this.feed.connected(socket);
     limitMessages(socket, () => this.options.log.warn({ user: user.id }, 'live connection flooded messages; disconnected'));
     socket.on('presence', (update) => this.presenceTracker.update(socket, update));
