@@ -28,7 +28,7 @@ export function createApp(deps: Deps) {
     },
   });
   const api = new Hono<AppEnv>();
-  const document = openApiDocument(deps.origins[0]!);
+  const document = openApiDocument(deps.origins[0]!, deps.cookies.session.name);
   api.get('/openapi.json', (c) => c.json(document));
 
   // Every route of the shared table behind its gate (database, origin, principal, access rule);

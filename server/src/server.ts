@@ -4,7 +4,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Sql } from 'postgres';
 import { createApp } from './app.ts';
 import { verifyAgainstDummy } from './auth/passwords.ts';
-import { sessionPolicy } from './auth/sessions.ts';
+import { SessionCookie, sessionPolicy } from './auth/sessions.ts';
 import { twoFactorPolicy } from './auth/two-factor-policy.ts';
 import { allowedOrigins, type Config } from './config.ts';
 import { DatabaseWatch } from './database-watch.ts';
@@ -58,6 +58,9 @@ export async function startServer(options: {
   httpServer.on('request', (req, res) => void handleRequest!(req, res));
   const database = new DatabaseWatch(options.databaseUrl, log);
   database.start();
+  const publicOrigin = origins[0]!;
+  const secure = publicOrigin.startsWith('https:');
+  const cookies = { secure, domain: config.ROSTER_COOKIE_DOMAIN, session: new SessionCookie(secure, config.ROSTER_COOKIE_DOMAIN) };
   const live = new LiveHub(httpServer, {
     sql,
     database,
@@ -65,10 +68,10 @@ export async function startServer(options: {
     log,
     origins,
     sessionPolicy: sessionPolicy(config),
+    sessionCookie: cookies.session,
     twoFactorPolicy: twoFactorPolicy(config),
   });
   const drain = new ConnectionDrain(httpServer, log, '/socket.io/');
-  const publicOrigin = origins[0]!;
   const oidc = await OpenIdProvider.start({ sql, origin: publicOrigin, sessionPolicy: sessionPolicy(config), trustProxy: config.TRUST_PROXY, log });
   const logouts = new LogoutDelivery(sql, log, oidc.issuer);
   const mailer = createMailer({
@@ -81,7 +84,7 @@ export async function startServer(options: {
     ...options,
     database,
     origins,
-    cookies: { secure: publicOrigin.startsWith('https:'), domain: config.ROSTER_COOKIE_DOMAIN },
+    cookies,
     oidc,
     live,
     clock: options.clock ?? (() => new Date()),

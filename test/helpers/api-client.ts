@@ -19,7 +19,7 @@ export interface RouteResponse<K extends RouteKey> extends ApiResponse<ResponseO
 
 /** An HTTP client with its own cookie jar, sending the server's Origin unless told otherwise. */
 export class ApiClient {
-  /** The session cookie (`roster_session=…`), also what sockets are opened with. */
+  /** The session cookie (`roster_session=…`, behind HTTPS with a prefix), also what sockets are opened with. */
   cookie: string | undefined;
   /** The device cookie a sign-in sets (`roster_device=…`): this browser signed in before. */
   deviceCookie: string | undefined;
@@ -108,7 +108,7 @@ export class ApiClient {
 
   /** The raw session token from the cookie jar. */
   get sessionToken(): string | undefined {
-    return this.cookie?.match(/roster_session=([^;]+)/)?.[1];
+    return this.cookie?.match(/roster_session=([^;]+)/)?.[1]; // behind HTTPS, `__Host-roster_session`
   }
 
   private keepCookie(setCookies: string[]) {
@@ -116,7 +116,7 @@ export class ApiClient {
       const [pair] = header.split(';');
       const [name, value] = pair!.split('=');
       const expired = /max-age=0/i.test(header) || value === '';
-      if (name === 'roster_session') this.cookie = expired ? undefined : `roster_session=${value}`;
+      if (name?.endsWith('roster_session')) this.cookie = expired ? undefined : `${name}=${value}`;
       if (name === 'roster_device') this.deviceCookie = expired ? undefined : `roster_device=${value}`;
       if (name === 'roster_pending_login') this.pendingCookie = expired ? undefined : `roster_pending_login=${value}`;
     }

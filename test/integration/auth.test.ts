@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ApiClient, createTestUser, signedInClient } from '../helpers/clients.ts';
+import { ApiClient, connectSocket, createTestUser, signedInClient } from '../helpers/clients.ts';
 import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer({ env: { LOGIN_MAX_FAILURES: '3', LOGIN_MAX_FAILURES_PER_IP: '1000' } });
@@ -231,7 +231,48 @@ describe('behind HTTPS', () => {
       const client = new ApiClient(httpsServer);
       const response = await client.post('/api/v1/auth/login', { login: user.username, password: user.password });
       expect(response.status).toBe(200);
-      expect(response.headers.getSetCookie().find((c) => c.startsWith('roster_session='))).toMatch(/Secure/);
+      expect(response.headers.getSetCookie().find((c) => c.startsWith('__Host-roster_session='))).toMatch(/Secure/);
+    } finally {
+      await httpsServer.close();
+    }
+  });
+
+  // A host beside Roster's (another application under the same parent domain) can set a cookie of
+  // the same name for Roster's host, with a longer path so that browsers send it first: the browser
+  // would then act in the attacker's session. A name with the `__Host-` prefix is one only Roster's
+  // own host can set (ASVS 5.0 3.3.1); with ROSTER_COOKIE_DOMAIN, which `__Host-` forbids, `__Secure-`.
+  test('behind HTTPS the session cookie is __Host-roster_session, and a plain roster_session is not read', async () => {
+    const httpsServer = await startTestServer({ env: { ROSTER_ORIGIN: 'https://roster.example.com' } });
+    try {
+      const user = await createTestUser(httpsServer);
+      const client = new ApiClient(httpsServer);
+      const response = await client.post('/api/v1/auth/login', { login: user.username, password: user.password });
+      const cookie = response.headers.getSetCookie().find((c) => c.startsWith('__Host-roster_session='))!;
+      expect(cookie).toMatch(/; Path=\/(;|$)/);
+      expect(cookie).toMatch(/; Secure/);
+      expect(cookie).not.toMatch(/Domain=/i);
+      expect((await client.get('/api/v1/auth/me')).status).toBe(200);
+      const token = client.sessionToken!;
+      const planted = await new ApiClient(httpsServer).request('GET', '/api/v1/auth/me', undefined, { headers: { cookie: `roster_session=${token}` } });
+      expect(planted.status).toBe(401);
+      const socket = await connectSocket(httpsServer, { cookie: `roster_session=${token}` }).catch((error: Error) => error);
+      expect(socket).toBeInstanceOf(Error);
+      const live = await connectSocket(httpsServer, { cookie: client.cookie! });
+      live.close();
+    } finally {
+      await httpsServer.close();
+    }
+  });
+
+  test('behind HTTPS with ROSTER_COOKIE_DOMAIN the session cookie is __Secure-roster_session', async () => {
+    const httpsServer = await startTestServer({ env: { ROSTER_ORIGIN: 'https://roster.example.com', ROSTER_COOKIE_DOMAIN: 'example.com' } });
+    try {
+      const user = await createTestUser(httpsServer);
+      const client = new ApiClient(httpsServer);
+      const response = await client.post('/api/v1/auth/login', { login: user.username, password: user.password });
+      expect(response.headers.getSetCookie().find((c) => c.startsWith('__Secure-roster_session='))).toMatch(/Domain=example\.com.*Secure|Secure.*Domain=example\.com/);
+      expect((await client.get('/api/v1/auth/me')).status).toBe(200);
+      expect((await client.post('/api/v1/auth/logout')).headers.getSetCookie().find((c) => c.startsWith('__Secure-roster_session='))).toMatch(/Max-Age=0/i);
     } finally {
       await httpsServer.close();
     }

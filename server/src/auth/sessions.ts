@@ -10,14 +10,30 @@ import { sha256Hex } from './tokens.ts';
 // A session has a stable id of its own: its token is replaced (rotated) on every password check
 // without ending the session, so its open connections and its place in the lists stay.
 
-export const SESSION_COOKIE = 'roster_session';
-// Every request and every live connection reads this one cookie: a pattern finds it where a cookie
-// parser would split, validate and decode every cookie the browser sends (a token needs no decoding).
-const SESSION_COOKIE_VALUE = new RegExp(`(?:^|;)\\s*${SESSION_COOKIE}=([^;]*)`);
+const SESSION_COOKIE = 'roster_session';
 
-/** The session token in a `Cookie` header, if any: the HTTP API's, the console's and the live channel's. */
-export function sessionTokenFromCookies(header: string | undefined): string | undefined {
-  return header ? SESSION_COOKIE_VALUE.exec(header)?.[1]?.trim() : undefined;
+/**
+ * The session cookie's name, and reading it. Behind HTTPS the name has a prefix that browsers
+ * enforce (ASVS 5.0 3.3.1): a `__Host-` cookie (Secure, Path=/, no Domain) can be set by Roster's
+ * own host only, so another host under the same parent domain cannot plant a session of its
+ * choosing, which browsers would send first; `__Secure-` when ROSTER_COOKIE_DOMAIN shares the
+ * cookie with sibling hosts, since `__Host-` forbids a Domain.
+ */
+export class SessionCookie {
+  readonly name: string;
+  // Every request and every live connection reads this one cookie: a pattern finds it where a cookie
+  // parser would split, validate and decode every cookie the browser sends (a token needs no decoding).
+  private readonly value: RegExp;
+
+  constructor(secure: boolean, domain: string | undefined) {
+    this.name = secure ? `${domain ? '__Secure-' : '__Host-'}${SESSION_COOKIE}` : SESSION_COOKIE;
+    this.value = new RegExp(`(?:^|;)\\s*${this.name}=([^;]*)`);
+  }
+
+  /** The session token in a `Cookie` header, if any: the HTTP API's, the console's and the live channel's. */
+  tokenIn(header: string | undefined): string | undefined {
+    return header ? this.value.exec(header)?.[1]?.trim() : undefined;
+  }
 }
 // Touch last_seen_at at most once a minute: idle timeouts are measured in minutes or more.
 const LAST_SEEN_RESOLUTION_MS = 60 * 1000;

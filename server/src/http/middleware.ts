@@ -104,7 +104,7 @@ async function authenticate(c: AppContext, deps: Deps, forwardAuthentication: bo
     if (!validated) throw new AppError('unauthenticated', 'The API key is invalid, expired or revoked');
     return withTwoFactorRequirement(deps, apiKeyPrincipal(validated));
   }
-  const token = readSessionCookie(c);
+  const token = readSessionCookie(c, deps.cookies);
   const validated = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy) : null;
   // A refused cookie is left in place, not cleared: the request may have been sent just before a
   // re-authentication replaced the token, and a clearing answer arriving after the new cookie

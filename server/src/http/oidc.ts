@@ -21,7 +21,7 @@ export function oidcRoutes(deps: Deps) {
     incoming.url = path;
     // Its sessions remember the Roster session they were made in (oidc/adapter.ts), so ending that
     // session ends them.
-    const token = readSessionCookie(c);
+    const token = readSessionCookie(c, deps.cookies);
     const session = token ? await validateSessionToken(deps.sql, token, deps.sessionPolicy).catch(() => null) : null;
     // Staff past their grace period for two-factor sign-in are not signed in for applications either.
     const validated = session && !twoFactorOverdueFor(deps.twoFactorPolicy, session.user, session.twoFactorDueAt) ? session : null;

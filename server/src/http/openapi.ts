@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { apiRoutes, errorBodySchema, type RouteSpec } from '@roster/shared';
 
 /** The OpenAPI 3.1 document, generated from the same route table and zod schemas the server validates with. */
-export function openApiDocument(serverUrl: string) {
+export function openApiDocument(serverUrl: string, sessionCookie: string) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [key, route] of Object.entries(apiRoutes) as [string, RouteSpec][]) {
     const [method, path] = key.split(' ') as [string, string];
@@ -50,14 +50,14 @@ export function openApiDocument(serverUrl: string) {
       title: 'Roster API',
       version: '1',
       description:
-        'Browser sessions use the roster_session cookie and must send an allowed Origin on state-changing requests; ' +
+        `Browser sessions use the ${sessionCookie} cookie and must send an allowed Origin on state-changing requests; ` +
         'programs use Authorization: Bearer <API key> with the permissions of the key\'s owner (system keys: admin). ' +
         'x-roster-access names who may call each route.',
     },
     servers: [{ url: serverUrl }],
     components: {
       securitySchemes: {
-        session: { type: 'apiKey', in: 'cookie', name: 'roster_session' },
+        session: { type: 'apiKey', in: 'cookie', name: sessionCookie },
         apiKey: { type: 'http', scheme: 'bearer' },
       },
     },

@@ -116,14 +116,14 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /setup': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /setup'].body, password);
-      const signedIn = await completeSetup(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy);
+      const signedIn = await completeSetup(sql, request, clientInfo(c, deps), browserCookies(c, deps.cookies), sessionPolicy);
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
     },
     'POST /auth/login': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/login'].body);
       const client = clientInfo(c, deps);
-      const outcome = await login(sql, request, client, browserCookies(c), limits, sessionPolicy, mail);
+      const outcome = await login(sql, request, client, browserCookies(c, deps.cookies), limits, sessionPolicy, mail);
       if ('pending' in outcome) {
         writePendingLogin(c, outcome.pending.token, outcome.pending.expiresAt, deps.cookies);
         return c.json({ second_factor_required: true as const, expires_at: outcome.pending.expiresAt.toISOString() });
@@ -135,7 +135,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'POST /auth/second-factor': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/second-factor'].body);
       const client = clientInfo(c, deps);
-      const signedIn = await completeSecondFactor(sql, readPendingLogin(c), request, client, browserCookies(c), limits, sessionPolicy, deps.clock());
+      const signedIn = await completeSecondFactor(sql, readPendingLogin(c), request, client, browserCookies(c, deps.cookies), limits, sessionPolicy, deps.clock());
       clearPendingLogin(c, deps.cookies);
       mailNewDevice(signedIn, client);
       writeSignedIn(c, signedIn, deps.cookies);
@@ -155,7 +155,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'POST /auth/register': async (c) => {
       if (!config.ALLOW_REGISTRATION) throw new AppError('registration_closed', 'Registration is closed; ask an administrator for an account');
       const request = await parseBody(c, apiRoutes['POST /auth/register'].body, password);
-      const signedIn = await register(sql, request, clientInfo(c, deps), browserCookies(c), limits, sessionPolicy);
+      const signedIn = await register(sql, request, clientInfo(c, deps), browserCookies(c, deps.cookies), limits, sessionPolicy);
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
     },
@@ -165,7 +165,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /auth/invitation/accept': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/invitation/accept'].body, password);
-      const signedIn = await acceptInvitation(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy, config.PASSWORD_MIN_LENGTH);
+      const signedIn = await acceptInvitation(sql, request, clientInfo(c, deps), browserCookies(c, deps.cookies), sessionPolicy, config.PASSWORD_MIN_LENGTH);
       writeSignedIn(c, signedIn, deps.cookies);
       return c.json({ user: signedIn.user }, 201);
     },
@@ -180,7 +180,7 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /auth/password-reset/complete': async (c) => {
       const request = await parseBody(c, apiRoutes['POST /auth/password-reset/complete'].body, password);
-      const outcome = await completePasswordReset(sql, request, clientInfo(c, deps), browserCookies(c), sessionPolicy, config.PASSWORD_MIN_LENGTH, mail);
+      const outcome = await completePasswordReset(sql, request, clientInfo(c, deps), browserCookies(c, deps.cookies), sessionPolicy, config.PASSWORD_MIN_LENGTH, mail);
       if ('pending' in outcome) {
         writePendingLogin(c, outcome.pending.token, outcome.pending.expiresAt, deps.cookies);
         return c.json({ second_factor_required: true as const, expires_at: outcome.pending.expiresAt.toISOString() });

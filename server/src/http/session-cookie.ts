@@ -2,16 +2,16 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Context } from 'hono';
 import { DEVICE_COOKIE, DEVICE_LIFETIME_MS } from '../auth/devices.ts';
 import { PENDING_LOGIN_COOKIE } from '../auth/pending-logins.ts';
-import { SESSION_COOKIE, sessionTokenFromCookies } from '../auth/sessions.ts';
+import type { SessionCookie } from '../auth/sessions.ts';
 import type { BrowserCookies, SignedIn } from '../services/auth.ts';
 
-export function readSessionCookie(c: Context): string | undefined {
-  return sessionTokenFromCookies(c.req.header('cookie'));
+export function readSessionCookie(c: Context, cookies: CookieSettings): string | undefined {
+  return cookies.session.tokenIn(c.req.header('cookie'));
 }
 
 /** What a sign-in needs from the browser: the session it replaces and its device token. */
-export function browserCookies(c: Context): BrowserCookies {
-  return { session: readSessionCookie(c), device: getCookie(c, DEVICE_COOKIE) };
+export function browserCookies(c: Context, cookies: CookieSettings): BrowserCookies {
+  return { session: readSessionCookie(c, cookies), device: getCookie(c, DEVICE_COOKIE) };
 }
 
 /**
@@ -21,10 +21,11 @@ export function browserCookies(c: Context): BrowserCookies {
 export interface CookieSettings {
   secure: boolean;
   domain?: string;
+  session: SessionCookie;
 }
 
 export function writeSessionCookie(c: Context, token: string, expiresAt: Date, cookies: CookieSettings): void {
-  setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', path: '/', secure: cookies.secure, domain: cookies.domain, expires: expiresAt });
+  setCookie(c, cookies.session.name, token, { httpOnly: true, sameSite: 'Lax', path: '/', secure: cookies.secure, domain: cookies.domain, expires: expiresAt });
 }
 
 /** After a sign-in: the session, and the device cookie that only the sign-in route ever reads. */
@@ -40,7 +41,7 @@ export function writeSignedIn(c: Context, signedIn: SignedIn, cookies: CookieSet
 }
 
 export function clearSessionCookie(c: Context, cookies: CookieSettings): void {
-  deleteCookie(c, SESSION_COOKIE, { httpOnly: true, sameSite: 'Lax', path: '/', secure: cookies.secure, domain: cookies.domain });
+  deleteCookie(c, cookies.session.name, { httpOnly: true, sameSite: 'Lax', path: '/', secure: cookies.secure, domain: cookies.domain });
 }
 
 /**

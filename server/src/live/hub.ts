@@ -5,7 +5,7 @@ import { createAdapter } from '@socket.io/postgres-adapter';
 import pg from 'pg';
 import { Server } from 'socket.io';
 import { eventUserId, liveHandshakeSchema, type AuditEvent, type Role, type SessionEndReason } from '@roster/shared';
-import { sessionOver, sessionTokenFromCookies, validateSessionToken, type SessionPolicy } from '../auth/sessions.ts';
+import { sessionOver, validateSessionToken, type SessionCookie, type SessionPolicy } from '../auth/sessions.ts';
 import { twoFactorOverdueFor, type TwoFactorPolicy } from '../auth/two-factor-policy.ts';
 import type { DatabaseWatch } from '../database-watch.ts';
 import type { Logger } from '../logger.ts';
@@ -38,6 +38,7 @@ export interface LiveHubOptions {
   log: Logger;
   origins: string[];
   sessionPolicy: SessionPolicy;
+  sessionCookie: SessionCookie;
   /** Staff past their grace period for two-factor sign-in are refused until they set it up. */
   twoFactorPolicy: TwoFactorPolicy;
 }
@@ -153,7 +154,7 @@ export class LiveHub {
     const refuse = (code: string) => next(Object.assign(new Error(code), { data: { code } }));
     const handshake = liveHandshakeSchema.safeParse(socket.handshake.auth ?? {});
     if (!handshake.success) return refuse('invalid_resume_point');
-    const token = sessionTokenFromCookies(socket.request.headers.cookie);
+    const token = this.options.sessionCookie.tokenIn(socket.request.headers.cookie);
     let validated: Awaited<ReturnType<typeof validateSessionToken>>;
     try {
       // Until `next()` the socket is not in the fan-out: a change to this user or session fanned out
