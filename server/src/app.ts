@@ -14,6 +14,7 @@ import { oidcRoutes } from './http/oidc.ts';
 import { dataHeaders, requestLog, routeGates } from './http/middleware.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { routeHandlers } from './http/routes.ts';
+import { StaticPathsFirstRouter } from './http/router.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -45,7 +46,7 @@ export function createApp(deps: Deps) {
     throw new AppError('not_found', 'No such API route');
   });
 
-  const app = new Hono<AppEnv>()
+  const app = new Hono<AppEnv>({ router: new StaticPathsFirstRouter() })
     .use(requestLog(deps))
     .use('/api/*', dataHeaders(deps))
     .use('/healthz', dataHeaders(deps))
