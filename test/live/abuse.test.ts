@@ -80,6 +80,28 @@ describe('handshakes at once', () => {
   });
 });
 
+describe('a client that leaves during its handshake', () => {
+  test('its socket, admitted once the session read finishes, does not count against the session afterwards', async () => {
+    const { client } = await signedInClient(server);
+    const raw = await openedWebsocket(server, client.cookie!);
+    const connections = server.live.io.engine.clientsCount;
+    // The session read waits behind a lock until the client has gone.
+    await server.sql.begin(async (tx) => {
+      await tx`LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE`;
+      raw.write(maskedTextFrame('40'));
+      await expect
+        .poll(async () => (await server.sql`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%token_hash%'`).length)
+        .toBe(1);
+      raw.destroy();
+      await expect.poll(() => server.live.io.engine.clientsCount).toBe(connections - 1);
+    });
+    // The session may still hold its 20 connections.
+    const sockets = await Promise.allSettled(Array.from({ length: 20 }, () => connectSocket(server, { cookie: client.cookie })));
+    for (const socket of sockets) if (socket.status === 'fulfilled') socket.value.close();
+    expect(sockets.map((socket) => (socket.status === 'fulfilled' ? 'connected' : String(socket.reason)))).toEqual(Array(20).fill('connected'));
+  });
+});
+
 describe('a client that will not read', () => {
   test('is disconnected once what waits for it passes the bound; others keep streaming', { timeout: 60_000 }, async () => {
     const { client: staffHttp, user: staffUser } = await signedInClient(server, { role: 'moderator' });

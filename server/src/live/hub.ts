@@ -65,7 +65,7 @@ export class LiveHub {
   /**
    * Sockets whose handshake passed but which Socket.IO has not connected yet (it does so a tick
    * later): they count against their session's limit, or handshakes finishing together would all
-   * pass it. A client that leaves meanwhile is never connected, so its close removes it too.
+   * pass it.
    */
   private readonly admitted = new Set<LiveSocket>();
 
@@ -180,8 +180,10 @@ export class LiveHub {
     socket.data.presence = { viewing: null, editing: null };
     socket.data.resumeFrom = handshake.data.after;
     this.admitted.add(socket);
-    socket.conn.once('close', () => this.admitted.delete(socket));
     next();
+    // `next` queued Socket.IO's tick that connects the socket (it joins its rooms in onConnection),
+    // or drops it if its client left during the read: whose close has then gone by already.
+    process.nextTick(() => this.admitted.delete(socket));
   }
 
   /** A session's sockets on this node: in its room, or admitted and about to join it. */
@@ -194,7 +196,6 @@ export class LiveHub {
     const { user, session } = socket.data;
     // From here on the socket is in its rooms, so in the fan-out.
     void socket.join([userRoom(user.id), roleRoom(user.role), sessionRoom(session.id)]);
-    this.admitted.delete(socket);
     this.feed.connected(socket);
     limitMessages(socket, () => this.options.log.warn({ user: user.id }, 'live connection flooded messages; disconnected'));
     socket.on('presence', (update) => this.presenceTracker.update(socket, update));
