@@ -78,6 +78,19 @@ describe('handshakes at once', () => {
     const honest = await connectSocket(server, { cookie: client.cookie });
     honest.close();
   });
+
+  test('connections cut off for a second handshake leave no socket behind, signed in or not', async () => {
+    // Socket.IO holds each socket from its CONNECT until the handshake answers, for good if it never does.
+    const connecting = (server.live.io.of('/') as unknown as { _preConnectSockets: Map<string, unknown> })._preConnectSockets;
+    const { client } = await signedInClient(server);
+    for (let round = 0; round < 30; round++) {
+      const raw = await openedWebsocket(server, round % 2 ? client.cookie : undefined);
+      const closed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+      raw.write(Buffer.concat([maskedTextFrame('40'), maskedTextFrame('40')]));
+      await closed;
+    }
+    await expect.poll(() => connecting.size).toBe(0);
+  });
 });
 
 describe('a client that leaves during its handshake', () => {
@@ -214,7 +227,7 @@ async function stalledSocket(target: TestServer, cookie: string): Promise<net.So
 }
 
 /** A websocket over a bare TCP socket, once the engine's open packet has arrived: the next frame is the test's. */
-async function openedWebsocket(target: TestServer, cookie: string): Promise<net.Socket> {
+async function openedWebsocket(target: TestServer, cookie: string | undefined): Promise<net.Socket> {
   const socket = websocketUpgrade(target, cookie);
   socket.on('error', () => undefined);
   let received = '';

@@ -141,7 +141,12 @@ export class LiveHub {
     // Socket.IO runs a handshake for every CONNECT packet until one succeeds, and the message limit
     // counts only events: a client writing many at once would run as many reads of the session and
     // could open a socket for each. The console sends one and waits for the answer.
-    if (this.handshaking.has(socket.conn)) return cutOff(socket);
+    if (this.handshaking.has(socket.conn)) {
+      cutOff(socket);
+      // Answered all the same: Socket.IO holds a socket until its handshake answers, and drops it
+      // then, as its connection is closed.
+      return next(new Error('cut_off'));
+    }
     this.handshaking.add(socket.conn);
     try {
       await this.checkHandshake(socket, next);
