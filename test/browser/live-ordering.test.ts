@@ -371,6 +371,28 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await context.close();
   });
 
+  test('with the database away, rows waiting for a read of their own start the list over once, not once each', async () => {
+    const people = await Promise.all(Array.from({ length: 10 }, (_, n) => createTestUser(server, { username: `away${n}`, display_name: `Away ${n}`, password })));
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/users?sort=-last_login_at`);
+    await row(page, 'brian').waitFor(); // the first page is in
+    let firstPages = 0;
+    await page.route(
+      (url) => url.pathname === '/api/v1/users',
+      async (route) => {
+        const rowRead = new URL(route.request().url()).searchParams.has('id');
+        if (!rowRead) firstPages += 1;
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the reads pile up meanwhile
+        await route.fulfill({ status: 503, json: { error: { code: 'unavailable', message: 'The database is not answering' } } });
+      },
+    );
+    await Promise.all(people.map((person) => new ApiClient(server).signIn(person.username, password)));
+    await page.getByRole('button', { name: 'Try again' }).waitFor();
+    await page.waitForTimeout(1500); // whatever else the table would load, it has asked for
+    expect(firstPages).toBe(1);
+    await context.close();
+  });
+
   // Loads run again on live events can land out of order: the newest answer is the one shown.
   test("a user's sessions in their panel: an older answer landing last does not replace a newer one", async () => {
     const target = await createTestUser(server, { username: 'olive', display_name: 'Olive Order', password });

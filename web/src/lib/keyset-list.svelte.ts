@@ -96,15 +96,23 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
    * Reads a page beside the loaded rows (the next one, or rows that moved among them from beyond)
    * and hands it to `use` with the events to apply to it, once the rows loaded before reflect what
    * it does: a page read ahead of them waits for its events; past CATCH_UP_MS the list starts over.
-   * A read that fails after the list started over meanwhile fails for nothing, and resolves.
+   * A read that fails after the list started over meanwhile fails for nothing, and resolves; one
+   * that fails before rejects, or with `startsOverOnFailure` starts the list over (once, however
+   * many reads fail together).
    */
-  protected async readBeside(fetch: () => Promise<P>, use: (page: P, events: LiveEvent[]) => void, { showsLoading }: { showsLoading: boolean }) {
+  protected async readBeside(
+    fetch: () => Promise<P>,
+    use: (page: P, events: LiveEvent[]) => void,
+    { showsLoading, startsOverOnFailure = false }: { showsLoading: boolean; startsOverOnFailure?: boolean },
+  ) {
     const generation = this.generation;
     if (showsLoading) this.loading = true;
     this.position.loading();
     try {
       const page = await untrack(fetch).catch((error: unknown) => {
-        if (generation === this.generation) throw error;
+        if (generation !== this.generation) return null;
+        if (!startsOverOnFailure) throw error;
+        void this.loadFirst();
         return null;
       });
       if (page === null || generation !== this.generation) return;

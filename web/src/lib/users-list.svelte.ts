@@ -41,6 +41,12 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
     return this.loadFirst();
   }
 
+  /** Starting over, the first page is current: rows waiting for a read of their own come with it. */
+  protected override loadFirst() {
+    this.waiting.clear();
+    return super.loadFirst();
+  }
+
   protected fetchPage(cursor: string | null): Promise<UserList> {
     return usersPage(this.filters, PAGE_SIZE, cursor);
   }
@@ -108,10 +114,7 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
   private bringIn(userId: string) {
     if (this.bringing.has(userId)) return void this.bringing.set(userId, true);
     this.waiting.add(userId);
-    if (this.waiting.size > READS_WAITING_AT_MOST) {
-      this.waiting.clear();
-      return void this.loadFirst();
-    }
+    if (this.waiting.size > READS_WAITING_AT_MOST) return void this.loadFirst();
     for (const next of this.waiting) {
       if (this.bringing.size >= READS_AT_ONCE) return;
       this.waiting.delete(next);
@@ -130,10 +133,10 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
         if (row) this.items = placeRow({ items: this.items, total: this.total }, row, { ...anywhere, loadedUpTo: this.loadedUpTo }).items;
         else if (missing.includes(userId)) this.bringing.set(userId, true);
       },
-      { showsLoading: false },
+      // Without the row the table is not what the server has (a count with a row short).
+      { showsLoading: false, startsOverOnFailure: true },
     );
-    // Without the row the table is not what the server has (a count with a row short): start over.
-    void read.catch(() => this.loadFirst()).finally(() => {
+    void read.finally(() => {
       const again = this.bringing.get(userId);
       this.bringing.delete(userId);
       if (again && !this.items.some((u) => u.id === userId)) this.waiting.add(userId);
