@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import type { User, UserList } from '@roster/shared';
 import { createTestUser, signedInClient, type ApiClient } from '../helpers/clients.ts';
 import { useTestServer } from '../helpers/server.ts';
+import { byName } from '../../web/src/lib/name-order.ts';
 
 // The console places users created or changed live among the loaded rows by comparing usernames
 // and emails as JavaScript does (code units, lower case; web/src/lib/user-rows.ts), so the server
@@ -11,10 +12,11 @@ import { useTestServer } from '../helpers/server.ts';
 
 const server = useTestServer({ icuLocale: 'en-US' });
 let admin: ApiClient;
+let adminId: string;
 const usernames = ['a-cc', 'abb', 'a.bb', 'aaa', 'a_dd', 'ab-z', 'abz', 'a0z'];
 
 beforeAll(async () => {
-  ({ client: admin } = await signedInClient(server, { role: 'admin', username: 'zz-admin', email: 'zz-admin@example.com' }));
+  ({ client: admin, user: { id: adminId } } = await signedInClient(server, { role: 'admin', username: 'zz-admin', email: 'zz-admin@example.com' }));
   for (const [n, username] of usernames.entries()) {
     // Emails in mixed case, with punctuation where the usernames have it.
     await createTestUser(server, { username, email: `${n % 2 ? username.toUpperCase() : username}@Example.com` });
@@ -48,4 +50,22 @@ describe('the users table sorts text as the console does, on a database with an 
       }
     });
   }
+});
+
+// The Projects and Applications pages place a project or application that arrives live by the same
+// rule (web/src/lib/name-order.ts), so their lists must come sorted by it too.
+describe('projects and applications are listed by name as the console places them', () => {
+  const names = ['a-cc', 'abb', 'a.bb', 'Aaa', 'a_dd', 'Wiki', 'wiki', 'Wiki', 'zeta', 'Zeta'];
+
+  test('projects', async () => {
+    for (const name of names) await admin.ok('POST /projects', { body: { name, owner_id: adminId } });
+    const { items } = (await admin.ok('GET /projects')) as { items: { id: string; name: string }[] };
+    expect(items.map((p) => p.id)).toEqual([...items].sort(byName).map((p) => p.id));
+  });
+
+  test('applications', async () => {
+    for (const [n, name] of names.entries()) await admin.ok('POST /applications', { body: { name, forward_auth_host: `app${n}.example.com` } });
+    const { items } = (await admin.ok('GET /applications')) as { items: { id: string; name: string }[] };
+    expect(items.map((a) => a.id)).toEqual([...items].sort(byName).map((a) => a.id));
+  });
 });

@@ -60,7 +60,7 @@ async function readApplication(sql: Sql | TransactionSql, id: string): Promise<A
 }
 
 export async function listApplications(sql: Sql): Promise<ApplicationList> {
-  const { result: rows, seq } = await readWithSeq(sql, (tx) => tx<ApplicationWithUsers[]>`${applicationsWithUsers(tx)} ORDER BY a.name, a.id`);
+  const { result: rows, seq } = await readWithSeq(sql, (tx) => tx<ApplicationWithUsers[]>`${applicationsWithUsers(tx)} ORDER BY lower(a.name) COLLATE "C", a.id`);
   return { items: rows.map(({ users, ...app }) => toApplicationDto(app, users)), seq };
 }
 

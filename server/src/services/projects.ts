@@ -78,7 +78,7 @@ function selectProjects(tx: TransactionSql, where: ReturnType<TransactionSql['un
                      WHERE m.project_id = p.id), '[]') AS members
     FROM projects p JOIN users o ON o.id = p.owner_id
     WHERE true ${where}
-    ORDER BY p.name, p.id`;
+    ORDER BY lower(p.name) COLLATE "C", p.id`;
 }
 
 /** The projects the viewer may see, with the newest live event the list reflects (`readWithSeq`). */
