@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { chromiumPath } from '../helpers/browser.ts';
-import { createTestUser } from '../helpers/clients.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
 import { holdableLiveMessages, settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
 
 // The account page's profile while an admin changes the same user: each test first checks what
@@ -116,6 +116,29 @@ describe.skipIf(!chromiumPath)('the account page stays current without a reload'
     await expect.poll(async () => (await server.sql`SELECT email FROM users WHERE id = ${tia.id}`)[0]!.email, { timeout: 5000 }).toBe('tia.two@example.com');
     const [after] = await server.sql<{ display_name: string }[]>`SELECT display_name FROM users WHERE id = ${tia.id}`;
     expect(after!.display_name, "the admin's name, which she did not touch after her save, stands").toBe('Tia Admin');
+    await context.close();
+  });
+
+  test('account page: a question about a key or a session that another tab ended meanwhile goes with it', async () => {
+    await createTestUser(server, { username: 'uma', display_name: 'Uma One', password });
+    const { page, context } = await signInPage(fixture.browser, server, 'uma', password);
+    const other = new ApiClient(server);
+    await other.signIn('uma', password);
+    const key = (await other.ok('POST /api-keys', { body: { name: 'script' } })) as { api_key: { id: string } };
+    await page.goto(`${server.url}/account`);
+    const question = page.getByRole('alertdialog');
+    await page.getByRole('button', { name: 'Revoke key script' }).click();
+    await question.waitFor();
+    expect((await other.api('DELETE /api-keys/:id', { params: { id: key.api_key.id } })).status).toBe(204);
+    await page.getByRole('button', { name: 'Revoke key script' }).waitFor({ state: 'detached' });
+    const keyQuestion = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
+    if (keyQuestion === false) await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: /^Sign out .*127\.0\.0\.1/ }).click();
+    await question.waitFor();
+    await other.api('POST /auth/logout');
+    await page.getByRole('button', { name: /^Sign out .*127\.0\.0\.1/ }).waitFor({ state: 'detached' });
+    const sessionQuestion = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
+    expect({ keyQuestion, sessionQuestion }).toEqual({ keyQuestion: true, sessionQuestion: true });
     await context.close();
   });
 });

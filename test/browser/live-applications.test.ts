@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import type { Application } from '@roster/shared';
 import { chromiumPath } from '../helpers/browser.ts';
-import { holdableLiveMessages, holdAnswer, signInPage, useTwoAdmins } from '../helpers/console.ts';
+import { holdableLiveMessages, holdAnswer, settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
 
 // The Applications page while another admin registers, changes and removes applications: whichever
 // arrives first, the page's answer or the events, the list ends up as the server has it, in its order.
@@ -71,6 +71,23 @@ describe.skipIf(!chromiumPath)('the Applications page ends up as the server has 
       messages.release();
       expect(await shown(page), `round ${i}`).toEqual(await onServer());
       await page.getByRole('link', { name: 'Users' }).click();
+    }
+    await context.close();
+  });
+
+  test('a question about an application another admin removes meanwhile goes with its row', async () => {
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    await page.goto(`${server.url}/applications`);
+    for (const action of ['Disable', 'New secret', 'Remove']) {
+      const application = await register(`Doomed ${action}`);
+      const row = page.locator(`tr[data-application="Doomed ${action}"]`);
+      await row.getByRole('button', { name: action }).click();
+      const question = page.getByRole('alertdialog');
+      await question.waitFor();
+      expect((await fixture.admin.delete(`/api/v1/applications/${application.id}`)).status).toBe(204);
+      await row.waitFor({ state: 'detached' });
+      const live = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
+      expect(live, `no "${action}" question left about an application that is gone`).toBe(true);
     }
     await context.close();
   });

@@ -59,4 +59,20 @@ describe.skipIf(!chromiumPath)('the two-factor section stays current without a r
     expect({ live, state }, 'codes that no longer work are not offered to be saved').toEqual({ live: true, state: 'Off' });
     await context.close();
   });
+
+  test('a question to turn it off or make new codes goes when it is turned off in another tab', async () => {
+    const { page, context, other, section } = await twoTabs('wes');
+    for (const button of ['Turn off', 'New recovery codes']) {
+      await enrolTotp(other);
+      await expect.poll(() => stateOf(page)).toBe('On');
+      await section.getByRole('button', { name: button }).click();
+      const question = page.getByRole('alertdialog');
+      await question.waitFor();
+      expect((await other.api('DELETE /me/two-factor')).status).toBe(204);
+      await expect.poll(() => stateOf(page)).toBe('Off');
+      const live = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
+      expect(live, `no "${button}" question left once it is off`).toBe(true);
+    }
+    await context.close();
+  });
 });

@@ -5,6 +5,11 @@ export interface ConfirmRequest {
   confirm: string;
   /** The action cannot be undone or ends someone's access: the button says so in red. */
   danger?: boolean;
+  /**
+   * Whether what it asks about is still there (a row of a live list): once another admin or tab
+   * removed it, there is nothing left to confirm and the question goes, as if cancelled.
+   */
+  relevant?: () => boolean;
 }
 
 /**

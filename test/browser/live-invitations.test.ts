@@ -1,0 +1,67 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Invitation } from '@roster/shared';
+import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
+import { ApiClient, createTestUser } from '../helpers/clients.ts';
+import { settles, signInPage } from '../helpers/console.ts';
+import { mailServer } from '../helpers/mail.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// The Invitations page while another admin invites, revokes, or the person accepts: each test first
+// checks what the open page shows, then what a reload shows.
+describe.skipIf(!chromiumPath)('the Invitations page stays current without a reload', () => {
+  let server: TestServer;
+  let smtp: Awaited<ReturnType<typeof mailServer>>;
+  let browser: Browser;
+  let admin: ApiClient;
+  const password = 'correct horse battery';
+
+  beforeAll(async () => {
+    smtp = await mailServer();
+    server = await startTestServer({ web: true, env: { SMTP_URL: smtp.url } });
+    await createTestUser(server, { role: 'admin', username: 'ada', display_name: 'Ada Lovelace', password });
+    await createTestUser(server, { role: 'admin', username: 'brian', display_name: 'Brian Kernighan', password });
+    browser = await launchBrowser();
+    admin = new ApiClient(server);
+    await admin.signIn('ada', password);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await smtp?.close();
+  });
+
+  const invite = async (username: string) =>
+    ((await admin.ok('POST /invitations', { body: { username, display_name: `${username} Invited`, email: `${username}@example.com` } })) as { invitation: Invitation }).invitation;
+
+  test('a revoke asked about an invitation another admin revokes meanwhile: the question goes with the row', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    const invitation = await invite('rita');
+    await page.goto(`${server.url}/invitations`);
+    await page.locator('tr[data-invitation="rita"]').getByRole('button', { name: 'Revoke' }).click();
+    const question = page.getByRole('alertdialog');
+    await question.waitFor();
+    expect((await admin.api('DELETE /invitations/:id', { params: { id: invitation.id } })).status).toBe(204);
+    await page.locator('tr[data-invitation="rita"]').waitFor({ state: 'detached' });
+    const live = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
+    expect(live, 'no question left about an invitation that is gone').toBe(true);
+    await context.close();
+  });
+
+  test('a revoke asked about an invitation the person accepts meanwhile: the question goes with the row', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await invite('sven');
+    const mail = await smtp.next('sven@example.com');
+    const token = mail.text.match(/#token=([\w-]+)/)![1]!;
+    await page.goto(`${server.url}/invitations`);
+    await page.locator('tr[data-invitation="sven"]').getByRole('button', { name: 'Revoke' }).click();
+    const question = page.getByRole('alertdialog');
+    await question.waitFor();
+    const invitee = new ApiClient(server);
+    expect((await invitee.api('POST /auth/invitation/accept', { body: { token, password } })).status).toBe(201);
+    await page.locator('tr[data-invitation="sven"]').waitFor({ state: 'detached' });
+    const live = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
+    expect(live, 'no question left about an invitation that is gone').toBe(true);
+    await context.close();
+  });
+});
