@@ -1,4 +1,4 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Invitation } from '@roster/shared';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
@@ -33,6 +33,8 @@ describe.skipIf(!chromiumPath)('the Invitations page stays current without a rel
 
   const invite = async (username: string) =>
     ((await admin.ok('POST /invitations', { body: { username, display_name: `${username} Invited`, email: `${username}@example.com` } })) as { invitation: Invitation }).invitation;
+  const onServer = async () => ((await admin.ok('GET /invitations')) as { items: Invitation[] }).items.map((i) => i.username);
+  const shown = (page: Page) => page.locator('tr[data-invitation]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-invitation')));
 
   test('a revoke asked about an invitation another admin revokes meanwhile: the question goes with the row', async () => {
     const { page, context } = await signInPage(browser, server, 'brian', password);
@@ -62,6 +64,21 @@ describe.skipIf(!chromiumPath)('the Invitations page stays current without a rel
     await page.locator('tr[data-invitation="sven"]').waitFor({ state: 'detached' });
     const live = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
     expect(live, 'no question left about an invitation that is gone').toBe(true);
+    await context.close();
+  });
+
+  test('invitations imported together arrive in the order the server lists them', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/invitations`);
+    await page.getByText('No pending invitations.').waitFor();
+    const rows = Array.from({ length: 8 }, (_, n) => ({ username: `bulk${n}`, email: `bulk${n}@example.com`, display_name: `Bulk ${n}` }));
+    await admin.ok('POST /invitations/import', { body: { rows } });
+    await expect.poll(() => page.locator('tr[data-invitation]').count()).toBe(8);
+    const live = await shown(page);
+    const server_ = await onServer();
+    await page.reload();
+    await expect.poll(() => shown(page)).toEqual(server_); // what a reload shows
+    expect(live).toEqual(server_);
     await context.close();
   });
 });

@@ -101,7 +101,8 @@ export async function inviteUser(sql: Sql, actor: Actor, request: InviteUserRequ
 
 /** Pending invitations, newest first; expired ones too (they can be resent). */
 export async function listInvitations(sql: Sql): Promise<InvitationList> {
-  const { result: rows, seq } = await readWithSeq(sql, (tx) => tx<InvitationRow[]>`SELECT * FROM invitations ORDER BY created_at DESC, id`);
+  // By the time as the console has it (milliseconds), then id, so an invitation arriving live lands where a reload puts it.
+  const { result: rows, seq } = await readWithSeq(sql, (tx) => tx<InvitationRow[]>`SELECT * FROM invitations ORDER BY date_trunc('milliseconds', created_at) DESC, id`);
   return { items: rows.map(toInvitationDto), seq };
 }
 
