@@ -91,4 +91,26 @@ describe.skipIf(!chromiumPath)('the Applications page ends up as the server has 
     }
     await context.close();
   });
+
+  test('the Edit dialog: Escape closes it and the focus is back on Edit; it closes when another admin removes the application', async () => {
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    const application = await register('Edited then gone');
+    await page.goto(`${server.url}/applications`);
+    const edit = page.locator('tr[data-application="Edited then gone"]').getByRole('button', { name: 'Edit' });
+    await edit.click();
+    const dialog = page.getByRole('dialog', { name: 'Edit Edited then gone' });
+    await dialog.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('name'); // typing can begin
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await edit.evaluate((button) => button === document.activeElement)).toBe(true);
+    await edit.press('Enter');
+    await dialog.waitFor();
+    expect((await fixture.admin.delete(`/api/v1/applications/${application.id}`)).status).toBe(204);
+    await page.locator('tr[data-application="Edited then gone"]').waitFor({ state: 'detached' });
+    const closes = await settles(() => dialog.waitFor({ state: 'detached', timeout: 2000 }));
+    const alert = closes ? null : await page.getByRole('dialog').textContent();
+    expect({ closes, alert }, 'no edit left open on an application that is gone').toEqual({ closes: true, alert: null });
+    await context.close();
+  });
 });
