@@ -81,4 +81,22 @@ describe.skipIf(!chromiumPath)('the Invitations page stays current without a rel
     expect(live).toEqual(server_);
     await context.close();
   });
+
+  test('Invite someone opens empty every time, from the keyboard; Escape closes it and the focus is back on its button', async () => {
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await page.goto(`${server.url}/invitations`);
+    const open = page.getByRole('button', { name: 'Invite someone' });
+    await open.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Invite someone' });
+    await dialog.getByLabel('Username').fill('tess');
+    await dialog.getByLabel('Email').fill('tess@example.com');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await open.evaluate((button) => button === document.activeElement)).toBe(true);
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    expect([await dialog.getByLabel('Username').inputValue(), await dialog.getByLabel('Email').inputValue()]).toEqual(['', '']);
+    await context.close();
+  });
 });
