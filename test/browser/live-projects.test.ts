@@ -291,4 +291,20 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
     expect(closed, 'a demoted user still has the Rename dialog open').toBe(true);
     await context.close();
   });
+
+  test('a question to delete a project another admin deletes meanwhile goes with its row', async () => {
+    const owner = await createTestUser(server, { username: 'dora', display_name: 'Dora Doomed' });
+    const project = await createProject('Doomed project', owner.id);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    await page.goto(`${server.url}/projects`);
+    const row = page.locator('tr[data-project="Doomed project"]');
+    await row.getByRole('button', { name: 'Delete' }).click();
+    const question = page.getByRole('alertdialog');
+    await question.waitFor();
+    expect((await fixture.admin.delete(`/api/v1/projects/${project.id}`)).status).toBe(204);
+    await row.waitFor({ state: 'detached' });
+    const live = await settles(() => question.waitFor({ state: 'detached', timeout: 2000 }));
+    expect(live, 'no question left about a project that is gone').toBe(true);
+    await context.close();
+  });
 });

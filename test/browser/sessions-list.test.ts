@@ -91,6 +91,20 @@ describe.skipIf(!chromiumPath)('the Sessions page at scale', () => {
     expect(problems).toEqual([]);
   });
 
+  test('a question to revoke a session that ends meanwhile goes with its row', async () => {
+    const leaver = await createTestUser(server, { username: 'leaver', display_name: 'Lee Leaver', password });
+    const client = new ApiClient(server);
+    await client.signIn(leaver.username, password);
+    const row = page.locator('tr[data-session]').filter({ hasText: '@leaver' });
+    await row.getByRole('button', { name: 'Revoke session of leaver' }).click();
+    const question = page.getByRole('alertdialog');
+    await question.waitFor();
+    expect((await client.post('/api/v1/auth/logout')).status).toBe(204);
+    await row.waitFor({ state: 'detached' });
+    await question.waitFor({ state: 'detached', timeout: 2000 });
+    expect(problems).toEqual([]);
+  });
+
   // The page's answer can be read before a revocation and arrive after its event: the event must
   // still win, or the revoked session stays in the list until a reload (CI saw it on "sign out everyone").
   test('a session revoked while the page of sessions is on its way does not come back with the page', async () => {
