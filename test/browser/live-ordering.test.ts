@@ -309,6 +309,7 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await page.goto(`${server.url}/users?sort=-last_login_at`);
     await row(page, 'brian').waitFor(); // the first page is in
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor(); // and events come as they happen
     let reading = 0;
     let most = 0;
     await page.route(
@@ -335,6 +336,7 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await page.setViewportSize({ width: 1280, height: 3000 }); // the table draws the rows in view
     await page.goto(`${server.url}/users?sort=-last_login_at`);
     await row(page, 'brian').waitFor(); // the first page is in
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor(); // and events come as they happen
     let rowReads = 0;
     await page.route(
       (url) => url.pathname === '/api/v1/users' && url.searchParams.has('id'),
@@ -359,6 +361,7 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await page.goto(`${server.url}/users?sort=-last_login_at`);
     await row(page, 'brian').waitFor(); // the first page is in
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor(); // and events come as they happen
     expect(await row(page, latecomer.username).count(), 'not loaded: she never signed in').toBe(0);
     let failed = 0;
     await page.route(
@@ -376,6 +379,7 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await page.goto(`${server.url}/users?sort=-last_login_at`);
     await row(page, 'brian').waitFor(); // the first page is in
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor(); // and events come as they happen
     let firstPages = 0;
     await page.route(
       (url) => url.pathname === '/api/v1/users',

@@ -293,7 +293,7 @@ describe.skipIf(!chromiumPath)('projects and applications stay current without a
   });
 
   test('a question to delete a project another admin deletes meanwhile goes with its row', async () => {
-    const owner = await createTestUser(server, { username: 'dora', display_name: 'Dora Doomed' });
+    const owner = await createTestUser(server, { username: 'dora.doomed', display_name: 'Dora Doomed' });
     const project = await createProject('Doomed project', owner.id);
     const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
     await page.goto(`${server.url}/projects`);
