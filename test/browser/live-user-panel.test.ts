@@ -117,4 +117,19 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
     expect(kept, 'the edit typed in this tab survives a change from my other tab').toBe('Tabby Edited Here');
     await context.close();
   });
+
+  test('user panel: a question to revoke a session that ends meanwhile goes with its row', async () => {
+    await createTestUser(server, { username: 'quinn', display_name: 'Quinn Quits', password });
+    const quinn = new ApiClient(server);
+    await quinn.signIn('quinn', password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    const panel = await openPanel(page, 'quinn');
+    await panel.getByRole('button', { name: 'Revoke', exact: true }).click();
+    const question = page.getByRole('alertdialog');
+    await question.waitFor();
+    expect((await quinn.post('/api/v1/auth/logout')).status).toBe(204);
+    const live = await settles(() => question.waitFor({ state: 'detached', timeout: 3000 }));
+    expect(live, 'no question left about a session that is gone').toBe(true);
+    await context.close();
+  });
 });
