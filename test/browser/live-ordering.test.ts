@@ -1,4 +1,4 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
@@ -36,23 +36,23 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
    * live channel's first connection can load the list again after it shows Live).
    */
   async function openSortedBySignIn(page: Page) {
-    let reading = 0;
+    // A set, not a count: a read the page before started ends (aborted) after this one opens.
+    const reading = new Set<Request>();
     let lastRead = Date.now();
-    const isListRead = (url: string) => new URL(url).pathname === '/api/v1/users';
-    const done = (request: { url(): string }) => {
-      if (!isListRead(request.url())) return;
-      reading -= 1;
+    const isListRead = (request: Request) => new URL(request.url()).pathname === '/api/v1/users';
+    const done = (request: Request) => {
+      if (!reading.delete(request)) return;
       lastRead = Date.now();
     };
     page.on('request', (request) => {
-      if (isListRead(request.url())) reading += 1;
+      if (isListRead(request)) reading.add(request);
     });
     page.on('requestfinished', done);
     page.on('requestfailed', done);
     await page.goto(`${server.url}/users?sort=-last_login_at`);
     await row(page, 'brian').waitFor();
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
-    await expect.poll(() => reading === 0 && Date.now() - lastRead > 1000, { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => reading.size === 0 && Date.now() - lastRead > 1000, { timeout: 10_000 }).toBe(true);
   }
 
   // A page of users can be read before a change and arrive after the change's event: the change
