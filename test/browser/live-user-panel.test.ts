@@ -1,8 +1,10 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
+import type { ResponseOf } from '@roster/shared';
 import { chromiumPath } from '../helpers/browser.ts';
 import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
 import { settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
+import { relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
 
 // The user panel (the drawer a user opens in) while that user signs in, connects, and is changed
 // or deleted by another admin: each test first checks what the open panel shows, then what
@@ -130,6 +132,26 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
     expect((await quinn.post('/api/v1/auth/logout')).status).toBe(204);
     const live = await settles(() => question.waitFor({ state: 'detached', timeout: 3000 }));
     expect(live, 'no question left about a session that is gone').toBe(true);
+    await context.close();
+  });
+
+  test('user panel: a question to sign a user out of an application they are signed out of meanwhile goes with its row', async () => {
+    const user = await createTestUser(server, { username: 'april', display_name: 'April Apps', password });
+    const redirectUri = 'http://localhost:4999/callback';
+    const { application, client_secret } = (await fixture.admin.ok('POST /applications', { body: { name: 'Wiki', redirect_uris: [redirectUri] } })) as ResponseOf<'POST /applications'>;
+    const config = await relyingParty(server, application.client_id, client_secret);
+    const april = new ApiClient(server);
+    await april.signIn('april', password);
+    await signInThroughRoster(server, april, config, redirectUri);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    const panel = await openPanel(page, 'april');
+    await panel.getByRole('button', { name: 'Sign april out of Wiki' }).click();
+    const question = page.getByRole('alertdialog');
+    await question.waitFor();
+    expect((await fixture.admin.delete(`/api/v1/users/${user.id}/applications/${application.id}`)).status).toBe(204);
+    await panel.getByTestId('panel-applications').getByText('Not signed in to any application').waitFor(); // the sign-out reached the panel
+    const live = await settles(() => question.waitFor({ state: 'detached', timeout: 3000 }));
+    expect(live, 'no question left about an application they are signed out of').toBe(true);
     await context.close();
   });
 });
