@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import type { ResponseOf } from '@roster/shared';
 import { chromiumPath } from '../helpers/browser.ts';
+import type { ResponseOf, SessionList } from '@roster/shared';
 import { ApiClient, connectSocket, createTestUser } from '../helpers/clients.ts';
 import { settles, signInPage, useTwoAdmins } from '../helpers/console.ts';
 import { relyingParty, signInThroughRoster } from '../helpers/relying-party.ts';
@@ -19,6 +19,14 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
     const [u] = await server.sql<{ id: string; version: number }[]>`SELECT id, version FROM users WHERE username = ${username}`;
     return u!;
   }
+
+  /** What has keyboard focus, in words: its tag and its name. */
+  const focused = (page: Page) =>
+    page.evaluate(() => {
+      const element = document.activeElement;
+      if (!element || element === document.body) return 'body';
+      return `${element.tagName.toLowerCase()} "${(element.getAttribute('aria-label') ?? element.textContent ?? '').trim()}"`;
+    });
 
   async function openPanel(page: Page, username: string) {
     await row(page, username).waitFor();
@@ -132,6 +140,55 @@ describe.skipIf(!chromiumPath)('an open user panel stays current without a reloa
     expect((await quinn.post('/api/v1/auth/logout')).status).toBe(204);
     const live = await settles(() => question.waitFor({ state: 'detached', timeout: 3000 }));
     expect(live, 'no question left about a session that is gone').toBe(true);
+    await context.close();
+  });
+
+  // A keyboard user whose question goes because its row went keeps their place: focus moves to
+  // the same button of the row after (or before), else to the heading of the section that held
+  // the row (README, "Questions before ending access").
+  async function revokeFromKeyboard(username: string, sessions: number) {
+    const user = await createTestUser(server, { username, display_name: `${username} Focus`, password });
+    for (let n = 0; n < sessions; n++) await new ApiClient(server).signIn(username, password);
+    const { page, context } = await signInPage(fixture.browser, server, 'brian', password);
+    const panel = await openPanel(page, username);
+    const revoke = panel.getByRole('button', { name: 'Revoke', exact: true });
+    await expect.poll(() => revoke.count()).toBe(sessions);
+    await revoke.first().focus();
+    await page.keyboard.press('Enter');
+    const question = page.getByRole('alertdialog');
+    await question.waitFor();
+    return { user, page, context, question };
+  }
+
+  /** Another admin revokes the session of the panel's first row. */
+  async function revokeFirstElsewhere(userId: string) {
+    // The panel lists them as this route does, in its order.
+    const { items } = (await fixture.admin.ok('GET /sessions', { query: { user_id: userId } })) as SessionList;
+    expect((await fixture.admin.delete(`/api/v1/sessions/${items[0]!.id}`)).status).toBe(204);
+  }
+
+  test('user panel: a question that goes with its row leaves focus on the next row\'s same button', async () => {
+    const { user, page, context, question } = await revokeFromKeyboard('fern', 2);
+    await revokeFirstElsewhere(user.id);
+    await question.waitFor({ state: 'detached' });
+    await expect.poll(() => focused(page)).toBe('button "Revoke"');
+    await context.close();
+  });
+
+  test('user panel: a question that goes with the last row leaves focus on the heading of its section', async () => {
+    const { user, page, context, question } = await revokeFromKeyboard('flint', 1);
+    await revokeFirstElsewhere(user.id);
+    await question.waitFor({ state: 'detached' });
+    await expect.poll(() => focused(page)).toBe('h3 "Sessions (0)"');
+    await context.close();
+  });
+
+  test('user panel: a question cancelled from the keyboard gives focus back to the button that asked it', async () => {
+    const { page, context, question } = await revokeFromKeyboard('fay', 2);
+    await question.getByRole('button', { name: 'Cancel' }).press('Enter');
+    await question.waitFor({ state: 'detached' });
+    const opener = page.getByRole('dialog').getByRole('button', { name: 'Revoke', exact: true }).first();
+    await expect.poll(() => opener.evaluate((button) => button === document.activeElement)).toBe(true);
     await context.close();
   });
 

@@ -1,3 +1,5 @@
+import { placeOf } from './focus-place';
+
 /** What a confirmation asks: the question, what it means, and the button that goes ahead. */
 export interface ConfirmRequest {
   title: string;
@@ -19,10 +21,13 @@ export interface ConfirmRequest {
 class Confirmation {
   request = $state<ConfirmRequest | null>(null);
   private settle: ((confirmed: boolean) => void) | null = null;
+  /** Where focus goes when the question closes once the control that asked it is gone (null while it is there). */
+  openerPlace: (() => HTMLElement | null) | null = null;
 
   /** Resolves true when confirmed, false when cancelled; a new request cancels a pending one. */
   ask(request: ConfirmRequest): Promise<boolean> {
     this.settle?.(false);
+    if (!this.request) this.openerPlace = document.activeElement instanceof HTMLElement ? placeOf(document.activeElement) : null;
     this.request = request;
     return new Promise((resolve) => (this.settle = resolve));
   }
