@@ -393,6 +393,41 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await context.close();
   });
 
+  // The same failure once the admin has left the users page: the table is gone, so nothing starts over.
+  test('a row read on its own that fails after the users page was left loads no list', async () => {
+    const latecomer = await createTestUser(server, { username: 'leo.left', display_name: 'Leo Left', password });
+    const { page, context } = await signInPage(browser, server, 'brian', password);
+    await openSortedBySignIn(page);
+    let asked!: () => void;
+    const rowAsked = new Promise<void>((resolve) => (asked = resolve));
+    let fail!: () => void;
+    const failing = new Promise<void>((resolve) => (fail = resolve));
+    await page.route(
+      (url) => url.pathname === '/api/v1/users' && url.searchParams.get('id') === latecomer.id,
+      async (route) => {
+        asked();
+        await failing;
+        await route.fulfill({ status: 503, json: { error: { code: 'unavailable', message: 'The database is not answering' } } });
+      },
+      { times: 1 },
+    );
+    await new ApiClient(server).signIn(latecomer.username, password);
+    await rowAsked;
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.locator('li[data-action]').first().waitFor(); // the users page is gone
+    const listReads: string[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/api/v1/users') listReads.push(url.search);
+    });
+    const failed = page.waitForResponse((response) => new URL(response.url()).searchParams.get('id') === latecomer.id);
+    fail();
+    await failed;
+    await page.waitForTimeout(1000); // whatever the page does with the failure, it has asked for
+    expect(listReads, 'users read after leaving the users page').toEqual([]);
+    await context.close();
+  });
+
   test('with the database away, rows waiting for a read of their own start the list over once, not once each', async () => {
     const people = await Promise.all(Array.from({ length: 10 }, (_, n) => createTestUser(server, { username: `away${n}`, display_name: `Away ${n}`, password })));
     const { page, context } = await signInPage(browser, server, 'brian', password);

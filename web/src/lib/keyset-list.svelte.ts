@@ -33,6 +33,8 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
   /** The last row of the last page loaded, as it was loaded: where the next page starts (null when none remains). */
   protected loadedUpTo: T | null = null;
   private generation = 0;
+  /** No longer shown (its page was left): it loads nothing more. */
+  private closed = false;
   protected readonly position = new EventPosition();
 
   get hasMore() {
@@ -51,8 +53,18 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
     return [...items, ...rows];
   }
 
+  /**
+   * The list is no longer shown (its page was left): answers on their way are void, like those of
+   * a load started over, and nothing loads again (a row read failing late would start it over).
+   */
+  close() {
+    this.closed = true;
+    this.generation += 1;
+  }
+
   /** Loads the first page again (after the filters changed). */
   protected async loadFirst() {
+    if (this.closed) return;
     this.cursor = null;
     const generation = ++this.generation;
     this.loading = true;
@@ -105,6 +117,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
     use: (page: P, events: LiveEvent[]) => void,
     { showsLoading, startsOverOnFailure = false }: { showsLoading: boolean; startsOverOnFailure?: boolean },
   ) {
+    if (this.closed) return;
     const generation = this.generation;
     if (showsLoading) this.loading = true;
     this.position.loading();
