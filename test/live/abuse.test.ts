@@ -5,7 +5,7 @@ import { type TestServer, useTestServer } from '../helpers/server.ts';
 
 // What one connection may cost the server, and what the feed tells whom.
 
-const server = useTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
+const server = useTestServer();
 const admin = useSignedInClient(server, { role: 'admin' });
 
 describe('a flood of messages', () => {
@@ -141,24 +141,28 @@ describe('a client that will not read', () => {
 });
 
 describe('sessions that end without an event', () => {
+  // A server of their own: its sweep ends every session idle for a minute, and on a slow machine
+  // the file's admin has been signed in for longer than that when these run.
+  const idleServer = useTestServer({ env: { SESSION_IDLE_MINUTES: '1' } });
+
   test('an idle session\'s socket is ended with session.ended {reason: "expired"}', async () => {
-    const { client } = await signedInClient(server);
-    const watcher = await LiveClient.connect(server, client.cookie);
+    const { client } = await signedInClient(idleServer);
+    const watcher = await LiveClient.connect(idleServer, client.cookie);
     const { session } = (await client.get('/api/v1/auth/me')).body;
     // The socket's own traffic is not use: only requests keep a session alive.
-    await server.sql`UPDATE sessions SET last_seen_at = now() - interval '2 minutes' WHERE id = ${session.id}`;
-    await server.live.sweepSessions();
+    await idleServer.sql`UPDATE sessions SET last_seen_at = now() - interval '2 minutes' WHERE id = ${session.id}`;
+    await idleServer.live.sweepSessions();
     expect(await watcher.disconnected()).toBe('io server disconnect');
     expect(watcher.ended).toEqual({ reason: 'expired' });
     expect((await client.get('/api/v1/auth/me')).status).toBe(401);
   });
 
   test('a session past its absolute lifetime is ended the same way', async () => {
-    const { client } = await signedInClient(server);
-    const watcher = await LiveClient.connect(server, client.cookie);
+    const { client } = await signedInClient(idleServer);
+    const watcher = await LiveClient.connect(idleServer, client.cookie);
     const { session } = (await client.get('/api/v1/auth/me')).body;
-    await server.sql`UPDATE sessions SET created_at = now() - interval '31 days' WHERE id = ${session.id}`;
-    await server.live.sweepSessions();
+    await idleServer.sql`UPDATE sessions SET created_at = now() - interval '31 days' WHERE id = ${session.id}`;
+    await idleServer.live.sweepSessions();
     await watcher.disconnected();
     expect(watcher.ended).toEqual({ reason: 'expired' });
   });
