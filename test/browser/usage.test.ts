@@ -59,7 +59,7 @@ describe.skipIf(!chromiumPath)('usage, budgets, projects and statistics in the c
     await admin.keyboard.press('Escape');
   });
 
-  test('projects: created in the console, shown live to their owner only', { timeout: 12_000 }, async () => {
+  test('projects: created in the console, shown live to their owner only', async () => {
     const { page: carolPage } = await signInPage(browser, server, 'carol', password);
     await carolPage.getByRole('link', { name: 'Projects' }).click();
     await carolPage.waitForURL(/\/projects/);
