@@ -53,10 +53,10 @@ describe.skipIf(!chromiumPath)('the console, with several admins at once', () =>
       new MutationObserver((records) => {
         for (const record of records) {
           note(record.target);
-          for (const added of record.addedNodes) {
+          record.addedNodes.forEach((added) => {
             note(added);
             if (added instanceof HTMLElement) added.querySelectorAll('tr[data-user].flash').forEach(note);
-          }
+          });
         }
       }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['class'] });
     });
