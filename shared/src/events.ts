@@ -141,8 +141,8 @@ export const auditEventSchema = z.discriminatedUnion('action', [
   eventOf('user.two_factor_disabled', 'user', userData),
   /** An administrator removed the user's second factor; their sessions ended. */
   eventOf('user.two_factor_reset', 'user', userData.extend({ sessions_ended: z.number().int() })),
-  /** New recovery codes; the old ones stopped working. */
-  eventOf('user.recovery_codes_regenerated', 'user', z.object({ user_id: z.uuid() })),
+  /** New recovery codes, the set numbered `recovery_codes_set` (absent before it was recorded); the old ones stopped working. */
+  eventOf('user.recovery_codes_regenerated', 'user', z.object({ user_id: z.uuid(), recovery_codes_set: z.number().int().optional() })),
   eventOf('project.created', 'project', projectData),
   eventOf('project.updated', 'project', projectData),
   eventOf('project.deleted', 'project', projectData),

@@ -50,6 +50,8 @@ export const twoFactorStatusSchema = z.object({
   enabled_at: z.iso.datetime({ offset: true }).nullable(),
   /** Recovery codes not used yet. */
   recovery_codes_left: z.number().int(),
+  /** The current set of recovery codes (as `recovery_codes_set` where they were shown); null when none is left. */
+  recovery_codes_set: z.number().int().nullable(),
   /** Your role requires it (REQUIRE_2FA_FOR_STAFF): it cannot be turned off, only replaced with a new authenticator. */
   required: z.boolean(),
   /** Staff must set it up (REQUIRE_2FA_FOR_STAFF) by this time; null when it is not required of you or already on. */
@@ -68,4 +70,12 @@ export type TotpEnrolment = z.infer<typeof totpEnrolmentSchema>;
 export const confirmTotpSchema = z.strictObject({ code: totpCodeSchema });
 
 /** Recovery codes, shown only in this answer (stored hashed). */
-export const recoveryCodesSchema = z.object({ recovery_codes: z.array(z.string()) });
+export const recoveryCodesSchema = z.object({
+  recovery_codes: z.array(z.string()),
+  /**
+   * The set these codes are: every new set has a higher number than any before it. Codes shown
+   * while the status (or a `user.recovery_codes_regenerated` event) names a higher set no longer work.
+   */
+  recovery_codes_set: z.number().int(),
+});
+export type RecoveryCodeSet = z.infer<typeof recoveryCodesSchema>;

@@ -60,6 +60,43 @@ describe.skipIf(!chromiumPath)('the two-factor section stays current without a r
     await context.close();
   });
 
+  test('new recovery codes made in another tab: codes shown here go, the tab that made them keeps its own', async () => {
+    const { page, context, other, section } = await twoTabs('xan');
+    await enrolTotp(other);
+    // A second tab of the same browser (the same session) on the account page.
+    const second = await context.newPage();
+    await second.goto(`${server.url}/account`);
+    await second.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const secondSection = second.getByTestId('two-factor');
+    await expect.poll(() => stateOf(second)).toBe('On');
+    const newCodes = async (target: Page) => {
+      const made = target.waitForResponse((r) => r.url().endsWith('/api/v1/me/two-factor/recovery-codes'));
+      await target.getByTestId('two-factor').getByRole('button', { name: 'New recovery codes' }).click();
+      await target.getByRole('alertdialog').getByRole('button', { name: 'Make new codes' }).click();
+      return ((await (await made).json()) as { recovery_codes: string[] }).recovery_codes;
+    };
+    const shown = (s: typeof section) => s.getByTestId('recovery-codes').locator('code').allInnerTexts();
+
+    await newCodes(page);
+    await section.getByTestId('recovery-codes').waitFor();
+    // Both tabs read their status again on the event of the new codes the second one makes.
+    const reads = [page, second].map((tab) => tab.waitForResponse((r) => r.url().endsWith('/api/v1/me/two-factor') && r.request().method() === 'GET'));
+    const made = await newCodes(second);
+    await secondSection.getByTestId('recovery-codes').waitFor();
+    await Promise.all(reads);
+    const live = await settles(() => section.getByTestId('recovery-codes').waitFor({ state: 'detached', timeout: 5000 }));
+    const told = await settles(() => page.getByText('the recovery codes shown here no longer work').waitFor({ timeout: 2000 }));
+    await page.bringToFront(); // a tab in the background does not run the toast's entrance
+    await page.locator('[data-sonner-toast][data-mounted="true"]').waitFor().catch(() => undefined);
+    await page.screenshot({ path: `${screenshots}/recovery-codes-replaced-elsewhere.png` });
+    expect({ live, told, keptOwn: await shown(secondSection) }, 'codes that no longer work go, saying why; the new ones stay where they were made').toEqual({
+      live: true,
+      told: true,
+      keptOwn: made,
+    });
+    await context.close();
+  });
+
   test('a question to turn it off or make new codes goes when it is turned off in another tab', async () => {
     const { page, context, other, section } = await twoTabs('wes');
     for (const button of ['Turn off', 'New recovery codes']) {

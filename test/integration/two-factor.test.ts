@@ -134,12 +134,17 @@ describe('enrolment', () => {
     const ownLive = await LiveClient.connect(server, client.cookie);
     await enrolTotp(client, now);
     later(1);
-    await client.post('/api/v1/me/two-factor/recovery-codes');
+    const before = (await client.get('/api/v1/me/two-factor')).body.recovery_codes_set;
+    const made = (await client.post('/api/v1/me/two-factor/recovery-codes')).body;
+    // The new set is numbered above the old one; the status and the event name it, so a tab can tell its codes are current.
+    expect(made.recovery_codes_set).toBeGreaterThan(before);
+    expect((await client.get('/api/v1/me/two-factor')).body.recovery_codes_set).toBe(made.recovery_codes_set);
     await client.delete('/api/v1/me/two-factor');
     for (const live of [adminLive, ownLive]) {
       const enabled = await live.event((e) => e.action === 'user.two_factor_enabled' && e.target_id === user.id);
       expect(enabled.data).toMatchObject({ replaced: false, user: { id: user.id, two_factor_enabled: true } });
-      await live.event((e) => e.action === 'user.recovery_codes_regenerated' && e.target_id === user.id);
+      const regenerated = await live.event((e) => e.action === 'user.recovery_codes_regenerated' && e.target_id === user.id);
+      expect(regenerated.data).toEqual({ user_id: user.id, recovery_codes_set: made.recovery_codes_set });
       const disabled = await live.event((e) => e.action === 'user.two_factor_disabled' && e.target_id === user.id);
       expect(disabled.data).toMatchObject({ user: { two_factor_enabled: false } });
       expect(disabled.version).toBeGreaterThan(enabled.version!);

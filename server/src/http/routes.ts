@@ -206,9 +206,9 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     'POST /me/two-factor/confirm': async (c) => {
       const { code } = await parseBody(c, apiRoutes['POST /me/two-factor/confirm'].body);
       const { recoveryCodes } = await confirmTotpEnrolment(sql, actorOf(c, deps), code, deps.clock(), mail);
-      return c.json({ recovery_codes: recoveryCodes });
+      return c.json(recoveryCodes);
     },
-    'POST /me/two-factor/recovery-codes': async (c) => c.json({ recovery_codes: await regenerateRecoveryCodes(sql, actorOf(c, deps), mail) }),
+    'POST /me/two-factor/recovery-codes': async (c) => c.json(await regenerateRecoveryCodes(sql, actorOf(c, deps), mail)),
     'DELETE /me/two-factor': async (c) => {
       await disableTwoFactor(sql, actorOf(c, deps), deps.twoFactorPolicy, mail);
       return c.body(null, 204);

@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import type { TotpEnrolment, TwoFactorStatus, User } from '@roster/shared';
+import type { RecoveryCodeSet, TotpEnrolment, TwoFactorStatus, User } from '@roster/shared';
 import { generateRecoveryCodes, generateTotpSecret, matchingStep, secretForTyping, totpUri } from '../../auth/totp.ts';
 import { mustSetUpTwoFactor, type TwoFactorPolicy } from '../../auth/two-factor-policy.ts';
 import { lockForWrite, type Actor } from '../../data/locks.ts';
@@ -19,14 +19,16 @@ import { revokeSessions } from '../sessions.ts';
 const notOn = () => new AppError('not_found', 'Two-factor sign-in is not on');
 
 export async function twoFactorStatus(sql: Sql, userId: string, policy: { required: boolean; requiredBy: Date | null }): Promise<TwoFactorStatus> {
-  const [row] = await sql<{ enabled_at: Date | null; left: number }[]>`
-    SELECT two_factor_enabled_at AS enabled_at, (SELECT count(*)::int FROM recovery_codes WHERE user_id = users.id) AS left
-    FROM users WHERE id = ${userId}`;
+  const [row] = await sql<{ enabled_at: Date | null; left: number; code_set: string | null }[]>`
+    SELECT two_factor_enabled_at AS enabled_at, codes.left, codes.code_set
+    FROM users, LATERAL (SELECT count(*)::int AS left, max(code_set) AS code_set FROM recovery_codes WHERE user_id = users.id) codes
+    WHERE id = ${userId}`;
   if (!row) throw new AppError('not_found', 'No such user');
   return {
     enabled: row.enabled_at !== null,
     enabled_at: row.enabled_at?.toISOString() ?? null,
     recovery_codes_left: row.left,
+    recovery_codes_set: row.code_set === null ? null : Number(row.code_set),
     required: policy.required,
     required_by: policy.requiredBy?.toISOString() ?? null,
   };
@@ -54,7 +56,7 @@ export async function startTotpEnrolment(sql: Sql, actor: Actor, publicOrigin: s
  * authenticator replaces the old one), with ten new recovery codes, returned only here. The code's
  * time step counts as used, so it cannot sign in too.
  */
-export async function confirmTotpEnrolment(sql: Sql, actor: Actor, code: string, now: Date, mail?: MailDeps): Promise<{ user: User; recoveryCodes: string[] }> {
+export async function confirmTotpEnrolment(sql: Sql, actor: Actor, code: string, now: Date, mail?: MailDeps): Promise<{ user: User; recoveryCodes: RecoveryCodeSet }> {
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [actor.id!], recentAuth: true });
     const row = users.get(actor.id!)!;
@@ -85,7 +87,7 @@ export async function confirmTotpEnrolment(sql: Sql, actor: Actor, code: string,
 }
 
 /** New recovery codes, shown once; the old ones stop working. */
-export async function regenerateRecoveryCodes(sql: Sql, actor: Actor, mail?: MailDeps): Promise<string[]> {
+export async function regenerateRecoveryCodes(sql: Sql, actor: Actor, mail?: MailDeps): Promise<RecoveryCodeSet> {
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [actor.id!], recentAuth: true });
     const row = users.get(actor.id!)!;
@@ -96,7 +98,7 @@ export async function regenerateRecoveryCodes(sql: Sql, actor: Actor, mail?: Mai
       targetType: 'user',
       targetId: row.id,
       targetLabel: row.username,
-      data: { user_id: row.id },
+      data: { user_id: row.id, recovery_codes_set: codes.recovery_codes_set },
     });
     noticeAfterCommit(tx, mail, row, { kind: 'recovery_codes' });
     return codes;
@@ -163,11 +165,14 @@ export async function resetTwoFactor(sql: Sql, actor: Actor, id: string, policy:
   });
 }
 
-async function replaceRecoveryCodes(tx: TransactionSql, userId: string): Promise<string[]> {
+/** A new set of recovery codes in place of the user's current one, numbered above every set before it. */
+async function replaceRecoveryCodes(tx: TransactionSql, userId: string): Promise<RecoveryCodeSet> {
   const { codes, hashes } = generateRecoveryCodes();
+  const [next] = await tx<{ code_set: string }[]>`SELECT nextval('recovery_code_sets') AS code_set`;
+  const codeSet = next!.code_set;
   await tx`DELETE FROM recovery_codes WHERE user_id = ${userId}`;
-  await tx`INSERT INTO recovery_codes ${tx(hashes.map((code_hash) => ({ user_id: userId, code_hash })))}`;
-  return codes;
+  await tx`INSERT INTO recovery_codes ${tx(hashes.map((code_hash) => ({ user_id: userId, code_hash, code_set: codeSet })))}`;
+  return { recovery_codes: codes, recovery_codes_set: Number(codeSet) };
 }
 
 async function removeSecondFactor(tx: TransactionSql, userId: string) {
