@@ -19,6 +19,10 @@ export const errorStatus = {
   version_conflict: 409,
   last_admin: 409,
   self_action: 409,
+  /** The authenticator being confirmed was replaced: setting up was started again (another tab or browser). Start over. */
+  two_factor_setup_replaced: 409,
+  /** The authenticator being confirmed was not used: two-factor sign-in was set up elsewhere meanwhile. */
+  two_factor_set_up_elsewhere: 409,
   /** An invitation or reset link that was used, replaced by a newer one, revoked or has expired. */
   invalid_link: 410,
   payload_too_large: 413,

@@ -61,13 +61,23 @@ export type TwoFactorStatus = z.infer<typeof twoFactorStatusSchema>;
 
 /** A new authenticator secret, to scan (the `otpauth://` URI as a QR code) or type in; on only once confirmed. */
 export const totpEnrolmentSchema = z.object({
+  /** This enrolment: send it back with the code, so a code for an enrolment replaced meanwhile is told apart from a wrong one. */
+  id: z.uuid(),
   /** Base32, as authenticator apps take it when typed in. */
   secret: z.string(),
   uri: z.string(),
 });
 export type TotpEnrolment = z.infer<typeof totpEnrolmentSchema>;
 
-export const confirmTotpSchema = z.strictObject({ code: totpCodeSchema });
+export const confirmTotpSchema = z.strictObject({
+  code: totpCodeSchema,
+  /**
+   * The enrolment the code is for (its `id`). When given and it is no longer the one waiting, the
+   * answer says why instead of calling the code wrong: `two_factor_setup_replaced` (started again
+   * elsewhere) or `two_factor_set_up_elsewhere` (confirmed elsewhere).
+   */
+  enrolment_id: z.uuid().optional(),
+});
 
 /** Recovery codes, shown only in this answer (stored hashed). */
 export const recoveryCodesSchema = z.object({

@@ -111,6 +111,22 @@ describe('enrolment', () => {
     expect(left).toEqual({ totp: 0, codes: 0 });
   });
 
+  test('a code for an enrolment started again or confirmed elsewhere (another tab) is told apart from a wrong code', async () => {
+    const { client } = await signedInClient(server);
+    const confirm = (started: { id: string; secret: string }, withId = true) =>
+      client.post('/api/v1/me/two-factor/confirm', { code: totpCode(started.secret, now), ...(withId ? { enrolment_id: started.id } : {}) });
+    const first = (await client.post('/api/v1/me/two-factor')).body;
+    const second = (await client.post('/api/v1/me/two-factor')).body;
+    expect(second.id).not.toBe(first.id);
+    expect((await confirm(first)).body.error).toMatchObject({ code: 'two_factor_setup_replaced' });
+    // Without the enrolment, the code is only wrong, as before.
+    expect((await confirm(first, false)).body.error).toMatchObject({ code: 'validation_failed' });
+    expect((await confirm(second)).status).toBe(200);
+    later(1);
+    const late = await confirm(first);
+    expect({ status: late.status, code: late.body.error.code }).toEqual({ status: 409, code: 'two_factor_set_up_elsewhere' });
+  });
+
   test('a new phone: the old authenticator works until the new one is confirmed, then no longer', async () => {
     const { client, user, secret } = await enrolledUser();
     const started = await client.post('/api/v1/me/two-factor');

@@ -204,8 +204,8 @@ export function routeHandlers(deps: Deps): { [K in RouteKey]: RouteHandler<K> } 
     },
     'POST /me/two-factor': async (c) => c.json(await startTotpEnrolment(sql, actorOf(c, deps), deps.origins[0]!)),
     'POST /me/two-factor/confirm': async (c) => {
-      const { code } = await parseBody(c, apiRoutes['POST /me/two-factor/confirm'].body);
-      const { recoveryCodes } = await confirmTotpEnrolment(sql, actorOf(c, deps), code, deps.clock(), mail);
+      const { code, enrolment_id } = await parseBody(c, apiRoutes['POST /me/two-factor/confirm'].body);
+      const { recoveryCodes } = await confirmTotpEnrolment(sql, actorOf(c, deps), { code, enrolmentId: enrolment_id }, deps.clock(), mail);
       return c.json(recoveryCodes);
     },
     'POST /me/two-factor/recovery-codes': async (c) => c.json(await regenerateRecoveryCodes(sql, actorOf(c, deps), mail)),

@@ -44,30 +44,43 @@ export async function startTotpEnrolment(sql: Sql, actor: Actor, publicOrigin: s
     const { users } = await lockForWrite(tx, actor, { change: [actor.id!], recentAuth: true });
     const user = users.get(actor.id!)!;
     const secret = generateTotpSecret();
-    await tx`
-      INSERT INTO user_totp (user_id, pending_secret, pending_since) VALUES (${user.id}, ${Buffer.from(secret)}, now())
-      ON CONFLICT (user_id) DO UPDATE SET pending_secret = excluded.pending_secret, pending_since = excluded.pending_since`;
-    return { secret: secretForTyping(secret), uri: totpUri(secret, user.username, publicOrigin) };
+    const [pending] = await tx<{ id: string }[]>`
+      INSERT INTO user_totp (user_id, pending_secret, pending_since, pending_id) VALUES (${user.id}, ${Buffer.from(secret)}, now(), gen_random_uuid())
+      ON CONFLICT (user_id) DO UPDATE SET pending_secret = excluded.pending_secret, pending_since = excluded.pending_since, pending_id = excluded.pending_id
+      RETURNING pending_id AS id`;
+    return { id: pending!.id, secret: secretForTyping(secret), uri: totpUri(secret, user.username, publicOrigin) };
   });
 }
 
 /**
  * Confirms the pending secret with a code from the app: two-factor sign-in is on (or the new
  * authenticator replaces the old one), with ten new recovery codes, returned only here. The code's
- * time step counts as used, so it cannot sign in too.
+ * time step counts as used, so it cannot sign in too. `enrolmentId`, the enrolment the code is
+ * for, tells a code for an enrolment replaced or confirmed elsewhere (another tab) from a wrong one.
  */
-export async function confirmTotpEnrolment(sql: Sql, actor: Actor, code: string, now: Date, mail?: MailDeps): Promise<{ user: User; recoveryCodes: RecoveryCodeSet }> {
+export async function confirmTotpEnrolment(
+  sql: Sql,
+  actor: Actor,
+  { code, enrolmentId }: { code: string; enrolmentId?: string },
+  now: Date,
+  mail?: MailDeps,
+): Promise<{ user: User; recoveryCodes: RecoveryCodeSet }> {
   return transaction(sql, async (tx) => {
     const { users } = await lockForWrite(tx, actor, { change: [actor.id!], recentAuth: true });
     const row = users.get(actor.id!)!;
-    const [totp] = await tx<{ pending_secret: Uint8Array | null }[]>`SELECT pending_secret FROM user_totp WHERE user_id = ${row.id} FOR UPDATE`;
+    const [totp] = await tx<{ pending_secret: Uint8Array | null; pending_id: string | null }[]>`
+      SELECT pending_secret, pending_id FROM user_totp WHERE user_id = ${row.id} FOR UPDATE`;
+    if (enrolmentId !== undefined && totp?.pending_id !== enrolmentId) {
+      if (totp?.pending_secret) throw new AppError('two_factor_setup_replaced', 'Setting up was started again in another tab or browser, so this key no longer works: start over');
+      if (row.two_factor_enabled_at) throw new AppError('two_factor_set_up_elsewhere', 'Two-factor sign-in was set up in another tab or browser meanwhile; this key was not used');
+    }
     if (!totp?.pending_secret) throw new AppError('not_found', 'Start setting up two-factor sign-in first: no authenticator is waiting to be confirmed');
     const step = matchingStep(totp.pending_secret, code, now);
     if (step === null) {
       throw new AppError('validation_failed', 'Some fields are invalid', { code: 'The code is wrong; check that your phone shows the time correctly, and type the current one' });
     }
     await tx`
-      UPDATE user_totp SET secret = pending_secret, last_used_step = ${step.toString()}, pending_secret = NULL, pending_since = NULL
+      UPDATE user_totp SET secret = pending_secret, last_used_step = ${step.toString()}, pending_secret = NULL, pending_since = NULL, pending_id = NULL
       WHERE user_id = ${row.id}`;
     const recoveryCodes = await replaceRecoveryCodes(tx, row.id);
     // Sign-ins halfway through were checking the old authenticator.
