@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { chromiumPath, launchBrowser } from '../helpers/browser.ts';
 import { ApiClient, createTestUser } from '../helpers/clients.ts';
-import { screenshots, settles, watchProblems } from '../helpers/console.ts';
+import { screenshots, settles, signInPage, watchProblems } from '../helpers/console.ts';
 import { useTestServer } from '../helpers/server.ts';
 import { enrolTotp, totpCode } from '../helpers/totp.ts';
 
@@ -29,13 +29,7 @@ describe.skipIf(!chromiumPath)('the forced two-factor setup page follows another
     const other = new ApiClient(server);
     await other.signIn(username, password);
     await server.sql`UPDATE users SET two_factor_due_at = now() - interval '1 second' WHERE username = ${username}`;
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    context.setDefaultTimeout(8000);
-    const page = await context.newPage();
-    await page.goto(`${server.url}/login`);
-    await page.getByLabel('Email or username').fill(username);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const { context, page } = await signInPage(browser, server, username, password, { live: false });
     await page.waitForURL('**/set-up-two-factor');
     return { context, page, other };
   }
