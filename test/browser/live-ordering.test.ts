@@ -433,23 +433,42 @@ describe.skipIf(!chromiumPath)('pages and live events in either order', () => {
     await context.close();
   });
 
-  test('with the database away, rows waiting for a read of their own start the list over once, not once each', async () => {
-    const people = await Promise.all(Array.from({ length: 10 }, (_, n) => createTestUser(server, { username: `away${n}`, display_name: `Away ${n}`, password })));
+  test('with the database away, rows waiting for a read of their own start the list over once, not once each, nor again for sign-ins while it does', async () => {
+    const early = await Promise.all(Array.from({ length: 10 }, (_, n) => createTestUser(server, { username: `away${n}`, display_name: `Away ${n}`, password })));
+    const late = await Promise.all(Array.from({ length: 4 }, (_, n) => createTestUser(server, { username: `later${n}`, display_name: `Later ${n}`, password })));
+    // Signed in before the table opens, so that her row is loaded: her next sign-in shows on screen.
+    await createTestUser(server, { username: 'marker', display_name: 'Mara Marker', password });
+    await new ApiClient(server).signIn('marker', password);
     const { page, context } = await signInPage(browser, server, 'brian', password);
     await openSortedBySignIn(page);
     let firstPages = 0;
+    let startOver!: () => void;
+    const startedOver = new Promise<void>((resolve) => (startOver = resolve));
+    let releaseFirstPage!: () => void;
+    const firstPageHeld = new Promise<void>((resolve) => (releaseFirstPage = resolve));
     await page.route(
       (url) => url.pathname === '/api/v1/users',
       async (route) => {
-        const rowRead = new URL(route.request().url()).searchParams.has('id');
-        if (!rowRead) firstPages += 1;
-        await new Promise((resolve) => setTimeout(resolve, 200)); // the reads pile up meanwhile
+        if (new URL(route.request().url()).searchParams.has('id')) {
+          await new Promise((resolve) => setTimeout(resolve, 200)); // the reads pile up meanwhile
+        } else {
+          firstPages += 1;
+          startOver();
+          await firstPageHeld;
+        }
         await route.fulfill({ status: 503, json: { error: { code: 'unavailable', message: 'The database is not answering' } } });
       },
     );
-    await Promise.all(people.map((person) => new ApiClient(server).signIn(person.username, password)));
+    await Promise.all(early.map((person) => new ApiClient(server).signIn(person.username, password)));
+    await startedOver;
+    // More sign-ins while the first page is on its way; the marker's last, so that once her row
+    // moves to the top the table has seen them all.
+    for (const person of [...late, { username: 'marker' }]) await new ApiClient(server).signIn(person.username, password);
+    await expect.poll(() => page.locator('tbody tr[data-user]').first().getAttribute('data-user')).toBe('marker');
+    await page.waitForTimeout(1000); // whatever reads those sign-ins made have failed, and done what failing does
+    releaseFirstPage();
     await page.getByRole('button', { name: 'Try again' }).waitFor();
-    await page.waitForTimeout(1500); // whatever else the table would load, it has asked for
+    await page.waitForTimeout(1000); // whatever else the table would load, it has asked for
     expect(firstPages).toBe(1);
     await context.close();
   });

@@ -32,9 +32,12 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
   protected cursor: string | null = null;
   /** The last row of the last page loaded, as it was loaded: where the next page starts (null when none remains). */
   protected loadedUpTo: T | null = null;
-  private generation = 0;
+  /** Counts the starts over (and the close): a read started in an older generation is void. */
+  protected generation = 0;
   /** No longer shown (its page was left): it loads nothing more. */
   private closed = false;
+  /** A first page is on its way: the events meanwhile are applied to it when it comes. */
+  protected startingOver = false;
   protected readonly position = new EventPosition();
 
   get hasMore() {
@@ -68,6 +71,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
     this.cursor = null;
     const generation = ++this.generation;
     this.loading = true;
+    this.startingOver = true;
     this.position.loading();
     try {
       // Reloads start from effects: what the request reads (the filters) must not become their dependency.
@@ -81,7 +85,7 @@ export abstract class KeysetList<T extends { id: string }, P extends KeysetPage<
       if (generation === this.generation) this.failed(e);
     } finally {
       this.position.settled();
-      if (generation === this.generation) this.loading = false;
+      if (generation === this.generation) this.loading = this.startingOver = false;
     }
   }
 

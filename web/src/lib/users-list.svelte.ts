@@ -41,9 +41,10 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
     return this.loadFirst();
   }
 
-  /** Starting over, the first page is current: rows waiting for a read of their own come with it. */
+  /** Starting over, the first page is current: rows waiting for a read of their own, or on their way, come with it. */
   protected override loadFirst() {
     this.waiting.clear();
+    this.bringing.clear();
     return super.loadFirst();
   }
 
@@ -112,6 +113,8 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
    * storm of sign-ins, a bulk role change) the list starts over from its first page, which is current.
    */
   private bringIn(userId: string) {
+    // The first page on its way brings the row: the events meanwhile are applied to it.
+    if (this.startingOver) return;
     if (this.bringing.has(userId)) return void this.bringing.set(userId, true);
     this.waiting.add(userId);
     if (this.waiting.size > READS_WAITING_AT_MOST) return void this.loadFirst();
@@ -123,6 +126,7 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
   }
 
   private readRow(userId: string) {
+    const generation = this.generation;
     this.bringing.set(userId, false);
     const read = this.readBeside(
       () => usersPage(this.filters, 1, null, userId),
@@ -137,6 +141,8 @@ export class UsersList extends KeysetList<UserListItem, UserList> {
       { showsLoading: false, startsOverOnFailure: true },
     );
     void read.finally(() => {
+      // Started over meanwhile: the new first page brings the row, and `bringing` is the new list's.
+      if (generation !== this.generation) return;
       const again = this.bringing.get(userId);
       this.bringing.delete(userId);
       if (again && !this.items.some((u) => u.id === userId)) this.waiting.add(userId);
