@@ -95,14 +95,20 @@ export function clippedControls(page: Page, within = 'body'): Promise<string[]> 
 
 const axeSource: string = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
 
-/** axe-core's serious and critical violations on the page as it is now, one line each. */
-export async function axeViolations(page: Page): Promise<string[]> {
+/**
+ * The axe-core rules whose answer depends on colours: all that can change when only the colour
+ * scheme does (the dark scheme sets other values of the same custom properties, app.css).
+ */
+export const COLOUR_RULES = ['color-contrast', 'link-in-text-block'];
+
+/** axe-core's serious and critical violations on the page as it is now, one line each; `rules` runs only those. */
+export async function axeViolations(page: Page, rules?: string[]): Promise<string[]> {
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
+  const violations = await page.evaluate(async (rules) => {
     const axe = (window as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
+    const result = await axe.run(document, { resultTypes: ['violations'], ...(rules && { runOnly: { type: 'rule', values: rules } }) });
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
-  });
+  }, rules);
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.targets.join(', ')}`);
