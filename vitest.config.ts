@@ -5,9 +5,6 @@ import { isArrayTypeFetchFailure } from './server/src/database.ts';
 export default defineConfig({
   test: {
     reporters: ['default', './test/helpers/summary-reporter.ts'],
-    // Two test files at a time, also on two cores (vitest would run one): much of a file's time is
-    // waiting on timers, the browser and the database, so the second file uses it (docs/testing.md).
-    maxWorkers: 2,
     // postgres.js's dropped array-type query on a connection cut while it opens (porsager/postgres#1192):
     // tests that stop the database or end pools meet it; the server logs it (server/src/main.ts).
     onUnhandledError: (error) => !isArrayTypeFetchFailure(error),
