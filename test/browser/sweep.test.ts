@@ -27,6 +27,9 @@ const opens: Record<(typeof roles)[number]['role'], (typeof pages)[number][]> = 
   user: ['/projects', '/account'],
 };
 
+/** axe's findings in a colour scheme: in dark, its colour rules only (the scheme changes colours alone). */
+const axeIn = (page: Page, scheme: 'light' | 'dark') => axeViolations(page, scheme === 'dark' ? COLOUR_RULES : undefined);
+
 /** Waits until the page shows its data (not "Loading…"), so the checks see what people see. */
 async function settled(page: Page, path: string, open: boolean) {
   await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
@@ -103,7 +106,7 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
           const overflow = await horizontalOverflow(page);
           if (overflow > 0) found.push(`${where}: scrolls sideways by ${overflow} px`);
           for (const cut of await clippedControls(page)) found.push(`${where}: ${cut}`);
-          for (const violation of await axeViolations(page, scheme === 'dark' ? COLOUR_RULES : undefined)) found.push(`${where}: ${violation}`);
+          for (const violation of await axeIn(page, scheme)) found.push(`${where}: ${violation}`);
           if ((role === 'admin' && width !== 1280) || (role !== 'admin' && width === 390 && scheme === 'light')) {
             await page.screenshot({ path: `${screenshots}/sweep-${role}-${width}${path.replace(/\//g, '-')}-${scheme}.png` });
           }
@@ -163,7 +166,7 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
             const overflow = await horizontalOverflow(page);
             if (overflow > 0) found.push(`${where}: scrolls sideways by ${overflow} px`);
             for (const cut of await clippedControls(page)) found.push(`${where}: ${cut}`);
-            for (const violation of await axeViolations(page, scheme === 'dark' ? COLOUR_RULES : undefined)) found.push(`${where}: ${violation}`);
+            for (const violation of await axeIn(page, scheme)) found.push(`${where}: ${violation}`);
             if (width === 390) await page.screenshot({ path: `${screenshots}/sweep-${name.replace(/ /g, '-')}-${width}-${scheme}.png`, fullPage: true });
           }
           await page.emulateMedia({ colorScheme: 'light' });
@@ -184,7 +187,7 @@ describe.skipIf(!chromiumPath)('every page, every role, every width, light and d
     const check = async (what: string) => {
       for (const scheme of ['light', 'dark'] as const) {
         await page.emulateMedia({ colorScheme: scheme });
-        for (const violation of await axeViolations(page, scheme === 'dark' ? COLOUR_RULES : undefined)) found.push(`${what} ${scheme}: ${violation}`);
+        for (const violation of await axeIn(page, scheme)) found.push(`${what} ${scheme}: ${violation}`);
         for (const cut of await clippedControls(page)) found.push(`${what} ${scheme}: ${cut}`);
       }
     };
